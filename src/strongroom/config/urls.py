@@ -1,0 +1,8 @@
+from django.urls import include, path
+
+from strongroom.api.main import api
+
+urlpatterns = [
+    path("api/v1/", api.urls),
+    path("", include("strongroom.web.urls")),
+]

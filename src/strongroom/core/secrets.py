@@ -1,0 +1,52 @@
+"""Seal and unseal secret values of model rows (AES-256-GCM under the active data key).
+
+The associated data names the table, the row's primary key and the field, so a sealed value
+moved to another row or field is refused, never decrypted.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from strongroom.core import keys
+from strongroom.core.errors import AppError
+from strongroom.crypto import envelope
+
+
+class SealedValueDamaged(AppError):
+    code = "sealed_value_damaged"
+    status = 500
+
+
+def _aad(instance: models.Model, field: str) -> bytes:
+    if instance.pk is None:
+        raise ValueError("seal needs a primary key; use UUID keys set before save")
+    return envelope.field_aad(instance._meta.db_table, str(instance.pk), field)
+
+
+def seal(instance: models.Model, field: str, value: str) -> bytes:
+    dk_id, key = keys.active_data_key()
+    return envelope.encrypt(key, value.encode("utf-8"), _aad(instance, field), data_key_id=dk_id)
+
+
+def seal_into(instance: models.Model, field: str, value: str | None) -> None:
+    """Set ``instance.<field>`` to the sealed value (or None)."""
+    setattr(instance, field, None if value is None else seal(instance, field, value))
+
+
+def unseal(instance: models.Model, field: str) -> str | None:
+    blob = getattr(instance, field)
+    if blob is None:
+        return None
+    blob = bytes(blob)
+    try:
+        dk_id = envelope.sealed_key_id(blob)
+        key = keys.data_key(dk_id)
+        return envelope.decrypt(key, blob, _aad(instance, field)).decode("utf-8")
+    except envelope.DecryptionError as exc:
+        raise SealedValueDamaged(
+            f"the stored secret {instance._meta.db_table}.{field} of row {instance.pk} failed "
+            "authentication: it was altered or moved from another row",
+            table=instance._meta.db_table,
+            field=field,
+        ) from exc
