@@ -204,3 +204,9 @@ LOGGING = {
     },
 }
 DEFAULT_EXCEPTION_REPORTER_FILTER = "strongroom.core.logging.SecretMaskingReporterFilter"
+
+TRUST_X_FORWARDED_FOR = env_bool("STRONGROOM_TRUST_X_FORWARDED_FOR", False)
+
+# Argon2id cost. Tests lower it (still Argon2id) through STRONGROOM_ARGON2_FAST=1.
+if env_bool("STRONGROOM_ARGON2_FAST", False):
+    PASSWORD_HASHERS = ["strongroom.accounts.hashers.FastArgon2PasswordHasher"]

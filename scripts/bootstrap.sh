@@ -1,0 +1,55 @@
+# Sourced by scripts/serve and scripts/test: make .venv and install the locked dependencies.
+# Works on a fresh Debian machine with Python >= 3.11 (installs python3-venv if missing).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+find_python() {
+  for candidate in "${STRONGROOM_PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  echo "Strongroom needs Python 3.11 or newer (set STRONGROOM_PYTHON to its path)" >&2
+  return 1
+}
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "please install: $*" >&2
+    return 1
+  fi
+  if [ ! -f /tmp/.strongroom-apt-updated ]; then
+    as_root apt-get update -qq && touch /tmp/.strongroom-apt-updated
+  fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+PY="$(find_python)"
+stamp=".venv/.installed-$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PY" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    ver="$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+    apt_install "python${ver}-venv" || apt_install python3-venv
+    "$PY" -m venv .venv
+  fi
+fi
+if [ ! -f "$stamp" ]; then
+  echo "Installing Strongroom and its locked dependencies into .venv ..." >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -c 'import strongroom, django, ninja, huey' # fail loudly if the install failed
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+export PATH="$ROOT/.venv/bin:$PATH"
