@@ -13,7 +13,7 @@ os.environ.setdefault("STRONGROOM_DATA_DIR", tempfile.mkdtemp(prefix="strongroom
 os.environ.setdefault("STRONGROOM_ARGON2_FAST", "1")
 os.environ.setdefault("STRONGROOM_HUEY_IMMEDIATE", "1")
 
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(autouse=True)

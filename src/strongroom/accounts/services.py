@@ -64,8 +64,12 @@ def user_group_create(
     with transaction.atomic():
         group = UserGroup(name=name, description=description)
         audit_record(
-            actor=actor, action="user_group.create", object_type="user_group",
-            object_id=str(group.pk), object_name=name, client_ip=client_ip,
+            actor=actor,
+            action="user_group.create",
+            object_type="user_group",
+            object_id=str(group.pk),
+            object_name=name,
+            client_ip=client_ip,
         )
         group.save(force_insert=True)
     return group
@@ -78,8 +82,12 @@ def user_group_add_member(
         require_perm(actor, Perm.GROUPS_MANAGE)
     with transaction.atomic():
         audit_record(
-            actor=actor, action="user_group.add_member", object_type="user_group",
-            object_id=str(group.pk), object_name=group.name, client_ip=client_ip,
+            actor=actor,
+            action="user_group.add_member",
+            object_type="user_group",
+            object_id=str(group.pk),
+            object_name=group.name,
+            client_ip=client_ip,
             details={"user_id": str(user.pk), "username": user.username},
         )
         group.members.add(user)

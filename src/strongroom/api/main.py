@@ -28,7 +28,9 @@ api = NinjaAPI(
 )
 
 
-def _error(request: HttpRequest, status: int, code: str, message: str, **details: object) -> HttpResponse:
+def _error(
+    request: HttpRequest, status: int, code: str, message: str, **details: object
+) -> HttpResponse:
     return api.create_response(
         request, {"error": {"code": code, "message": message, "details": details}}, status=status
     )
@@ -50,7 +52,9 @@ def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpRe
 
 @api.exception_handler(AuthenticationError)
 def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return _error(request, 401, "unauthenticated", "a valid API token or signed-in session is required")
+    return _error(
+        request, 401, "unauthenticated", "a valid API token or signed-in session is required"
+    )
 
 
 @api.exception_handler(Http404)

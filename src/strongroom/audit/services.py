@@ -58,15 +58,20 @@ def _mac(key: bytes, event: AuditEvent) -> str:
     return hmac.new(key, _canonical(event), hashlib.sha256).hexdigest()
 
 
+def _chain_key(head: AuditChainHead) -> bytes:
+    key_text = secrets.unseal(head, "mac_key")
+    if key_text is None:
+        raise AuditUnavailable("the audit chain key is missing from the chain head")
+    return base64.b64decode(key_text)
+
+
 def _head_for_update() -> tuple[AuditChainHead, bytes]:
     head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
     if head is None:
         head = AuditChainHead(pk=1)
         secrets.seal_into(head, "mac_key", base64.b64encode(os.urandom(32)).decode())
         head.save(force_insert=True)
-    key_text = secrets.unseal(head, "mac_key")
-    assert key_text is not None
-    return head, base64.b64decode(key_text)
+    return head, _chain_key(head)
 
 
 def audit_record(
@@ -109,7 +114,9 @@ def audit_record(
             head.save(update_fields=["seq", "hash"])
             return event
     except DatabaseError as exc:
-        logger.error("audit record for action %s could not be written: %s", action, type(exc).__name__)
+        logger.error(
+            "audit record for action %s could not be written: %s", action, type(exc).__name__
+        )
         raise AuditUnavailable(
             "the audit trail could not be written, so this action was refused; "
             "check the database and try again"
@@ -134,9 +141,7 @@ def audit_verify(*, batch_size: int = 2000) -> ChainReport:
         if AuditEvent.objects.exists():
             report.problems.append("the chain head is missing but records exist")
         return report
-    key_text = secrets.unseal(head, "mac_key")
-    assert key_text is not None
-    key = base64.b64decode(key_text)
+    key = _chain_key(head)
     expected_seq = 1
     prev_hash = GENESIS
     last_seq = 0
@@ -161,7 +166,9 @@ def audit_verify(*, batch_size: int = 2000) -> ChainReport:
                     "(a record was deleted, inserted or reordered)"
                 )
             if not hmac.compare_digest(_mac(key, event), event.hash):
-                report.problems.append(f"record {event.seq} was edited (its content does not match its hash)")
+                report.problems.append(
+                    f"record {event.seq} was edited (its content does not match its hash)"
+                )
             expected_seq = event.seq + 1
             prev_hash = event.hash
             last_seq, last_hash = event.seq, event.hash

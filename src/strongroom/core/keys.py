@@ -68,7 +68,9 @@ def next_key_path() -> Path:
 def _read_file_key(path: Path) -> bytes:
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
-        logger.warning("master key file %s is readable by others (mode %o); chmod 600 it", path, mode)
+        logger.warning(
+            "master key file %s is readable by others (mode %o); chmod 600 it", path, mode
+        )
     try:
         return envelope.parse_master_key(path.read_bytes())
     except ValueError as exc:
@@ -84,7 +86,7 @@ def write_key_file(path: Path, key: bytes) -> None:
         fh.write(envelope.format_master_key(key) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def _load_ring() -> KeyRing:
@@ -212,7 +214,6 @@ def create_data_key() -> DataKey:
         row.save(update_fields=["wrapped"])
     _data_keys[row.pk] = key
     return row
-
 
 
 def verify() -> KeyRing:

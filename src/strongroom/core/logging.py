@@ -52,7 +52,7 @@ SENSITIVE_KEYS = (
 )
 _KEY_RE = "|".join(SENSITIVE_KEYS)
 _PATTERNS = [
-    re.compile(r"(?i)((?:%s)\w*[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}]+)" % _KEY_RE),
+    re.compile(r"(?i)((?:" + _KEY_RE + r")\w*[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}]+)"),
     re.compile(r"(?i)(bearer\s+)(\S+)"),
     re.compile(r"(sr_[A-Za-z0-9_-]{6})[A-Za-z0-9_-]+"),
 ]

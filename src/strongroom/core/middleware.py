@@ -22,7 +22,9 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", _CSP_DEFAULT)
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        response.headers.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
+        )
         if request.path.startswith("/api/"):
             # API responses may carry secrets; nothing of them belongs in a cache.
             response.headers["Cache-Control"] = "no-store"

@@ -43,7 +43,9 @@ def key_id(master_key: bytes) -> str:
 
 def derive_subkey(master_key: bytes, purpose: str) -> bytes:
     """An independent key for one purpose (e.g. the audit chain MAC), from the master key."""
-    return hmac.new(master_key, b"strongroom subkey v1:" + purpose.encode(), hashlib.sha256).digest()
+    return hmac.new(
+        master_key, b"strongroom subkey v1:" + purpose.encode(), hashlib.sha256
+    ).digest()
 
 
 def field_aad(table: str, row_id: str, field: str) -> bytes:
@@ -53,7 +55,9 @@ def field_aad(table: str, row_id: str, field: str) -> bytes:
     return f"strongroom/v1\x00{table}\x00{row_id}\x00{field}".encode()
 
 
-def encrypt(key: bytes, plaintext: bytes, aad: bytes, *, data_key_id: int, nonce: bytes | None = None) -> bytes:
+def encrypt(
+    key: bytes, plaintext: bytes, aad: bytes, *, data_key_id: int, nonce: bytes | None = None
+) -> bytes:
     """AES-256-GCM encrypt. ``nonce`` is only ever passed by known-answer tests."""
     if len(key) != KEY_BYTES:
         raise ValueError("AES-256 needs a 32-byte key")
@@ -113,7 +117,11 @@ def parse_master_key(raw: bytes | str) -> bytes:
         except ValueError:
             pass
     try:
-        decoded = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if ("-" in text or "_" in text) else None, validate=True)
+        decoded = base64.b64decode(
+            text + "=" * (-len(text) % 4),
+            altchars=b"-_" if ("-" in text or "_" in text) else None,
+            validate=True,
+        )
     except (binascii.Error, ValueError) as exc:
         raise ValueError("master key must be 32 bytes as 64 hex characters or base64") from exc
     if len(decoded) != KEY_BYTES:

@@ -95,11 +95,17 @@ class Share(models.Model):
         ResourceGroup, on_delete=models.CASCADE, null=True, blank=True, related_name="shares"
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
         related_name="shares",
     )
     user_group = models.ForeignKey(
-        "accounts.UserGroup", on_delete=models.CASCADE, null=True, blank=True,
+        "accounts.UserGroup",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
         related_name="shares",
     )
     level = models.PositiveSmallIntegerField(choices=AccessLevel.choices)
@@ -122,19 +128,23 @@ class Share(models.Model):
                 name="share_exactly_one_grantee",
             ),
             models.UniqueConstraint(
-                fields=["resource", "user"], name="share_unique_resource_user",
+                fields=["resource", "user"],
+                name="share_unique_resource_user",
                 condition=Q(resource__isnull=False, user__isnull=False),
             ),
             models.UniqueConstraint(
-                fields=["resource", "user_group"], name="share_unique_resource_group",
+                fields=["resource", "user_group"],
+                name="share_unique_resource_group",
                 condition=Q(resource__isnull=False, user_group__isnull=False),
             ),
             models.UniqueConstraint(
-                fields=["resource_group", "user"], name="share_unique_rgroup_user",
+                fields=["resource_group", "user"],
+                name="share_unique_rgroup_user",
                 condition=Q(resource_group__isnull=False, user__isnull=False),
             ),
             models.UniqueConstraint(
-                fields=["resource_group", "user_group"], name="share_unique_rgroup_group",
+                fields=["resource_group", "user_group"],
+                name="share_unique_rgroup_group",
                 condition=Q(resource_group__isnull=False, user_group__isnull=False),
             ),
         ]
