@@ -4,5 +4,6 @@ from strongroom.web import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("livez", views.livez, name="livez"),
     path("healthz", views.healthz, name="healthz"),
 ]
