@@ -87,8 +87,15 @@ def process_tree_peak_rss_mib(pid: int) -> float:
     return total_kib / 1024
 
 
-def load(port: int, method: str, path: str, body: bytes | None, headers: dict[str, str],
-         clients: int, total: int) -> dict[str, float]:
+def load(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    clients: int,
+    total: int,
+) -> dict[str, float]:
     per_client = total // clients
     latencies: list[float] = []
     errors = 0
@@ -148,8 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     levels = [int(x) for x in args.clients.split(",")]
 
     data_dir = tempfile.mkdtemp(prefix="strongroom-bench-")
-    env = dict(os.environ, STRONGROOM_DATA_DIR=data_dir, DJANGO_SETTINGS_MODULE="strongroom.config.settings",
-               STRONGROOM_LOG_LEVEL="WARNING")
+    env = dict(
+        os.environ,
+        STRONGROOM_DATA_DIR=data_dir,
+        DJANGO_SETTINGS_MODULE="strongroom.config.settings",
+        STRONGROOM_LOG_LEVEL="WARNING",
+    )
     seeded = subprocess.run([PY, "-c", SEED], env=env, capture_output=True, text=True, check=False)
     if seeded.returncode != 0:
         sys.stderr.write(seeded.stderr)
@@ -157,15 +168,24 @@ def main(argv: list[str] | None = None) -> int:
     info = json.loads(seeded.stdout.strip().splitlines()[-1])
     port = free_port()
     strongroom = str(Path(PY).with_name("strongroom"))
-    server = subprocess.Popen([strongroom, "web", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [strongroom, "web", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_up(port, time.monotonic() + 60)
         auth = {"Authorization": f"Bearer {info['token']}", "Content-Type": "application/json"}
         cases = [
             ("bare Django view (floor)", "GET", "/livez", None, {}),
-            ("password retrieval (API)", "POST", f"/api/v1/accounts/{info['account_id']}/password",
-             json.dumps({"reason": "benchmark"}).encode(), auth),
+            (
+                "password retrieval (API)",
+                "POST",
+                f"/api/v1/accounts/{info['account_id']}/password",
+                json.dumps({"reason": "benchmark"}).encode(),
+                auth,
+            ),
         ]
         # Warm up both paths (imports, connection set-up, data-key cache).
         for _, method, path, body, headers in cases:
@@ -173,27 +193,45 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for clients in levels:
             for name, method, path, body, headers in cases:
-                runs = [load(port, method, path, body, headers, clients, args.requests)
-                        for _ in range(args.repeats)]
+                runs = [
+                    load(port, method, path, body, headers, clients, args.requests)
+                    for _ in range(args.repeats)
+                ]
                 errors = sum(r["errors"] for r in runs)
-                rows.append((name, clients,
-                             statistics.median(r["rps"] for r in runs),
-                             statistics.median(r["p50_ms"] for r in runs),
-                             statistics.median(r["p99_ms"] for r in runs), errors))
+                rows.append(
+                    (
+                        name,
+                        clients,
+                        statistics.median(r["rps"] for r in runs),
+                        statistics.median(r["p50_ms"] for r in runs),
+                        statistics.median(r["p99_ms"] for r in runs),
+                        errors,
+                    )
+                )
         peak = process_tree_peak_rss_mib(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
 
-    db = "PostgreSQL" if os.environ.get("STRONGROOM_DATABASE_URL", "").startswith("postgres") else "SQLite"
-    print(f"\nPassword retrieval vs. floor — {db}, {args.requests} requests x {args.repeats} runs "
-          f"per row (medians), server peak RSS {peak:.0f} MiB\n")
-    print(f"| {'endpoint':<26} | clients | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | errors | vs floor |")
+    db = (
+        "PostgreSQL"
+        if os.environ.get("STRONGROOM_DATABASE_URL", "").startswith("postgres")
+        else "SQLite"
+    )
+    print(
+        f"\nPassword retrieval vs. floor — {db}, {args.requests} requests x {args.repeats} runs "
+        f"per row (medians), server peak RSS {peak:.0f} MiB\n"
+    )
+    print(
+        f"| {'endpoint':<26} | clients | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | errors | vs floor |"
+    )
     print(f"|{'-' * 28}|--------:|---------:|--------:|--------:|-------:|---------:|")
     floor = {c: rps for (n, c, rps, *_rest) in rows if n.startswith("bare")}
     for name, clients, rps, p50, p99, errors in rows:
         ratio = rps / floor[clients] if floor.get(clients) else 0
-        print(f"| {name:<26} | {clients:>7} | {rps:>8.0f} | {p50:>7.2f} | {p99:>7.2f} | {errors:>6} | {ratio:>7.0%} |")
+        print(
+            f"| {name:<26} | {clients:>7} | {rps:>8.0f} | {p50:>7.2f} | {p99:>7.2f} | {errors:>6} | {ratio:>7.0%} |"
+        )
     return 0 if all(r[5] == 0 for r in rows) else 1
 
 

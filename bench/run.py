@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import retrieval  # noqa: E402
+import retrieval
 
 
 def main() -> int:
