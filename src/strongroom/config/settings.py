@@ -113,6 +113,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
     _db["CONN_MAX_AGE"] = 0
     _db["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+elif env_str("STRONGROOM_TEST_DATABASE_NAME", ""):
+    # Lets parallel test runs on one PostgreSQL server use separate test databases.
+    _db["TEST"] = {"NAME": env_str("STRONGROOM_TEST_DATABASE_NAME", "")}
 DATABASES = {"default": _db}
 DATABASE_IS_SQLITE = _db["ENGINE"] == "django.db.backends.sqlite3"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
