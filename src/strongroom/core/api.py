@@ -1,3 +1,57 @@
-from ninja import Router
+"""Administrator settings API: read all settings, change several at once."""
 
-router = Router()
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Body, Router, Schema
+
+from strongroom.accounts.permissions import Perm, require_perm
+from strongroom.core import settings_store
+from strongroom.core.request import client_ip
+
+router = Router(tags=["settings"])
+
+
+class SettingOut(Schema):
+    key: str
+    value: Any
+    default: Any
+    description: str
+
+
+class SettingsOut(Schema):
+    settings: list[SettingOut]
+
+
+def _settings_out(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "settings": [
+            {
+                "key": key,
+                "value": values[key],
+                "default": spec.default,
+                "description": spec.description,
+            }
+            for key, spec in settings_store.SETTINGS.items()
+        ]
+    }
+
+
+@router.get("/settings", response=SettingsOut)
+def settings_get(request: HttpRequest) -> Any:
+    require_perm(request.auth, Perm.SETTINGS_MANAGE)  # type: ignore[attr-defined]
+    return _settings_out(settings_store.setting_all())
+
+
+@router.put("/settings", response=SettingsOut)
+def settings_put(request: HttpRequest, values: dict[str, Any] = Body(...)) -> Any:  # noqa: B008
+    """Change the given settings (others keep their values). All or nothing: an unknown key
+    or an invalid value refuses the whole request and names the culprits."""
+    updated = settings_store.settings_update(
+        actor=request.auth,  # type: ignore[attr-defined]
+        values=values,
+        client_ip=client_ip(request),
+    )
+    return _settings_out(updated)
