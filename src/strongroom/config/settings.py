@@ -152,6 +152,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing root before collectstatic
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -160,10 +161,12 @@ WHITENOISE_USE_FINDERS = True
 
 REDIS_URL = env_str("STRONGROOM_REDIS_URL", "")
 HUEY_IMMEDIATE = env_bool("STRONGROOM_HUEY_IMMEDIATE", False)
+# Queue name: lets several Strongroom installations share one Redis database.
+HUEY_NAME = env_str("STRONGROOM_QUEUE_NAME", "strongroom")
 if REDIS_URL:
     HUEY = {
         "huey_class": "huey.RedisHuey",
-        "name": "strongroom",
+        "name": HUEY_NAME,
         "url": REDIS_URL,
         "immediate": HUEY_IMMEDIATE,
         "consumer": {"workers": 2, "worker_type": "thread"},
@@ -171,7 +174,7 @@ if REDIS_URL:
 else:
     HUEY = {
         "huey_class": "huey.SqliteHuey",
-        "name": "strongroom",
+        "name": HUEY_NAME,
         "filename": str(DATA_DIR / "huey.sqlite3"),
         "immediate": HUEY_IMMEDIATE,
         "consumer": {"workers": 2, "worker_type": "thread"},
@@ -181,6 +184,8 @@ else:
 MASTER_KEY_FILE = env_str("STRONGROOM_MASTER_KEY_FILE", str(DATA_DIR / "master.key"))
 MASTER_KEY_ENV = "STRONGROOM_MASTER_KEY"
 MASTER_KEY_COMMAND = env_str("STRONGROOM_MASTER_KEY_COMMAND", "")
+# How long a process trusts its cached choice of active data key (see core/keys.py).
+KEY_RECHECK_SECONDS = float(env_str("STRONGROOM_KEY_RECHECK_SECONDS", "5"))
 
 LOGIN_THROTTLE_FAILURES = int(env_str("STRONGROOM_LOGIN_THROTTLE_FAILURES", "5"))
 LOGIN_THROTTLE_WINDOW_SECONDS = int(env_str("STRONGROOM_LOGIN_THROTTLE_WINDOW", "900"))
@@ -204,6 +209,8 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.security": {"level": "WARNING"},
+        # A handler here stops `run_huey` from adding its own (every line logged twice).
+        "huey": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }
 DEFAULT_EXCEPTION_REPORTER_FILTER = "strongroom.core.logging.SecretMaskingReporterFilter"

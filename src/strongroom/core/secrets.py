@@ -34,6 +34,40 @@ def seal_into(instance: models.Model, field: str, value: str | None) -> None:
     setattr(instance, field, None if value is None else seal(instance, field, value))
 
 
+def sealed_data_key_id(instance: models.Model, field: str) -> int | None:
+    """The data key id a stored value names (None when the field is empty)."""
+    blob = getattr(instance, field)
+    if blob is None:
+        return None
+    try:
+        return envelope.sealed_key_id(bytes(blob))
+    except envelope.DecryptionError as exc:
+        raise _damaged(instance, field) from exc
+
+
+def _damaged(instance: models.Model, field: str) -> SealedValueDamaged:
+    return SealedValueDamaged(
+        f"the stored secret {instance._meta.db_table}.{field} of row {instance.pk} failed "
+        "authentication: it was altered or moved from another row",
+        table=instance._meta.db_table,
+        field=field,
+    )
+
+
+def reseal(instance: models.Model, field: str, *, data_key_id: int, key: bytes) -> bytes | None:
+    """The field's value sealed again under the given data key (key rotation)."""
+    blob = getattr(instance, field)
+    if blob is None:
+        return None
+    blob = bytes(blob)
+    aad = _aad(instance, field)
+    try:
+        plaintext = envelope.decrypt(keys.data_key(envelope.sealed_key_id(blob)), blob, aad)
+    except (envelope.DecryptionError, keys.UnknownDataKey) as exc:
+        raise _damaged(instance, field) from exc
+    return envelope.encrypt(key, plaintext, aad, data_key_id=data_key_id)
+
+
 def unseal(instance: models.Model, field: str) -> str | None:
     blob = getattr(instance, field)
     if blob is None:
@@ -43,10 +77,9 @@ def unseal(instance: models.Model, field: str) -> str | None:
         dk_id = envelope.sealed_key_id(blob)
         key = keys.data_key(dk_id)
         return envelope.decrypt(key, blob, _aad(instance, field)).decode("utf-8")
-    except envelope.DecryptionError as exc:
-        raise SealedValueDamaged(
-            f"the stored secret {instance._meta.db_table}.{field} of row {instance.pk} failed "
-            "authentication: it was altered or moved from another row",
-            table=instance._meta.db_table,
-            field=field,
-        ) from exc
+    except (envelope.DecryptionError, keys.UnknownDataKey) as exc:
+        # An altered key id names a data key that does not exist: that is damage to this
+        # value, not a master key problem.
+        raise _damaged(instance, field) from exc
+    except UnicodeDecodeError as exc:  # authenticated, so only a sealing bug could cause it
+        raise _damaged(instance, field) from exc

@@ -1,0 +1,37 @@
+"""Housekeeping tasks run by the Huey worker (``strongroom worker`` or ``strongroom serve``).
+
+Tasks take IDs or nothing, never secrets, and call plain functions that tests (and the CLI)
+can run directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.utils import timezone
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task
+
+logger = logging.getLogger(__name__)
+
+# Login attempts only feed the throttle (a window of minutes) and recent-failure reports;
+# the audit trail keeps the lasting record of every login.
+LOGIN_ATTEMPT_RETENTION_DAYS = 30
+
+
+def login_attempts_purge(*, older_than_days: int = LOGIN_ATTEMPT_RETENTION_DAYS) -> int:
+    """Delete login attempts older than ``older_than_days``; returns how many went."""
+    from strongroom.accounts.models import LoginAttempt
+
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted, _ = LoginAttempt.objects.filter(at__lt=cutoff).delete()
+    if deleted:
+        logger.info("purged %d login attempts older than %d days", deleted, older_than_days)
+    return deleted
+
+
+@db_periodic_task(crontab(hour="3", minute="17"), name="strongroom.purge_login_attempts")
+def purge_login_attempts() -> int:
+    """Daily at 03:17 UTC (an odd minute, away from the top-of-hour rush)."""
+    return login_attempts_purge()
