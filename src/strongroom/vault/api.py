@@ -1,3 +1,351 @@
-from ninja import Router
+"""Vault endpoints of the REST API (mounted at /api/v1/ by strongroom.api.main).
 
-router = Router()
+Thin: each endpoint calls one selector or service with the authenticated user and the
+client address. Objects the caller cannot see answer 404 (never revealing that they
+exist), objects they can see without the needed level answer 403. Secret values travel
+only in the bodies of the POST retrieval endpoints (never in URLs, never cached).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.http import HttpRequest
+from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
+from pydantic import Field
+
+from strongroom.core.errors import ValidationFailed
+from strongroom.core.request import client_ip
+from strongroom.vault import importers, selectors, services
+from strongroom.vault.schemas import (
+    AccountDetailOut,
+    AccountIn,
+    AccountOut,
+    AccountPatch,
+    GroupMemberIn,
+    HistoryOut,
+    ImportReportOut,
+    PasswordOut,
+    ReasonIn,
+    ResourceAccessOut,
+    ResourceGroupIn,
+    ResourceGroupOut,
+    ResourceGroupPatch,
+    ResourceIn,
+    ResourceListOut,
+    ResourceOut,
+    ResourcePatch,
+    ShareIn,
+    ShareOut,
+    TotpOut,
+)
+
+router = Router(tags=["vault"])
+
+
+def _actor(request: HttpRequest) -> Any:
+    return request.auth  # type: ignore[attr-defined]
+
+
+def _ip(request: HttpRequest) -> str:
+    return client_ip(request)
+
+
+def _account_detail(request: HttpRequest, account_id: Any) -> Any:
+    account = selectors.account_get(user=_actor(request), account_id=account_id)
+    account.notes_text = selectors.account_notes(account=account)  # type: ignore[attr-defined]
+    return account
+
+
+# --------------------------------------------------------------------------- resources
+
+
+class ResourceFilters(Schema):
+    search: str | None = None
+    type: str | None = None
+    department: str | None = None
+    group: UUID | None = None
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0)
+
+
+@router.get("/resources", response=ResourceListOut, summary="List the resources you can see")
+def resources_list(request: HttpRequest, filters: Query[ResourceFilters]) -> dict[str, Any]:
+    qs = selectors.resources_visible(
+        user=_actor(request),
+        search=filters.search or None,
+        resource_type=filters.type or None,
+        department=filters.department or None,
+        resource_group_id=filters.group,
+    )
+    total = qs.count()
+    items = list(qs[filters.offset : filters.offset + filters.limit])
+    return {"items": items, "total": total, "limit": filters.limit, "offset": filters.offset}
+
+
+@router.post("/resources", response={201: ResourceOut}, summary="Create a resource")
+def resources_create(request: HttpRequest, payload: ResourceIn) -> Status[Any]:
+    resource = services.resource_create(
+        actor=_actor(request), client_ip=_ip(request), **payload.model_dump()
+    )
+    return Status(201, selectors.resource_get(user=_actor(request), resource_id=resource.pk))
+
+
+@router.get("/resources/{resource_id}", response=ResourceOut)
+def resources_get(request: HttpRequest, resource_id: UUID) -> Any:
+    return selectors.resource_get(user=_actor(request), resource_id=resource_id)
+
+
+@router.patch("/resources/{resource_id}", response=ResourceOut, summary="Change a resource")
+def resources_update(request: HttpRequest, resource_id: UUID, payload: ResourcePatch) -> Any:
+    services.resource_update(
+        actor=_actor(request),
+        resource_id=resource_id,
+        client_ip=_ip(request),
+        **payload.model_dump(exclude_unset=True),
+    )
+    return selectors.resource_get(user=_actor(request), resource_id=resource_id)
+
+
+@router.delete("/resources/{resource_id}", response={204: None})
+def resources_delete(request: HttpRequest, resource_id: UUID) -> Status[None]:
+    services.resource_delete(actor=_actor(request), resource_id=resource_id, client_ip=_ip(request))
+    return Status(204, None)
+
+
+@router.get(
+    "/resources/{resource_id}/access",
+    response=ResourceAccessOut,
+    summary="Who has access to a resource, at which level, and through what (manage level)",
+)
+def resources_access(request: HttpRequest, resource_id: UUID) -> Any:
+    return selectors.resource_access_list(user=_actor(request), resource_id=resource_id)
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@router.get("/resources/{resource_id}/accounts", response=list[AccountOut])
+def accounts_list(request: HttpRequest, resource_id: UUID) -> Any:
+    return list(selectors.accounts_list(user=_actor(request), resource_id=resource_id))
+
+
+@router.post("/resources/{resource_id}/accounts", response={201: AccountDetailOut})
+def accounts_create(request: HttpRequest, resource_id: UUID, payload: AccountIn) -> Status[Any]:
+    account = services.account_create(
+        actor=_actor(request),
+        resource_id=resource_id,
+        client_ip=_ip(request),
+        **payload.model_dump(),
+    )
+    return Status(201, _account_detail(request, account.pk))
+
+
+@router.get(
+    "/accounts/{account_id}",
+    response=AccountDetailOut,
+    summary="An account with its notes (never its password)",
+)
+def accounts_get(request: HttpRequest, account_id: UUID) -> Any:
+    return _account_detail(request, account_id)
+
+
+@router.patch("/accounts/{account_id}", response=AccountDetailOut)
+def accounts_update(request: HttpRequest, account_id: UUID, payload: AccountPatch) -> Any:
+    services.account_update(
+        actor=_actor(request),
+        account_id=account_id,
+        client_ip=_ip(request),
+        **payload.model_dump(exclude_unset=True),
+    )
+    return _account_detail(request, account_id)
+
+
+@router.delete("/accounts/{account_id}", response={204: None})
+def accounts_delete(request: HttpRequest, account_id: UUID) -> Status[None]:
+    services.account_delete(actor=_actor(request), account_id=account_id, client_ip=_ip(request))
+    return Status(204, None)
+
+
+@router.post(
+    "/accounts/{account_id}/password",
+    response=PasswordOut,
+    summary="Retrieve the password (audited with your reason)",
+)
+def accounts_password(request: HttpRequest, account_id: UUID, payload: ReasonIn) -> Any:
+    password = services.password_retrieve(
+        actor=_actor(request), account_id=account_id, reason=payload.reason, client_ip=_ip(request)
+    )
+    return {"password": password}
+
+
+@router.get("/accounts/{account_id}/history", response=list[HistoryOut])
+def accounts_history(request: HttpRequest, account_id: UUID) -> Any:
+    return services.password_history_list(actor=_actor(request), account_id=account_id)
+
+
+@router.post(
+    "/accounts/{account_id}/history/{history_id}/password",
+    response=PasswordOut,
+    summary="Retrieve an earlier password (audited with your reason)",
+)
+def accounts_history_password(
+    request: HttpRequest, account_id: UUID, history_id: UUID, payload: ReasonIn
+) -> Any:
+    password = services.password_history_retrieve(
+        actor=_actor(request),
+        account_id=account_id,
+        history_id=history_id,
+        reason=payload.reason,
+        client_ip=_ip(request),
+    )
+    return {"password": password}
+
+
+@router.post(
+    "/accounts/{account_id}/totp",
+    response=TotpOut,
+    summary="The current TOTP code (audited with your reason)",
+)
+def accounts_totp(request: HttpRequest, account_id: UUID, payload: ReasonIn) -> Any:
+    return services.account_totp_code(
+        actor=_actor(request), account_id=account_id, reason=payload.reason, client_ip=_ip(request)
+    )
+
+
+# --------------------------------------------------------------------------- resource groups
+
+
+@router.get("/resource-groups", response=list[ResourceGroupOut])
+def resource_groups_list(request: HttpRequest, search: str | None = None) -> Any:
+    return list(selectors.resource_groups_visible(user=_actor(request), search=search or None))
+
+
+@router.post("/resource-groups", response={201: ResourceGroupOut})
+def resource_groups_create(request: HttpRequest, payload: ResourceGroupIn) -> Status[Any]:
+    group = services.resource_group_create(
+        actor=_actor(request), client_ip=_ip(request), **payload.model_dump()
+    )
+    return Status(
+        201, selectors.resource_group_get(user=_actor(request), resource_group_id=group.pk)
+    )
+
+
+@router.get("/resource-groups/{group_id}", response=ResourceGroupOut)
+def resource_groups_get(request: HttpRequest, group_id: UUID) -> Any:
+    return selectors.resource_group_get(user=_actor(request), resource_group_id=group_id)
+
+
+@router.patch("/resource-groups/{group_id}", response=ResourceGroupOut)
+def resource_groups_update(
+    request: HttpRequest, group_id: UUID, payload: ResourceGroupPatch
+) -> Any:
+    services.resource_group_update(
+        actor=_actor(request),
+        resource_group_id=group_id,
+        client_ip=_ip(request),
+        **payload.model_dump(exclude_unset=True),
+    )
+    return selectors.resource_group_get(user=_actor(request), resource_group_id=group_id)
+
+
+@router.delete("/resource-groups/{group_id}", response={204: None})
+def resource_groups_delete(request: HttpRequest, group_id: UUID) -> Status[None]:
+    services.resource_group_delete(
+        actor=_actor(request), resource_group_id=group_id, client_ip=_ip(request)
+    )
+    return Status(204, None)
+
+
+@router.get("/resource-groups/{group_id}/resources", response=list[ResourceOut])
+def resource_groups_resources(request: HttpRequest, group_id: UUID) -> Any:
+    return list(selectors.resources_visible(user=_actor(request), resource_group_id=group_id))
+
+
+@router.post("/resource-groups/{group_id}/resources", response={204: None})
+def resource_groups_add(
+    request: HttpRequest, group_id: UUID, payload: GroupMemberIn
+) -> Status[None]:
+    services.resource_group_add_resource(
+        actor=_actor(request),
+        resource_group_id=group_id,
+        resource_id=payload.resource_id,
+        client_ip=_ip(request),
+    )
+    return Status(204, None)
+
+
+@router.delete("/resource-groups/{group_id}/resources/{resource_id}", response={204: None})
+def resource_groups_remove(request: HttpRequest, group_id: UUID, resource_id: UUID) -> Status[None]:
+    services.resource_group_remove_resource(
+        actor=_actor(request),
+        resource_group_id=group_id,
+        resource_id=resource_id,
+        client_ip=_ip(request),
+    )
+    return Status(204, None)
+
+
+# --------------------------------------------------------------------------- shares
+
+
+@router.get(
+    "/shares",
+    response=list[ShareOut],
+    summary="Shares on a resource or resource group, or on everything you manage",
+)
+def shares_list(
+    request: HttpRequest, resource_id: UUID | None = None, resource_group_id: UUID | None = None
+) -> Any:
+    return list(
+        selectors.shares_list(
+            user=_actor(request), resource_id=resource_id, resource_group_id=resource_group_id
+        )
+    )
+
+
+@router.post(
+    "/shares",
+    response={201: ShareOut},
+    summary="Share (or change the level of a share) with a user or user group",
+)
+def shares_grant(request: HttpRequest, payload: ShareIn) -> Status[Any]:
+    share = services.share_grant(
+        actor=_actor(request), client_ip=_ip(request), **payload.model_dump()
+    )
+    return Status(201, selectors.share_get(user=_actor(request), share_id=share.pk))
+
+
+@router.get("/shares/{share_id}", response=ShareOut)
+def shares_get(request: HttpRequest, share_id: UUID) -> Any:
+    return selectors.share_get(user=_actor(request), share_id=share_id)
+
+
+@router.delete("/shares/{share_id}", response={204: None})
+def shares_revoke(request: HttpRequest, share_id: UUID) -> Status[None]:
+    services.share_revoke(actor=_actor(request), share_id=share_id, client_ip=_ip(request))
+    return Status(204, None)
+
+
+# --------------------------------------------------------------------------- import
+
+
+@router.post(
+    "/import",
+    response=ImportReportOut,
+    summary="Import a CSV file (strongroom, bitwarden or keepassxc); all or nothing",
+)
+def vault_import(request: HttpRequest, file: File[UploadedFile], format: Form[str]) -> Any:
+    # Read one byte past the limit so an oversized upload is reported without reading it all.
+    data = file.read(importers.MAX_IMPORT_BYTES + 1)
+    report = services.import_csv(
+        actor=_actor(request), data=data, fmt=format, client_ip=_ip(request)
+    )
+    if not report.ok:
+        raise ValidationFailed(
+            f"nothing was imported: the file has {len(report.problems)} problem(s)",
+            code="import_rejected",
+            **report.as_dict(),
+        )
+    return report

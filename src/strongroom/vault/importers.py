@@ -1,0 +1,535 @@
+"""Reading CSV files for import: Strongroom's own columns, Bitwarden and KeePassXC exports.
+
+This module only parses and validates; ``services.import_csv`` writes the result in one
+transaction, and only when the whole file is valid.
+
+Files
+-----
+
+UTF-8 (a byte-order mark is fine), comma-separated, RFC 4180 quoting (fields with commas,
+quotes or line breaks in double quotes, quotes doubled), the first record is the header.
+At most :data:`MAX_IMPORT_BYTES` bytes and :data:`MAX_IMPORT_ROWS` entries. Blank lines are
+skipped. Every record must have exactly as many fields as the header; no field may contain
+a NUL character. Values are imported exactly as written (no trimming; a leading ``=`` is
+kept as text).
+
+Row numbers in reports count records as a spreadsheet shows them: the header is row 1, the
+first entry is row 2. ``line`` is the physical line where the record starts (they differ
+when a quoted field spans lines).
+
+Strongroom format (``strongroom``)
+----------------------------------
+
+Header with these columns, in any order, all present and no others:
+
+==================  =====================================================================
+``resource_name``   resource name (required)
+``resource_type``   e.g. ``Linux``, ``Windows``, ``Web Site``
+``host``            host name or IP address
+``url``             URL
+``department``      department
+``location``        location
+``description``     description of the resource
+``username``        account user name (may be empty, e.g. for a Wi-Fi key)
+``password``        account password
+``notes``           account notes (stored encrypted)
+``totp_seed``       base32 TOTP secret or ``otpauth://totp/...`` URI (optional)
+==================  =====================================================================
+
+An optional ``resource_group`` column puts the resource into the resource group of that
+name owned by the importing user (created if missing).
+
+Rows with the same ``resource_name`` and ``url`` are accounts of one resource. The
+resource's other columns may be left empty on later rows; a later row that gives a
+*different* value for them is reported as a problem rather than silently ignored.
+
+Bitwarden (``bitwarden``)
+-------------------------
+
+Bitwarden's CSV export of a personal vault (``folder,favorite,type,name,notes,fields,
+reprompt,login_uri,login_username,login_password,login_totp``) or of an organisation
+(``collections`` instead of ``folder``). Only ``login`` and ``note`` items exist in that
+export. ``name`` becomes the resource name; the first URI of ``login_uri`` the resource
+URL (further URIs go to the resource's custom field ``Other URIs``); the folder or each
+collection becomes a resource group. ``notes`` and the item's custom ``fields`` (which may
+hold hidden values) become the account's encrypted notes. ``favorite`` and ``reprompt`` are
+not imported. Columns added by later Bitwarden versions are ignored.
+
+KeePassXC (``keepassxc``)
+-------------------------
+
+KeePassXC's *Export → CSV* (``"Group","Title","Username","Password","URL","Notes","TOTP",
+"Icon","Last Modified","Created"``; files from older versions without the last four columns
+are accepted). ``Title`` becomes the resource name (an untitled entry is named after its
+URL, or ``Untitled entry``); ``Group`` without the database's root group becomes a resource
+group (entries directly in the root get none); ``TOTP`` is the entry's ``otpauth://`` URI.
+``Icon`` and the dates are not imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from strongroom.core.errors import ValidationFailed
+from strongroom.vault import validation as v
+
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+MAX_IMPORT_ROWS = 50_000
+MAX_PROBLEMS = 200
+# A single field may be as long as the longest value we accept, plus room for quoting.
+_CSV_FIELD_LIMIT = 128 * 1024
+
+FORMATS = ("strongroom", "bitwarden", "keepassxc")
+
+
+@dataclass
+class ImportProblem:
+    """One problem found in the file. ``row`` is None for problems with the whole file."""
+
+    row: int | None
+    column: str | None
+    problem: str
+    line: int | None = None
+
+
+@dataclass
+class ImportReport:
+    """The outcome of an import: counts when it succeeded, every problem when it did not.
+    Never holds secret values."""
+
+    format: str
+    ok: bool = False
+    rows: int = 0
+    resources_created: int = 0
+    accounts_created: int = 0
+    resource_groups_created: int = 0
+    problems: list[ImportProblem] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ImportEntry:
+    """One account to create, with the resource it belongs to."""
+
+    row: int
+    name: str
+    url: str
+    resource: dict[str, Any]  # resource_type, host, description, department, location
+    custom_fields: dict[str, str]
+    username: str
+    password: str
+    notes: str
+    totp_seed: str | None
+    groups: list[str]
+
+
+@dataclass
+class ParsedImport:
+    fmt: str
+    rows: int = 0
+    entries: list[ImportEntry] = field(default_factory=list)
+    problems: list[ImportProblem] = field(default_factory=list)
+
+
+class _TooManyProblems(Exception):
+    pass
+
+
+class _Row:
+    """One record being turned into an entry; collects a problem per bad column."""
+
+    def __init__(self, number: int, line: int, values: dict[str, str], parsed: ParsedImport):
+        self.number = number
+        self.line = line
+        self.values = values
+        self._parsed = parsed
+        self.bad = False
+
+    def problem(self, column: str | None, message: str) -> None:
+        self.bad = True
+        _add_problem(self._parsed, ImportProblem(self.number, column, message, self.line))
+
+    def text(self, column: str, *, max_length: int, required: bool = False) -> str:
+        value = self.values.get(column, "")
+        try:
+            return v.text_clean(column, value, max_length=max_length, required=required)
+        except ValidationFailed as exc:
+            self.problem(column, exc.message)
+            return ""
+
+    def totp(self, column: str) -> str | None:
+        try:
+            return v.totp_seed_clean(self.values.get(column, ""), field=column)
+        except ValidationFailed as exc:
+            self.problem(column, exc.message)
+            return None
+
+
+def _add_problem(parsed: ParsedImport, problem: ImportProblem) -> None:
+    parsed.problems.append(problem)
+    if len(parsed.problems) >= MAX_PROBLEMS:
+        raise _TooManyProblems
+
+
+# --------------------------------------------------------------------------- formats
+
+
+@dataclass(frozen=True)
+class _Format:
+    name: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    unknown_columns_allowed: bool
+    # Columns of which exactly one must be present (Bitwarden: folder or collections).
+    one_of: tuple[str, ...] = ()
+    # Whether later rows of a resource must agree with the first on the resource's fields.
+    resource_fields_must_agree: bool = False
+    to_entry: Callable[[_Row], ImportEntry | None] = field(default=lambda row: None)
+
+
+def _strongroom_entry(row: _Row) -> ImportEntry | None:
+    name = row.text("resource_name", max_length=v.MAX_RESOURCE_NAME, required=True)
+    url = row.text("url", max_length=v.MAX_URL)
+    resource = {
+        "resource_type": row.text("resource_type", max_length=v.MAX_RESOURCE_TYPE),
+        "host": row.text("host", max_length=v.MAX_HOST),
+        "department": row.text("department", max_length=v.MAX_DEPARTMENT),
+        "location": row.text("location", max_length=v.MAX_LOCATION),
+        "description": row.text("description", max_length=v.MAX_DESCRIPTION),
+    }
+    username = row.text("username", max_length=v.MAX_USERNAME)
+    password = row.text("password", max_length=v.MAX_PASSWORD)
+    notes = row.text("notes", max_length=v.MAX_NOTES)
+    totp_seed = row.totp("totp_seed")
+    group = row.text("resource_group", max_length=v.MAX_GROUP_NAME)
+    if row.bad:
+        return None
+    return ImportEntry(
+        row=row.number,
+        name=name,
+        url=url,
+        resource=resource,
+        custom_fields={},
+        username=username,
+        password=password,
+        notes=notes,
+        totp_seed=totp_seed,
+        groups=[group] if group.strip() else [],
+    )
+
+
+def _bitwarden_entry(row: _Row) -> ImportEntry | None:
+    item_type = row.values.get("type", "")
+    if item_type not in {"login", "note"}:
+        row.problem(
+            "type",
+            f"Bitwarden item type {item_type[:40]!r} is not supported (a CSV export holds "
+            "only 'login' and 'note' items)",
+        )
+    name = row.text("name", max_length=v.MAX_RESOURCE_NAME, required=True)
+    uris = row.text("login_uri", max_length=v.MAX_URL * 10)
+    uri_list = [u for u in uris.split(",") if u.strip()] if uris else []
+    url = uri_list[0] if uri_list else ""
+    try:
+        v.text_clean("login_uri", url, max_length=v.MAX_URL)
+    except ValidationFailed as exc:
+        row.problem("login_uri", exc.message)
+    custom_fields = {"Other URIs": "\n".join(uri_list[1:])} if len(uri_list) > 1 else {}
+    notes = row.text("notes", max_length=v.MAX_NOTES)
+    extra = row.text("fields", max_length=v.MAX_NOTES)
+    if extra:
+        notes = f"{notes}\n\n{extra}" if notes else extra
+        if len(notes) > v.MAX_NOTES:
+            row.problem("fields", f"notes and fields together exceed {v.MAX_NOTES} characters")
+    username = row.text("login_username", max_length=v.MAX_USERNAME)
+    password = row.text("login_password", max_length=v.MAX_PASSWORD)
+    totp_seed = row.totp("login_totp")
+    if "collections" in row.values:
+        raw_groups = row.text("collections", max_length=v.MAX_GROUP_NAME * 20)
+        groups = [g for g in raw_groups.split(",") if g.strip()]
+    else:
+        folder = row.text("folder", max_length=v.MAX_GROUP_NAME)
+        groups = [folder] if folder.strip() else []
+    for group in groups:
+        if len(group) > v.MAX_GROUP_NAME:
+            row.problem("folder", f"a folder name is longer than {v.MAX_GROUP_NAME} characters")
+    if row.bad:
+        return None
+    resource_type = "Secure Note" if item_type == "note" else ("Web Site" if url else "")
+    return ImportEntry(
+        row=row.number,
+        name=name,
+        url=url,
+        resource={"resource_type": resource_type},
+        custom_fields=custom_fields,
+        username=username,
+        password=password,
+        notes=notes,
+        totp_seed=totp_seed,
+        groups=groups,
+    )
+
+
+def _keepassxc_entry(row: _Row) -> ImportEntry | None:
+    title = row.text("Title", max_length=v.MAX_RESOURCE_NAME)
+    url = row.text("URL", max_length=v.MAX_URL)
+    if not title.strip():
+        title = url if url.strip() and len(url) <= v.MAX_RESOURCE_NAME else "Untitled entry"
+    username = row.text("Username", max_length=v.MAX_USERNAME)
+    password = row.text("Password", max_length=v.MAX_PASSWORD)
+    notes = row.text("Notes", max_length=v.MAX_NOTES)
+    totp_seed = row.totp("TOTP")
+    group_path = row.text("Group", max_length=v.MAX_GROUP_NAME * 4)
+    # The first component is the database's root group, which every entry shares.
+    parts = group_path.split("/", 1)
+    group = parts[1] if len(parts) == 2 else ""
+    if len(group) > v.MAX_GROUP_NAME:
+        row.problem("Group", f"the group path is longer than {v.MAX_GROUP_NAME} characters")
+    if row.bad:
+        return None
+    return ImportEntry(
+        row=row.number,
+        name=title,
+        url=url,
+        resource={"resource_type": "Web Site" if url else ""},
+        custom_fields={},
+        username=username,
+        password=password,
+        notes=notes,
+        totp_seed=totp_seed,
+        groups=[group] if group.strip() else [],
+    )
+
+
+_FORMATS: dict[str, _Format] = {
+    "strongroom": _Format(
+        name="strongroom",
+        required=(
+            "resource_name",
+            "resource_type",
+            "host",
+            "url",
+            "department",
+            "location",
+            "description",
+            "username",
+            "password",
+            "notes",
+            "totp_seed",
+        ),
+        optional=("resource_group",),
+        unknown_columns_allowed=False,
+        resource_fields_must_agree=True,
+        to_entry=_strongroom_entry,
+    ),
+    "bitwarden": _Format(
+        name="bitwarden",
+        required=(
+            "type",
+            "name",
+            "notes",
+            "fields",
+            "login_uri",
+            "login_username",
+            "login_password",
+            "login_totp",
+        ),
+        optional=("favorite", "reprompt"),
+        one_of=("folder", "collections"),
+        unknown_columns_allowed=True,
+        to_entry=_bitwarden_entry,
+    ),
+    "keepassxc": _Format(
+        name="keepassxc",
+        required=("Group", "Title", "Username", "Password", "URL", "Notes"),
+        optional=("TOTP", "Icon", "Last Modified", "Created"),
+        unknown_columns_allowed=True,
+        to_entry=_keepassxc_entry,
+    ),
+}
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _file_problem(parsed: ParsedImport, message: str, line: int | None = None) -> ParsedImport:
+    parsed.problems.append(ImportProblem(None, None, message, line))
+    return parsed
+
+
+def _check_header(spec: _Format, header: list[str], parsed: ParsedImport) -> bool:
+    problems: list[str] = []
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            problems.append(f"column {name[:60]!r} appears twice")
+        seen.add(name)
+    missing = [c for c in spec.required if c not in seen]
+    if missing:
+        problems.append("missing column(s): " + ", ".join(missing))
+    if spec.one_of and sum(c in seen for c in spec.one_of) != 1:
+        problems.append("needs exactly one of the columns: " + ", ".join(spec.one_of))
+    if not spec.unknown_columns_allowed:
+        known = set(spec.required) | set(spec.optional) | set(spec.one_of)
+        unknown = [c for c in header if c not in known]
+        if unknown:
+            problems.append("unknown column(s): " + ", ".join(repr(c[:60]) for c in unknown))
+    for message in problems:
+        parsed.problems.append(
+            ImportProblem(
+                1,
+                None,
+                f"this is not a {spec.name} CSV header: {message}",
+                1,
+            )
+        )
+    return not problems
+
+
+def _check_agreement(spec: _Format, entries: list[ImportEntry], parsed: ParsedImport) -> None:
+    first: dict[tuple[str, str], ImportEntry] = {}
+    for entry in entries:
+        key = (entry.name, entry.url)
+        if key not in first:
+            first[key] = entry
+            continue
+        if not spec.resource_fields_must_agree:
+            continue
+        original = first[key]
+        for column, value in entry.resource.items():
+            if value and original.resource.get(column) and value != original.resource[column]:
+                _add_problem(
+                    parsed,
+                    ImportProblem(
+                        entry.row,
+                        column,
+                        f"{column} differs from row {original.row}, which has the same "
+                        "resource_name and url (rows of one resource must agree)",
+                    ),
+                )
+            elif value and not original.resource.get(column):
+                original.resource[column] = value
+
+
+def import_parse(*, data: bytes, fmt: str) -> ParsedImport:
+    """Parse and validate a whole file. ``problems`` is empty only if every row is good."""
+    parsed = ParsedImport(fmt=fmt)
+    spec = _FORMATS.get(fmt)
+    if spec is None:
+        return _file_problem(
+            parsed, f"unknown import format {fmt[:40]!r}; use one of: " + ", ".join(FORMATS)
+        )
+    if len(data) > MAX_IMPORT_BYTES:
+        return _file_problem(
+            parsed,
+            f"the file is larger than {MAX_IMPORT_BYTES} bytes, the most that can be imported "
+            "at once (split it into several files)",
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return _file_problem(
+            parsed,
+            f"the file is not UTF-8 text (invalid byte at offset {exc.start}, line {line}); "
+            "export it again as UTF-8",
+            line,
+        )
+    if not text.strip():
+        return _file_problem(parsed, "the file is empty")
+
+    old_limit = csv.field_size_limit()
+    csv.field_size_limit(_CSV_FIELD_LIMIT)
+    try:
+        _parse_records(spec, text, parsed)
+    except _TooManyProblems:
+        parsed.problems.append(
+            ImportProblem(None, None, f"stopped after {MAX_PROBLEMS} problems; fix these first")
+        )
+    finally:
+        csv.field_size_limit(old_limit)
+    return parsed
+
+
+def _parse_records(spec: _Format, text: str, parsed: ParsedImport) -> None:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    record_number = 0
+    line = 1
+    entries: list[ImportEntry] = []
+    while True:
+        line = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            _add_problem(
+                parsed,
+                ImportProblem(
+                    record_number + 1,
+                    None,
+                    f"the CSV is malformed here ({exc}); nothing after this point was read",
+                    line,
+                ),
+            )
+            return
+        if not record:
+            continue  # blank line
+        record_number += 1
+        if header is None:
+            header = record
+            if any("\x00" in name for name in header):
+                _add_problem(parsed, ImportProblem(1, None, "the header contains NUL", line))
+                return
+            if not _check_header(spec, header, parsed):
+                return
+            continue
+        parsed.rows += 1
+        if parsed.rows > MAX_IMPORT_ROWS:
+            _add_problem(
+                parsed,
+                ImportProblem(
+                    record_number,
+                    None,
+                    f"the file has more than {MAX_IMPORT_ROWS} entries; split it into "
+                    "several files",
+                    line,
+                ),
+            )
+            return
+        if len(record) != len(header):
+            _add_problem(
+                parsed,
+                ImportProblem(
+                    record_number,
+                    None,
+                    f"this row has {len(record)} fields but the header has {len(header)}",
+                    line,
+                ),
+            )
+            continue
+        values = dict(zip(header, record, strict=True))
+        row = _Row(record_number, line, values, parsed)
+        for column, value in values.items():
+            if "\x00" in value:
+                row.problem(column, f"{column} must not contain NUL characters (U+0000)")
+        if row.bad:
+            continue
+        entry = spec.to_entry(row)
+        if entry is not None:
+            entries.append(entry)
+    if header is None:
+        _file_problem(parsed, "the file is empty")
+        return
+    if parsed.rows == 0:
+        _add_problem(parsed, ImportProblem(None, None, "the file has a header but no entries"))
+        return
+    _check_agreement(spec, entries, parsed)
+    parsed.entries = entries

@@ -1,0 +1,511 @@
+"""Reads of the vault. Every read goes through the access rules below.
+
+Access rules
+------------
+
+- A user's level on a **resource** is MANAGE if they own it or own a resource group that
+  contains it. Otherwise it is the highest level among the shares given to the user or to
+  any of their user groups, on the resource itself or on any resource group containing it.
+  No share, no access.
+- A user's level on a **resource group** is MANAGE if they own it, otherwise the highest
+  level among the shares on that group given to the user or their user groups. (Owning or
+  managing a group therefore means managing everything in it; only someone who manages a
+  resource may put it into a group, see ``services.resource_group_add_resource``.)
+- **Inactive users** have no access to anything.
+- **Roles do not grant access** to vault objects, not even Administrator: roles decide who
+  may create resources and resource groups and who may import (accounts.permissions).
+- An object the user cannot see raises :class:`NotFound`, with the same message as an
+  object that does not exist, so IDs cannot be probed. An object the user can see but not at
+  the level needed raises :class:`PermissionDenied`.
+
+Levels: VIEW reads resources, accounts and their secrets (audited); MODIFY also adds and
+edits accounts; MANAGE also edits and deletes the resource, deletes accounts and shares.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+
+from strongroom.accounts.models import User, UserGroup
+from strongroom.core.errors import NotFound, PermissionDenied, ValidationFailed
+from strongroom.core.secrets import unseal
+from strongroom.vault.models import (
+    AccessLevel,
+    Account,
+    PasswordHistory,
+    Resource,
+    ResourceGroup,
+    Share,
+)
+
+_RG_THROUGH = ResourceGroup.resources.through
+_UG_THROUGH = UserGroup.members.through
+
+
+def _is_active(user: Any) -> bool:
+    return bool(
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and getattr(user, "is_active", False)
+    )
+
+
+def _as_uuid(value: Any, what: str) -> uuid.UUID:
+    """Parse an ID; a malformed ID is reported exactly like a missing object."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise NotFound(f"{what} not found") from exc
+
+
+def _require_level(level: int | None, min_level: int, what: str) -> int:
+    if level is None:
+        raise NotFound(f"{what} not found")
+    if level < min_level:
+        raise PermissionDenied(
+            f"this needs {AccessLevel(min_level).label} access to the {what}; you have "
+            f"{AccessLevel(level).label} access",
+            required_level=AccessLevel(min_level).label,
+            your_level=AccessLevel(level).label,
+        )
+    return level
+
+
+def _grantee_q(user: User) -> Q:
+    """Shares given to the user directly or to any of the user's groups."""
+    return Q(user_id=user.pk) | Q(
+        user_group_id__in=_UG_THROUGH.objects.filter(user_id=user.pk).values("usergroup_id")
+    )
+
+
+def _resource_level_expr(user: User) -> Case:
+    """The user's access level on each Resource row (NULL when none)."""
+    groups_of_resource = _RG_THROUGH.objects.filter(resource_id=OuterRef(OuterRef("pk"))).values(
+        "resourcegroup_id"
+    )
+    best_share = (
+        Share.objects.filter(
+            Q(resource_id=OuterRef("pk")) | Q(resource_group_id__in=groups_of_resource),
+            _grantee_q(user),
+        )
+        .order_by("-level")
+        .values("level")[:1]
+    )
+    owns_a_group = Exists(
+        _RG_THROUGH.objects.filter(resource_id=OuterRef("pk"), resourcegroup__owner_id=user.pk)
+    )
+    return Case(
+        When(owner_id=user.pk, then=Value(int(AccessLevel.MANAGE))),
+        When(owns_a_group, then=Value(int(AccessLevel.MANAGE))),
+        default=Subquery(best_share, output_field=IntegerField()),
+        output_field=IntegerField(),
+    )
+
+
+def _resource_group_level_expr(user: User) -> Case:
+    best_share = (
+        Share.objects.filter(_grantee_q(user), resource_group_id=OuterRef("pk"))
+        .order_by("-level")
+        .values("level")[:1]
+    )
+    return Case(
+        When(owner_id=user.pk, then=Value(int(AccessLevel.MANAGE))),
+        default=Subquery(best_share, output_field=IntegerField()),
+        output_field=IntegerField(),
+    )
+
+
+def _visible_resource_q(user: User) -> Q:
+    """Cheap, uncorrelated pre-filter: resources the user reaches in any way."""
+    user_shares = Share.objects.filter(_grantee_q(user))
+    direct = user_shares.filter(resource_id__isnull=False).values("resource_id")
+    via_shared_groups = _RG_THROUGH.objects.filter(
+        resourcegroup_id__in=user_shares.filter(resource_group_id__isnull=False).values(
+            "resource_group_id"
+        )
+    ).values("resource_id")
+    via_owned_groups = _RG_THROUGH.objects.filter(resourcegroup__owner_id=user.pk).values(
+        "resource_id"
+    )
+    return (
+        Q(owner_id=user.pk)
+        | Q(pk__in=direct)
+        | Q(pk__in=via_shared_groups)
+        | Q(pk__in=via_owned_groups)
+    )
+
+
+# --------------------------------------------------------------------------- resources
+
+
+def resources_visible(
+    *,
+    user: User,
+    search: str | None = None,
+    resource_type: str | None = None,
+    resource_group_id: Any = None,
+    department: str | None = None,
+) -> QuerySet[Resource]:
+    """Resources the user can see, each annotated with ``access_level`` and
+    ``account_count``, ordered by name. One query (plus one to check a group filter).
+
+    ``search`` matches name, host, URL, type, department, location, description and the
+    usernames of the resource's accounts (case-insensitive substring).
+    """
+    if not _is_active(user):
+        return Resource.objects.none()
+    qs = Resource.objects.filter(_visible_resource_q(user))
+    if search:
+        qs = qs.filter(
+            Q(name__icontains=search)
+            | Q(host__icontains=search)
+            | Q(url__icontains=search)
+            | Q(resource_type__icontains=search)
+            | Q(department__icontains=search)
+            | Q(location__icontains=search)
+            | Q(description__icontains=search)
+            | Q(pk__in=Account.objects.filter(username__icontains=search).values("resource_id"))
+        )
+    if resource_type:
+        qs = qs.filter(resource_type__iexact=resource_type)
+    if department:
+        qs = qs.filter(department__iexact=department)
+    if resource_group_id:
+        group = resource_group_get(
+            user=user, resource_group_id=resource_group_id, min_level=AccessLevel.VIEW
+        )
+        qs = qs.filter(
+            pk__in=_RG_THROUGH.objects.filter(resourcegroup_id=group.pk).values("resource_id")
+        )
+    account_count = (
+        Account.objects.filter(resource_id=OuterRef("pk"))
+        .order_by()
+        .values("resource_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return (
+        qs.annotate(
+            access_level=_resource_level_expr(user),
+            account_count=Coalesce(Subquery(account_count, output_field=IntegerField()), 0),
+        )
+        .select_related("owner")
+        .order_by("name", "id")
+    )
+
+
+def resource_access_level(*, user: User, resource: Resource) -> int | None:
+    """The user's level on the resource (AccessLevel value) or None for no access."""
+    if not _is_active(user):
+        return None
+    if resource.owner_id == user.pk:
+        return int(AccessLevel.MANAGE)
+    level = (
+        Resource.objects.filter(pk=resource.pk)
+        .annotate(access_level=_resource_level_expr(user))
+        .values_list("access_level", flat=True)
+        .first()
+    )
+    return None if level is None else int(level)
+
+
+def resource_get(*, user: User, resource_id: Any, min_level: int = AccessLevel.VIEW) -> Resource:
+    """The resource, annotated like :func:`resources_visible`; 404 if the user cannot see it,
+    403 if they can but below ``min_level``."""
+    pk = _as_uuid(resource_id, "resource")
+    resource = resources_visible(user=user).filter(pk=pk).first()
+    if resource is None:
+        raise NotFound("resource not found")
+    _require_level(resource.access_level, min_level, "resource")  # type: ignore[attr-defined]
+    return resource
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+def accounts_list(*, user: User, resource_id: Any) -> QuerySet[Account]:
+    resource = resource_get(user=user, resource_id=resource_id, min_level=AccessLevel.VIEW)
+    return Account.objects.filter(resource_id=resource.pk).order_by("username", "id")
+
+
+def account_get(*, user: User, account_id: Any, min_level: int = AccessLevel.VIEW) -> Account:
+    """The account with ``account.resource`` loaded and ``account.access_level`` set."""
+    pk = _as_uuid(account_id, "account")
+    account = Account.objects.select_related("resource").filter(pk=pk).first()
+    if account is None:
+        raise NotFound("account not found")
+    level = resource_access_level(user=user, resource=account.resource)
+    account.access_level = _require_level(level, min_level, "account")  # type: ignore[attr-defined]
+    return account
+
+
+def account_notes(*, account: Account) -> str:
+    """The account's notes. Sealed at rest like every secret column, but shown to anyone with
+    view level on the account's details without an audit record: unlike passwords and TOTP
+    codes, notes are descriptive (a user who keeps secrets in them should use a password)."""
+    return unseal(account, "notes") or ""
+
+
+def password_history_list(*, user: User, account_id: Any) -> QuerySet[PasswordHistory]:
+    """Metadata of the account's earlier passwords, newest first (never the values)."""
+    account = account_get(user=user, account_id=account_id, min_level=AccessLevel.VIEW)
+    return (
+        PasswordHistory.objects.filter(account_id=account.pk)
+        .select_related("changed_by")
+        .defer("password")
+        .order_by("-created_at", "-id")
+    )
+
+
+def password_history_get(
+    *, user: User, account_id: Any, history_id: Any, min_level: int = AccessLevel.VIEW
+) -> PasswordHistory:
+    account = account_get(user=user, account_id=account_id, min_level=min_level)
+    pk = _as_uuid(history_id, "password history entry")
+    entry = PasswordHistory.objects.filter(pk=pk, account_id=account.pk).first()
+    if entry is None:
+        raise NotFound("password history entry not found")
+    entry.account = account
+    return entry
+
+
+# --------------------------------------------------------------------------- groups
+
+
+def resource_groups_visible(*, user: User, search: str | None = None) -> QuerySet[ResourceGroup]:
+    """Resource groups the user owns or that are shared with them (or their groups),
+    annotated with ``access_level`` and ``resource_count``."""
+    if not _is_active(user):
+        return ResourceGroup.objects.none()
+    shared = Share.objects.filter(_grantee_q(user), resource_group_id__isnull=False).values(
+        "resource_group_id"
+    )
+    qs = ResourceGroup.objects.filter(Q(owner_id=user.pk) | Q(pk__in=shared))
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(description__icontains=search))
+    resource_count = (
+        _RG_THROUGH.objects.filter(resourcegroup_id=OuterRef("pk"))
+        .order_by()
+        .values("resourcegroup_id")
+        .annotate(n=Count("pk"))
+        .values("n")  # type: ignore[misc]
+    )
+    return (
+        qs.annotate(
+            access_level=_resource_group_level_expr(user),
+            resource_count=Coalesce(Subquery(resource_count, output_field=IntegerField()), 0),
+        )
+        .select_related("owner")
+        .order_by("name", "id")
+    )
+
+
+def resource_group_access_level(*, user: User, resource_group: ResourceGroup) -> int | None:
+    if not _is_active(user):
+        return None
+    if resource_group.owner_id == user.pk:
+        return int(AccessLevel.MANAGE)
+    level = (
+        Share.objects.filter(_grantee_q(user), resource_group_id=resource_group.pk)
+        .order_by("-level")
+        .values_list("level", flat=True)
+        .first()
+    )
+    return None if level is None else int(level)
+
+
+def resource_group_get(
+    *, user: User, resource_group_id: Any, min_level: int = AccessLevel.VIEW
+) -> ResourceGroup:
+    pk = _as_uuid(resource_group_id, "resource group")
+    group = resource_groups_visible(user=user).filter(pk=pk).first()
+    if group is None:
+        raise NotFound("resource group not found")
+    _require_level(group.access_level, min_level, "resource group")  # type: ignore[attr-defined]
+    return group
+
+
+# --------------------------------------------------------------------------- shares
+
+
+def shares_list(
+    *, user: User, resource_id: Any = None, resource_group_id: Any = None
+) -> QuerySet[Share]:
+    """Shares on one resource or resource group (manage level needed), or, with no target,
+    the shares on everything the user manages."""
+    qs = Share.objects.select_related("user", "user_group", "resource", "resource_group")
+    if resource_id and resource_group_id:
+        raise ValidationFailed(
+            "give resource_id or resource_group_id, not both", field="resource_id"
+        )
+    if resource_id:
+        resource = resource_get(user=user, resource_id=resource_id, min_level=AccessLevel.MANAGE)
+        qs = qs.filter(resource_id=resource.pk)
+    elif resource_group_id:
+        group = resource_group_get(
+            user=user, resource_group_id=resource_group_id, min_level=AccessLevel.MANAGE
+        )
+        qs = qs.filter(resource_group_id=group.pk)
+    else:
+        if not _is_active(user):
+            return Share.objects.none()
+        managed_resources = resources_visible(user=user).filter(
+            access_level=AccessLevel.MANAGE  # type: ignore[misc]
+        )
+        managed_groups = resource_groups_visible(user=user).filter(
+            access_level=AccessLevel.MANAGE  # type: ignore[misc]
+        )
+        qs = qs.filter(
+            Q(resource_id__in=managed_resources.values("pk"))
+            | Q(resource_group_id__in=managed_groups.values("pk"))
+        )
+    return qs.order_by("created_at", "id")
+
+
+def share_get(*, user: User, share_id: Any, min_level: int = AccessLevel.MANAGE) -> Share:
+    """A share, visible to whoever can see its target; acting on it needs ``min_level`` on
+    the target."""
+    pk = _as_uuid(share_id, "share")
+    share = (
+        Share.objects.select_related("resource", "resource_group", "user", "user_group")
+        .filter(pk=pk)
+        .first()
+    )
+    if share is None:
+        raise NotFound("share not found")
+    level: int | None = None
+    if share.resource is not None:
+        level = resource_access_level(user=user, resource=share.resource)
+    elif share.resource_group is not None:
+        level = resource_group_access_level(user=user, resource_group=share.resource_group)
+    _require_level(level, min_level, "share")
+    return share
+
+
+# --------------------------------------------------------------------------- who has access
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    """One reason someone can reach a resource.
+
+    ``via`` is ``owner`` (owns the resource), ``share`` (a share on the resource),
+    ``resource_group_owner`` (owns a resource group containing it) or
+    ``resource_group_share`` (a share on such a group).
+    """
+
+    via: str
+    level: int
+    principal_type: str  # "user" or "user_group"
+    principal_id: uuid.UUID
+    principal_name: str
+    share_id: uuid.UUID | None = None
+    resource_group_id: uuid.UUID | None = None
+    resource_group_name: str | None = None
+
+
+@dataclass
+class EffectiveAccess:
+    """What one active user can do with the resource, and every grant that leads there."""
+
+    user_id: uuid.UUID
+    username: str
+    level: int
+    grants: list[AccessGrant] = field(default_factory=list)
+
+
+@dataclass
+class ResourceAccess:
+    resource: Resource
+    grants: list[AccessGrant]
+    users: list[EffectiveAccess]
+
+
+def resource_access_list(*, user: User, resource_id: Any) -> ResourceAccess:
+    """Who has access to the resource, at which level, and through what. Needs manage level
+    (the list names people and groups and is the basis for changing shares)."""
+    resource = resource_get(user=user, resource_id=resource_id, min_level=AccessLevel.MANAGE)
+    grants: list[AccessGrant] = [
+        AccessGrant(
+            via="owner",
+            level=int(AccessLevel.MANAGE),
+            principal_type="user",
+            principal_id=resource.owner.pk,
+            principal_name=resource.owner.username,
+        )
+    ]
+    groups = list(
+        ResourceGroup.objects.filter(resources=resource).select_related("owner").order_by("name")
+    )
+    for group in groups:
+        grants.append(
+            AccessGrant(
+                via="resource_group_owner",
+                level=int(AccessLevel.MANAGE),
+                principal_type="user",
+                principal_id=group.owner.pk,
+                principal_name=group.owner.username,
+                resource_group_id=group.pk,
+                resource_group_name=group.name,
+            )
+        )
+    shares = Share.objects.filter(
+        Q(resource_id=resource.pk) | Q(resource_group_id__in=[g.pk for g in groups])
+    ).select_related("user", "user_group", "resource_group")
+    for share in shares.order_by("created_at", "id"):
+        principal: Any = share.user if share.user is not None else share.user_group
+        grants.append(
+            AccessGrant(
+                via="share" if share.resource_id else "resource_group_share",
+                level=int(share.level),
+                principal_type="user" if share.user is not None else "user_group",
+                principal_id=principal.pk,
+                principal_name=principal.username if share.user is not None else principal.name,
+                share_id=share.pk,
+                resource_group_id=share.resource_group_id,
+                resource_group_name=share.resource_group.name if share.resource_group else None,
+            )
+        )
+
+    group_ids = {g.principal_id for g in grants if g.principal_type == "user_group"}
+    members: dict[uuid.UUID, list[User]] = {}
+    for link in _UG_THROUGH.objects.filter(usergroup_id__in=group_ids).select_related("user"):
+        members.setdefault(link.usergroup_id, []).append(link.user)
+    user_ids = {g.principal_id for g in grants if g.principal_type == "user"}
+    direct_users = {u.pk: u for u in User.objects.filter(pk__in=user_ids)}
+
+    effective: dict[uuid.UUID, EffectiveAccess] = {}
+    for grant in grants:
+        reached = (
+            [direct_users[grant.principal_id]]
+            if grant.principal_type == "user"
+            else members.get(grant.principal_id, [])
+        )
+        for person in reached:
+            if not person.is_active:
+                continue
+            entry = effective.setdefault(
+                person.pk, EffectiveAccess(user_id=person.pk, username=person.username, level=0)
+            )
+            entry.level = max(entry.level, grant.level)
+            entry.grants.append(grant)
+    users = sorted(effective.values(), key=lambda e: (e.username.lower(), str(e.user_id)))
+    return ResourceAccess(resource=resource, grants=grants, users=users)

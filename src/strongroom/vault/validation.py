@@ -1,0 +1,165 @@
+"""Validation of vault input, shared by the services and the CSV importers.
+
+Rules (the same for the API, the CLI and imports):
+
+- Text is stored exactly as given: no trimming, no escaping, no normalisation. Markup,
+  spreadsheet formula prefixes (``=cmd|' /C calc'!A0``), right-to-left overrides and emoji
+  are ordinary text here; whoever renders or exports a value escapes it for its medium.
+- NUL characters (U+0000) are rejected with a message naming the field. PostgreSQL cannot
+  store them in text, and they are far more often an attack or a corrupt file than data.
+- Unpaired surrogates (text that is not valid Unicode) are rejected the same way.
+- Lengths are counted in characters and limited to what the column allows (see the
+  ``MAX_*`` constants); a value that is too long is refused, never truncated.
+- Custom fields are a flat object of text to text.
+- A TOTP seed is a base32 secret (spaces and case are ignored) or an ``otpauth://totp/``
+  URI; it must produce a code, so a bad seed is refused when it is saved, not when it is
+  first used.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from typing import Any
+
+import pyotp
+
+from strongroom.core.errors import ValidationFailed
+
+# Column limits (characters). CharField limits come from vault.models; TextField and sealed
+# values have no column limit, so these are the product's limits.
+MAX_RESOURCE_NAME = 500
+MAX_RESOURCE_TYPE = 100
+MAX_HOST = 1000
+MAX_URL = 2000
+MAX_DEPARTMENT = 300
+MAX_LOCATION = 300
+MAX_DESCRIPTION = 65_536
+MAX_USERNAME = 500
+MAX_PASSWORD = 16_384
+MAX_NOTES = 65_536
+MAX_GROUP_NAME = 300
+MAX_GROUP_DESCRIPTION = 65_536
+MAX_REASON = 2_000
+MAX_CUSTOM_FIELDS = 100
+MAX_CUSTOM_FIELD_NAME = 200
+MAX_CUSTOM_FIELD_VALUE = 16_384
+MAX_TOTP_SEED = 2_000
+
+_BASE32_RE = re.compile(r"^[A-Z2-7]+=*$")
+
+
+def text_clean(field: str, value: Any, *, max_length: int, required: bool = False) -> str:
+    """Return ``value`` unchanged if it is acceptable text for ``field``; raise otherwise."""
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{field} must be text", field=field)
+    if "\x00" in value:
+        raise ValidationFailed(
+            f"{field} must not contain NUL characters (U+0000)", field=field, problem="nul"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationFailed(
+            f"{field} is not valid Unicode (unpaired surrogate)", field=field, problem="unicode"
+        ) from exc
+    if len(value) > max_length:
+        raise ValidationFailed(
+            f"{field} is {len(value)} characters long; at most {max_length} are allowed",
+            field=field,
+            problem="too_long",
+            max_length=max_length,
+        )
+    if required and not value.strip():
+        raise ValidationFailed(f"{field} is required", field=field, problem="required")
+    return value
+
+
+def custom_fields_clean(value: Any, *, field: str = "custom_fields") -> dict[str, str]:
+    """A flat mapping of text names to text values."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationFailed(
+            f"{field} must be an object of text names to text values", field=field
+        )
+    if len(value) > MAX_CUSTOM_FIELDS:
+        raise ValidationFailed(
+            f"{field} has {len(value)} entries; at most {MAX_CUSTOM_FIELDS} are allowed",
+            field=field,
+            problem="too_many",
+        )
+    cleaned: dict[str, str] = {}
+    for name, item in value.items():
+        if not isinstance(item, str):
+            raise ValidationFailed(
+                f"{field} values must be text (nested objects, lists and numbers are not allowed)",
+                field=field,
+                problem="not_text",
+            )
+        text_clean(f"{field} name", name, max_length=MAX_CUSTOM_FIELD_NAME, required=True)
+        text_clean(f"{field} value", item, max_length=MAX_CUSTOM_FIELD_VALUE)
+        cleaned[name] = item
+    return cleaned
+
+
+def totp_from_seed(seed: str) -> pyotp.TOTP:
+    """The TOTP generator for a stored seed (already cleaned by :func:`totp_seed_clean`)."""
+    if seed.startswith("otpauth://"):
+        otp = pyotp.parse_uri(seed)
+        if not isinstance(otp, pyotp.TOTP):
+            raise ValueError("not a TOTP URI")
+        return otp
+    return pyotp.TOTP(seed)
+
+
+def totp_seed_clean(value: Any, *, field: str = "totp_seed") -> str | None:
+    """Normalise a TOTP seed; ``None`` or blank means "no TOTP"."""
+    if value is None:
+        return None
+    text_clean(field, value, max_length=MAX_TOTP_SEED)
+    seed = value.strip()
+    if not seed:
+        return None
+    lowered = seed.lower()
+    if lowered.startswith("steam://"):
+        raise ValidationFailed(
+            f"{field}: Steam Guard codes are not supported", field=field, problem="unsupported"
+        )
+    if lowered.startswith("otpauth://"):
+        if not lowered.startswith("otpauth://totp/"):
+            raise ValidationFailed(
+                f"{field}: only time-based (otpauth://totp/) codes are supported",
+                field=field,
+                problem="unsupported",
+            )
+        seed = "otpauth://" + seed[len("otpauth://") :]
+    else:
+        seed = re.sub(r"[\s-]", "", seed).upper()
+        if not _BASE32_RE.match(seed):
+            raise ValidationFailed(
+                f"{field} must be a base32 secret (letters A-Z and digits 2-7) or an "
+                "otpauth://totp/ URI",
+                field=field,
+                problem="format",
+            )
+    try:
+        totp_from_seed(seed).now()
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise ValidationFailed(
+            f"{field} is not a usable TOTP seed (the secret or the URI's parameters are invalid)",
+            field=field,
+            problem="format",
+        ) from exc
+    return seed
+
+
+def reason_clean(value: Any, *, required: bool) -> str:
+    reason = text_clean("reason", value if value is not None else "", max_length=MAX_REASON)
+    if required and not reason.strip():
+        raise ValidationFailed(
+            "a reason is required to retrieve this secret (the administrator made it mandatory)",
+            field="reason",
+            problem="required",
+        )
+    return reason
