@@ -16,7 +16,7 @@ from django.utils import timezone
 from ninja import Router, Status
 
 from strongroom.accounts import selectors, services
-from strongroom.accounts.models import User, UserGroup
+from strongroom.accounts.models import Role, User, UserGroup
 from strongroom.accounts.schemas import (
     CodeIn,
     LoginIn,
@@ -63,19 +63,23 @@ def _me(user: User) -> dict[str, Any]:
     }
 
 
+def _directory_entry(user: User) -> UserDirectoryOut:
+    return UserDirectoryOut(
+        id=user.pk, username=user.username, full_name=user.full_name, is_active=user.is_active
+    )
+
+
 def _user_out(actor: User, user: User) -> UserOut | UserDirectoryOut:
-    directory = {
-        "id": user.pk,
-        "username": user.username,
-        "full_name": user.full_name,
-        "is_active": user.is_active,
-    }
+    """The administrator's view for administrators, the directory entry for everyone else."""
     if not selectors.user_sees_admin_fields(actor=actor):
-        return UserDirectoryOut(**directory)
+        return _directory_entry(user)
     return UserOut(
-        **directory,
+        id=user.pk,
+        username=user.username,
+        full_name=user.full_name,
+        is_active=user.is_active,
         email=user.email,
-        role=user.role,
+        role=Role(user.role),
         totp_enabled=user.totp_enabled,
         must_change_password=user.must_change_password,
         last_login=user.last_login,
@@ -90,12 +94,7 @@ def _group_out(group: UserGroup) -> UserGroupOut:
         name=group.name,
         description=group.description,
         created_at=group.created_at,
-        members=[
-            UserDirectoryOut(
-                id=m.pk, username=m.username, full_name=m.full_name, is_active=m.is_active
-            )
-            for m in group.members.all()
-        ],
+        members=[_directory_entry(member) for member in group.members.all()],
     )
 
 

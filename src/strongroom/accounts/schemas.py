@@ -130,12 +130,12 @@ class UserGroupOut(Schema):
 
 class UserGroupCreateIn(Schema):
     name: str = Field(max_length=200)
-    description: str = Field(default="", max_length=10000)
+    description: str = Field(default="", max_length=20000)
 
 
 class UserGroupUpdateIn(Schema):
     name: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=10000)
+    description: str | None = Field(default=None, max_length=20000)
 
 
 class MemberIn(Schema):
