@@ -101,6 +101,13 @@ def test_another_users_token_cannot_be_revoked_or_seen(make_user):
     assert Api(token=their_token.raw).get("/me").status_code == 200
 
 
+def test_logout_with_a_token_leaves_the_token_working(make_user):
+    api = api_for(make_user())
+    assert api.post("/auth/logout").status_code == 204
+    assert api.get("/me").status_code == 200
+    assert not AuditEvent.objects.filter(action="auth.logout").exists()
+
+
 @pytest.mark.parametrize(
     "body, field",
     [

@@ -84,6 +84,8 @@ def test_time_range(auditor_api):
     until = items(auditor_api.get("/audit", {"action": "test.*", "until": middle.isoformat()}))
     assert [r["action"] for r in since] == ["test.late"]
     assert [r["action"] for r in until] == ["test.early"]
+    naive_utc = middle.replace(tzinfo=None).isoformat()
+    assert items(auditor_api.get("/audit", {"action": "test.*", "since": naive_utc})) == since
 
 
 def test_pagination_is_newest_first_and_stable(auditor_api):

@@ -132,8 +132,12 @@ def auth_login(request: HttpRequest, payload: LoginIn) -> Any:
 
 @router.post("/auth/logout", response={204: None}, tags=["auth"])
 def auth_logout(request: HttpRequest) -> Any:
-    services.user_logout(user=request.auth, client_ip=client_ip(request))  # type: ignore[attr-defined]
-    session_logout(request)
+    """End the web session. With an API token there is no session: nothing happens (revoke
+    the token under /me/tokens instead)."""
+    user: User = request.auth  # type: ignore[attr-defined]
+    if request.session.get(SESSION_KEY) == str(user.pk):
+        services.user_logout(user=user, client_ip=client_ip(request))
+        session_logout(request)
     return Status(204, None)
 
 

@@ -664,14 +664,6 @@ def user_logout(*, user: User, client_ip: str | None = None) -> None:
     )
 
 
-def login_attempts_prune(*, older_than: timedelta | None = None) -> int:
-    """Delete sign-in attempts too old to matter to throttling; returns how many."""
-    window = timedelta(seconds=settings.LOGIN_THROTTLE_WINDOW_SECONDS)
-    cutoff = timezone.now() - max(older_than or window, window)
-    deleted, _ = LoginAttempt.objects.filter(at__lt=cutoff).delete()
-    return deleted
-
-
 # --- TOTP and recovery codes -------------------------------------------------------------
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from strongroom.accounts.permissions import Perm, require_perm
 from strongroom.audit.models import AuditEvent
@@ -21,6 +22,11 @@ class AuditPage:
     total: int
     limit: int
     offset: int
+
+
+def _aware(moment: datetime) -> datetime:
+    """A time without a zone means UTC, the zone the trail is recorded in."""
+    return timezone.make_aware(moment, UTC) if timezone.is_naive(moment) else moment
 
 
 def audit_event_list(
@@ -55,9 +61,9 @@ def audit_event_list(
     if outcome:
         qs = qs.filter(outcome=outcome)
     if since is not None:
-        qs = qs.filter(at__gte=since)
+        qs = qs.filter(at__gte=_aware(since))
     if until is not None:
-        qs = qs.filter(at__lt=until)
+        qs = qs.filter(at__lt=_aware(until))
     limit = max(1, min(limit, MAX_PAGE))
     offset = max(0, offset)
     return AuditPage(
