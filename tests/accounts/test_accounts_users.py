@@ -228,7 +228,7 @@ def test_admin_password_reset_generated_and_chosen(admin_api, make_user, caplog)
 
 
 def test_change_own_password(make_user):
-    make_user(username="lee")
+    lee = make_user(username="lee")
     api, other_session = Api(), Api()
     assert api.login("lee").status_code == 200
     assert other_session.login("lee").status_code == 200
@@ -249,6 +249,7 @@ def test_change_own_password(make_user):
     assert Api().login("lee", NEW_PASSWORD).status_code == 200
     actions = AuditEvent.objects.filter(action="user.password_change")
     assert sorted(e.outcome for e in actions) == ["failure", "success"]
+    assert {e.actor_id for e in actions} == {lee.pk}
 
 
 def test_wrong_current_passwords_are_throttled(make_user, settings):

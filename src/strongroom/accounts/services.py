@@ -315,6 +315,7 @@ def user_password_change(
             ip=_ip_or_none(client_ip),
             reason="bad_password",
             action="user.password_change",
+            signed_in=True,
         )
         raise AuthenticationFailed(
             "the current password is not correct", code="bad_password", field="current_password"
@@ -575,10 +576,16 @@ def _login_failure_record(
     reason: str,
     action: str = "auth.login_failed",
     count: bool = True,
+    signed_in: bool = False,
 ) -> None:
+    """Audit a failed password or code check and, if ``count``, feed it to the throttle.
+
+    ``signed_in`` marks checks made by an already signed-in user (changing their password,
+    turning 2FA off): they are the actor. For sign-in itself nobody has proved who they are.
+    """
     with transaction.atomic():
         audit_record(
-            actor=_Unauthenticated(),
+            actor=user if signed_in else _Unauthenticated(),
             action=action,
             outcome="failure",
             object_type="user",
@@ -812,6 +819,7 @@ def _second_factor_require(user: User, code: str, client_ip: str | None, action:
             ip=_ip_or_none(client_ip),
             reason="bad_otp",
             action=action,
+            signed_in=True,
         )
         raise ValidationFailed("the one-time code is not correct", field="code")
     return which
@@ -833,6 +841,7 @@ def user_totp_disable(
             ip=ip,
             reason="bad_password",
             action="user.totp_disable",
+            signed_in=True,
         )
         raise AuthenticationFailed(
             "the password is not correct", code="bad_password", field="password"
