@@ -41,8 +41,8 @@ keys.verify()
 from strongroom.accounts.services import user_create, api_token_create
 from strongroom.vault.services import resource_create, account_create
 user = user_create(actor=None, username="bench", password="Bench-password-0123", role="password_admin")
-token = api_token_create(actor=user, user=user, name="bench")
-raw = token[1] if isinstance(token, tuple) else token.raw
+token = api_token_create(user=user, name="bench")
+raw = token.raw
 res = resource_create(actor=user, name="bench server <&>", resource_type="server", host="10.0.0.1")
 acc = account_create(actor=user, resource_id=res.pk, username="root", password="S3cr3t-\"<&>'-密码")
 print(json.dumps({"token": raw, "account_id": str(acc.pk)}))

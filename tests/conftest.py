@@ -1,17 +1,11 @@
-"""Test set-up shared by every test: a private data directory and a real database.
+"""Test set-up shared by every test. The environment (private data directory, cheap
+Argon2id) is prepared by the plugin strongroom.testing.pytest_env, loaded from pyproject.
 
 The suite runs once on SQLite and once on PostgreSQL (scripts/test sets
 STRONGROOM_DATABASE_URL for the second run).
 """
 
 from __future__ import annotations
-
-import os
-import tempfile
-
-os.environ.setdefault("STRONGROOM_DATA_DIR", tempfile.mkdtemp(prefix="strongroom-test-"))
-os.environ.setdefault("STRONGROOM_ARGON2_FAST", "1")
-os.environ.setdefault("STRONGROOM_HUEY_IMMEDIATE", "1")
 
 import pytest
 

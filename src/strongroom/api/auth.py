@@ -1,20 +1,39 @@
-"""API authentication: bearer API tokens for scripts, the session (with CSRF) for the web UI."""
+"""API authentication: bearer API tokens for scripts, the session (with CSRF) for the web UI.
+
+A request that presents a bearer token is judged by that token alone: an invalid, revoked
+or expired token is a 401, never a fall-through to the session.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.http import HttpRequest
+from ninja.errors import AuthenticationError
 from ninja.security import APIKeyCookie, HttpBearer
 
 from strongroom.accounts import services as account_services
+from strongroom.core.errors import PermissionDenied
+
+# What a user who must change their password may still reach.
+_PASSWORD_CHANGE_PATHS = ("/api/v1/me", "/api/v1/me/password", "/api/v1/auth/logout")
+
+
+def _enforce_password_change(request: HttpRequest, user: Any) -> None:
+    if getattr(user, "must_change_password", False) and request.path not in _PASSWORD_CHANGE_PATHS:
+        raise PermissionDenied(
+            "you must change your password before doing anything else (POST /api/v1/me/password)",
+            code="must_change_password",
+        )
 
 
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         user = account_services.api_token_authenticate(raw_token=token)
-        if user is not None:
-            request.user = user
+        if user is None:
+            raise AuthenticationError(401, "invalid, revoked or expired API token")
+        _enforce_password_change(request, user)
+        request.user = user
         return user
 
 
@@ -23,11 +42,15 @@ class SessionAuth(APIKeyCookie):
 
     param_name = "sessionid"
 
+    def __call__(self, request: HttpRequest) -> Any:
+        if request.headers.get("Authorization", "").lower().startswith("bearer "):
+            return None  # judged by TokenAuth alone
+        return super().__call__(request)
+
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.is_active:
-            if request.session.get("mfa_pending"):
-                return None
+            _enforce_password_change(request, user)
             return user
         return None
 

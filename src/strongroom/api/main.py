@@ -52,9 +52,10 @@ def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpRe
 
 @api.exception_handler(AuthenticationError)
 def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return _error(
-        request, 401, "unauthenticated", "a valid API token or signed-in session is required"
-    )
+    message = str(exc)
+    if not message or message == "Unauthorized":
+        message = "a valid API token or signed-in session is required"
+    return _error(request, 401, "unauthenticated", message)
 
 
 @api.exception_handler(Http404)
