@@ -393,28 +393,31 @@ def _check_header(spec: _Format, header: list[str], parsed: ParsedImport) -> boo
 
 
 def _check_agreement(spec: _Format, entries: list[ImportEntry], parsed: ParsedImport) -> None:
+    """Rows of one resource (same name and url) must not contradict each other."""
     first: dict[tuple[str, str], ImportEntry] = {}
+    defined_at: dict[tuple[str, str, str], int] = {}  # (name, url, column) -> row
     for entry in entries:
         key = (entry.name, entry.url)
-        if key not in first:
-            first[key] = entry
-            continue
+        original = first.setdefault(key, entry)
         if not spec.resource_fields_must_agree:
             continue
-        original = first[key]
         for column, value in entry.resource.items():
-            if value and original.resource.get(column) and value != original.resource[column]:
+            if not value:
+                continue
+            where = (*key, column)
+            if where not in defined_at:
+                defined_at[where] = entry.row
+                original.resource[column] = value
+            elif value != original.resource[column]:
                 _add_problem(
                     parsed,
                     ImportProblem(
                         entry.row,
                         column,
-                        f"{column} differs from row {original.row}, which has the same "
+                        f"{column} differs from row {defined_at[where]}, which has the same "
                         "resource_name and url (rows of one resource must agree)",
                     ),
                 )
-            elif value and not original.resource.get(column):
-                original.resource[column] = value
 
 
 def import_parse(*, data: bytes, fmt: str) -> ParsedImport:

@@ -1,0 +1,70 @@
+"""Listing does not grow with the vault: a fixed number of queries however many resources,
+accounts, shares and groups there are."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from strongroom.vault import services
+from strongroom.vault.models import AccessLevel
+
+from .helpers import account_make, api_for, group_make, resource_make, rgroup_make, user_make
+
+pytestmark = pytest.mark.django_db
+
+# Token lookup, count, page. Pinned so that an N+1 (or a new per-request query) shows up.
+LIST_QUERIES = 3
+
+
+def _populate(owner, reader, count: int, prefix: str) -> None:
+    team = group_make(reader)
+    for i in range(count):
+        resource = resource_make(owner, name=f"{prefix}-{i:03d}")
+        account_make(owner, resource, username=f"user{i}")
+        if i % 3 == 0:
+            services.share_grant(
+                actor=owner, resource_id=resource.pk, user_id=reader.pk, level=AccessLevel.VIEW
+            )
+        elif i % 3 == 1:
+            services.share_grant(
+                actor=owner,
+                resource_id=resource.pk,
+                user_group_id=team.pk,
+                level=AccessLevel.MODIFY,
+            )
+        else:
+            rg = rgroup_make(owner, resource)
+            services.share_grant(
+                actor=owner, resource_group_id=rg.pk, user_id=reader.pk, level=AccessLevel.MANAGE
+            )
+
+
+def _list_queries(api, path: str) -> tuple[int, dict]:
+    api.get(path)  # warm up: the token's last-used time is written at most once a minute
+    with CaptureQueriesContext(connection) as captured:
+        body = api.get(path).json()
+    return len(captured), body
+
+
+def test_listing_resources_takes_a_fixed_number_of_queries(django_assert_max_num_queries):
+    owner = user_make("password_admin")
+    reader = user_make("password_user")
+    api = api_for(reader)
+    _populate(owner, reader, 3, "a")
+    small, body = _list_queries(api, "/resources?limit=500")
+    assert body["total"] == 3
+    _populate(owner, reader, 30, "b")
+    large, body = _list_queries(api, "/resources?limit=500")
+    assert body["total"] == 33
+    assert {r["access_level"] for r in body["items"]} == {1, 2, 3}
+    assert all(r["account_count"] == 1 for r in body["items"])
+    assert large == small == LIST_QUERIES
+    with django_assert_max_num_queries(LIST_QUERIES):
+        api.get("/resources?limit=500&search=b-")
+    with django_assert_max_num_queries(LIST_QUERIES - 1):
+        api.get("/resource-groups")
+    accounts_of = body["items"][0]["id"]
+    with django_assert_max_num_queries(LIST_QUERIES):
+        api.get(f"/resources/{accounts_of}/accounts")
