@@ -12,6 +12,7 @@ from django.contrib.auth import SESSION_KEY, update_session_auth_hash
 from django.contrib.auth import login as session_login
 from django.contrib.auth import logout as session_logout
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.utils import timezone
 from ninja import Router, Status
 
@@ -127,6 +128,9 @@ def auth_login(request: HttpRequest, payload: LoginIn) -> Any:
     except Throttled as exc:
         return _throttled_response(exc)
     session_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    # Hand the browser the (rotated) CSRF cookie: later unsafe session requests must echo
+    # it in X-CSRFToken.
+    get_token(request)
     return _me(user)
 
 
