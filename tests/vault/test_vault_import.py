@@ -397,3 +397,17 @@ def test_existing_resource_group_of_the_same_name_is_reused(importer):
     report = services.import_csv(actor=importer, data=data, fmt="strongroom")
     assert report.ok and report.resource_groups_created == 0
     assert existing.resources.get().name == "n"
+
+
+def test_a_file_without_a_header_does_not_echo_its_first_row(importer):
+    data = b"core-sw,Cisco,10.0.0.1,,,,,admin,Sup3r-Secret-Canary,,\n"
+    report = services.import_csv(actor=importer, data=data, fmt="strongroom")
+    assert not report.ok
+    assert "missing column(s)" in report.problems[0].problem
+    assert "Sup3r-Secret-Canary" not in str(report.as_dict())
+    bitwarden = _csv(
+        BITWARDEN_HEADER, [["", "", "Sup3r-Secret-Canary", "n", "", "", "", "", "", "", ""]]
+    )
+    report = services.import_csv(actor=importer, data=bitwarden, fmt="bitwarden")
+    assert [(p.row, p.column) for p in report.problems] == [(2, "type")]
+    assert "Sup3r-Secret-Canary" not in str(report.as_dict())

@@ -257,3 +257,20 @@ def test_who_has_access_lists_every_path():
     assert users["member"]["level_name"] == "modify"
     assert users["member"]["grants"][0]["principal_name"] == "team"
     assert users["via-rg"]["grants"][0]["resource_group_name"] == "RG"
+
+
+def test_openapi_schema_describes_the_vault_endpoints(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    paths = schema["paths"]
+    for path in (
+        "/api/v1/resources",
+        "/api/v1/resources/{resource_id}/access",
+        "/api/v1/accounts/{account_id}/password",
+        "/api/v1/accounts/{account_id}/history/{history_id}/password",
+        "/api/v1/resource-groups/{group_id}/resources",
+        "/api/v1/shares",
+        "/api/v1/import",
+    ):
+        assert path in paths, path
+    assert "post" in paths["/api/v1/accounts/{account_id}/password"]
+    assert "get" not in paths["/api/v1/accounts/{account_id}/password"]

@@ -274,3 +274,14 @@ def test_totp_seed_validation_and_removal(owner, account):
         "has_totp"
     ]
     assert not api.patch(f"/accounts/{account.pk}", {"totp_seed": ""}).json()["has_totp"]
+
+
+def test_a_script_may_post_without_a_body_unless_a_reason_is_required(owner, account):
+    api = api_for(owner)
+    path = f"/api/v1/accounts/{account.pk}/password"
+    headers = {"Authorization": f"Bearer {api.token}"}
+    response = api.client.generic("POST", path, headers=headers)
+    assert response.status_code == 200 and response.json() == {"password": PASSWORD}
+    setting_set(actor=None, key="retrieval_reason_required", value=True)
+    refused = api.client.generic("POST", path, headers=headers)
+    assert refused.status_code == 400 and error(refused)["details"]["field"] == "reason"

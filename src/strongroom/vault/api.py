@@ -52,6 +52,11 @@ def _ip(request: HttpRequest) -> str:
     return client_ip(request)
 
 
+def _reason(payload: ReasonIn | None) -> str:
+    """The body is optional: without one, the reason is empty (refused if it is required)."""
+    return payload.reason if payload is not None else ""
+
+
 def _account_detail(request: HttpRequest, account_id: Any) -> Any:
     account = selectors.account_get(user=_actor(request), account_id=account_id)
     account.notes_text = selectors.account_notes(account=account)  # type: ignore[attr-defined]
@@ -173,9 +178,14 @@ def accounts_delete(request: HttpRequest, account_id: UUID) -> Status[None]:
     response=PasswordOut,
     summary="Retrieve the password (audited with your reason)",
 )
-def accounts_password(request: HttpRequest, account_id: UUID, payload: ReasonIn) -> Any:
+def accounts_password(
+    request: HttpRequest, account_id: UUID, payload: ReasonIn | None = None
+) -> Any:
     password = services.password_retrieve(
-        actor=_actor(request), account_id=account_id, reason=payload.reason, client_ip=_ip(request)
+        actor=_actor(request),
+        account_id=account_id,
+        reason=_reason(payload),
+        client_ip=_ip(request),
     )
     return {"password": password}
 
@@ -191,13 +201,13 @@ def accounts_history(request: HttpRequest, account_id: UUID) -> Any:
     summary="Retrieve an earlier password (audited with your reason)",
 )
 def accounts_history_password(
-    request: HttpRequest, account_id: UUID, history_id: UUID, payload: ReasonIn
+    request: HttpRequest, account_id: UUID, history_id: UUID, payload: ReasonIn | None = None
 ) -> Any:
     password = services.password_history_retrieve(
         actor=_actor(request),
         account_id=account_id,
         history_id=history_id,
-        reason=payload.reason,
+        reason=_reason(payload),
         client_ip=_ip(request),
     )
     return {"password": password}
@@ -208,9 +218,12 @@ def accounts_history_password(
     response=TotpOut,
     summary="The current TOTP code (audited with your reason)",
 )
-def accounts_totp(request: HttpRequest, account_id: UUID, payload: ReasonIn) -> Any:
+def accounts_totp(request: HttpRequest, account_id: UUID, payload: ReasonIn | None = None) -> Any:
     return services.account_totp_code(
-        actor=_actor(request), account_id=account_id, reason=payload.reason, client_ip=_ip(request)
+        actor=_actor(request),
+        account_id=account_id,
+        reason=_reason(payload),
+        client_ip=_ip(request),
     )
 
 

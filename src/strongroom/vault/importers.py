@@ -227,10 +227,12 @@ def _strongroom_entry(row: _Row) -> ImportEntry | None:
 def _bitwarden_entry(row: _Row) -> ImportEntry | None:
     item_type = row.values.get("type", "")
     if item_type not in {"login", "note"}:
+        # Name the type only if it is one of Bitwarden's: the cell could hold anything.
+        shown = f" {item_type!r}" if item_type in {"card", "identity", "sshkey"} else ""
         row.problem(
             "type",
-            f"Bitwarden item type {item_type[:40]!r} is not supported (a CSV export holds "
-            "only 'login' and 'note' items)",
+            f"Bitwarden item type{shown} is not supported (a CSV export holds only 'login' "
+            "and 'note' items)",
         )
     name = row.text("name", max_length=v.MAX_RESOURCE_NAME, required=True)
     uris = row.text("login_uri", max_length=v.MAX_URL * 10)
@@ -364,30 +366,27 @@ def _file_problem(parsed: ParsedImport, message: str, line: int | None = None) -
 
 
 def _check_header(spec: _Format, header: list[str], parsed: ParsedImport) -> bool:
+    # Column names are echoed only when the first line clearly is a header (every required
+    # column present): a file without a header has data there, perhaps a password.
+    present = set(header)
+    missing = [c for c in spec.required if c not in present]
     problems: list[str] = []
-    seen: set[str] = set()
-    for name in header:
-        if name in seen:
-            problems.append(f"column {name[:60]!r} appears twice")
-        seen.add(name)
-    missing = [c for c in spec.required if c not in seen]
     if missing:
         problems.append("missing column(s): " + ", ".join(missing))
-    if spec.one_of and sum(c in seen for c in spec.one_of) != 1:
+    if spec.one_of and sum(c in present for c in spec.one_of) != 1:
         problems.append("needs exactly one of the columns: " + ", ".join(spec.one_of))
-    if not spec.unknown_columns_allowed:
-        known = set(spec.required) | set(spec.optional) | set(spec.one_of)
-        unknown = [c for c in header if c not in known]
-        if unknown:
-            problems.append("unknown column(s): " + ", ".join(repr(c[:60]) for c in unknown))
+    if not problems:
+        duplicates = sorted({c for c in header if header.count(c) > 1})
+        if duplicates:
+            problems.append("column(s) appearing twice: " + ", ".join(d[:60] for d in duplicates))
+        if not spec.unknown_columns_allowed:
+            known = set(spec.required) | set(spec.optional) | set(spec.one_of)
+            unknown = [c for c in header if c not in known]
+            if unknown:
+                problems.append("unknown column(s): " + ", ".join(repr(c[:60]) for c in unknown))
     for message in problems:
         parsed.problems.append(
-            ImportProblem(
-                1,
-                None,
-                f"this is not a {spec.name} CSV header: {message}",
-                1,
-            )
+            ImportProblem(1, None, f"this is not a {spec.name} CSV header: {message}", 1)
         )
     return not problems
 

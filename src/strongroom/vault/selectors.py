@@ -213,28 +213,44 @@ def resources_visible(
 
 
 def resource_access_level(*, user: User, resource: Resource) -> int | None:
-    """The user's level on the resource (AccessLevel value) or None for no access."""
+    """The user's level on the resource (AccessLevel value) or None for no access.
+
+    The same rules as the ``access_level`` annotation of :func:`resources_visible`, written
+    as two small queries: for one object they are much cheaper to build and run."""
     if not _is_active(user):
         return None
     if resource.owner_id == user.pk:
         return int(AccessLevel.MANAGE)
+    groups = _RG_THROUGH.objects.filter(resource_id=resource.pk)
+    if groups.filter(resourcegroup__owner_id=user.pk).exists():
+        return int(AccessLevel.MANAGE)
     level = (
-        Resource.objects.filter(pk=resource.pk)
-        .annotate(access_level=_resource_level_expr(user))
-        .values_list("access_level", flat=True)
+        Share.objects.filter(
+            Q(resource_id=resource.pk) | Q(resource_group_id__in=groups.values("resourcegroup_id")),
+            _grantee_q(user),
+        )
+        .order_by("-level")
+        .values_list("level", flat=True)
         .first()
     )
     return None if level is None else int(level)
 
 
 def resource_get(*, user: User, resource_id: Any, min_level: int = AccessLevel.VIEW) -> Resource:
-    """The resource, annotated like :func:`resources_visible`; 404 if the user cannot see it,
-    403 if they can but below ``min_level``."""
+    """The resource with ``access_level`` and ``account_count`` set like
+    :func:`resources_visible`; 404 if the user cannot see it, 403 if they can but below
+    ``min_level``."""
     pk = _as_uuid(resource_id, "resource")
-    resource = resources_visible(user=user).filter(pk=pk).first()
-    if resource is None:
+    resource = (
+        Resource.objects.select_related("owner")
+        .filter(pk=pk)
+        .annotate(account_count=Count("accounts"))
+        .first()
+    )
+    level = None if resource is None else resource_access_level(user=user, resource=resource)
+    if resource is None or level is None:
         raise NotFound("resource not found")
-    _require_level(resource.access_level, min_level, "resource")  # type: ignore[attr-defined]
+    resource.access_level = _require_level(level, min_level, "resource")  # type: ignore[attr-defined]
     return resource
 
 
@@ -336,10 +352,16 @@ def resource_group_get(
     *, user: User, resource_group_id: Any, min_level: int = AccessLevel.VIEW
 ) -> ResourceGroup:
     pk = _as_uuid(resource_group_id, "resource group")
-    group = resource_groups_visible(user=user).filter(pk=pk).first()
-    if group is None:
+    group = (
+        ResourceGroup.objects.select_related("owner")
+        .filter(pk=pk)
+        .annotate(resource_count=Count("resources"))
+        .first()
+    )
+    level = None if group is None else resource_group_access_level(user=user, resource_group=group)
+    if group is None or level is None:
         raise NotFound("resource group not found")
-    _require_level(group.access_level, min_level, "resource group")  # type: ignore[attr-defined]
+    group.access_level = _require_level(level, min_level, "resource group")  # type: ignore[attr-defined]
     return group
 
 
