@@ -55,7 +55,9 @@ def _err(text: str) -> None:
 
 
 def _paragraph(prefix: str, message: str) -> str:
-    return textwrap.fill(f"{prefix}{message}", width=100, break_on_hyphens=False)
+    return textwrap.fill(
+        f"{prefix}{message}", width=100, break_on_hyphens=False, break_long_words=False
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -233,8 +235,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if _has_errors(db):
         _refuse_to_start(db)
     call_command("migrate", interactive=False, verbosity=0)
-    _collectstatic_if_needed()
     _startup_gate()
+    _collectstatic_if_needed()
     demo_login = None
     if args.demo:
         from strongroom.vault.demo import demo_seed

@@ -186,11 +186,13 @@ def master_key_rotate(
             result.retired_key_file = _swap_key_files(old_key, old_id)
         else:
             result.new_key_file = new_key_file
-        keys.reset()
+        # Audit while this process still holds both keys (with the environment or command
+        # sources, the configured key is the old one until the operator switches it).
         _audit(
             "key.master_rotated",
             {"old_key_id": old_id, "new_key_id": new_id, "rewrapped": rewrapped},
         )
+        keys.reset()
         return result
 
 

@@ -31,7 +31,7 @@ def login_attempts_purge(*, older_than_days: int = LOGIN_ATTEMPT_RETENTION_DAYS)
     return deleted
 
 
-@db_periodic_task(crontab(hour="3", minute="17"), name="strongroom.purge_login_attempts")
+@db_periodic_task(crontab(hour="3", minute="17"))
 def purge_login_attempts() -> int:
     """Daily at 03:17 UTC (an odd minute, away from the top-of-hour rush)."""
     return login_attempts_purge()
