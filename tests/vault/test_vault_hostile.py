@@ -177,3 +177,16 @@ def test_text_that_is_not_unicode_is_refused():
     )
     assert response.status_code in {400, 422}
     assert not Resource.objects.exists()
+
+
+def test_nul_in_filters_and_the_import_format_is_a_clean_400():
+    api = api_for(user_make("password_admin"))
+    for query in ("search=a%00b", "type=%00", "department=x%00"):
+        response = api.get(f"/resources?{query}")
+        assert response.status_code == 400, query
+        assert error(response)["details"]["problem"] == "nul"
+    assert api.get("/resource-groups?search=%00").status_code == 400
+    response = api.upload("/import", b"a,b\n1,2\n", "strongroom\x00")
+    assert response.status_code == 400
+    assert error(response)["code"] == "import_rejected"
+    assert AuditEvent.objects.get(action="vault.import").details["format"] == "unknown"

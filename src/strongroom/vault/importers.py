@@ -243,6 +243,10 @@ def _bitwarden_entry(row: _Row) -> ImportEntry | None:
     except ValidationFailed as exc:
         row.problem("login_uri", exc.message)
     custom_fields = {"Other URIs": "\n".join(uri_list[1:])} if len(uri_list) > 1 else {}
+    try:
+        v.custom_fields_clean(custom_fields)
+    except ValidationFailed as exc:
+        row.problem("login_uri", exc.message)
     notes = row.text("notes", max_length=v.MAX_NOTES)
     extra = row.text("fields", max_length=v.MAX_NOTES)
     if extra:

@@ -53,7 +53,9 @@ from strongroom.vault.models import (
     ResourceGroup,
     Share,
 )
+from strongroom.vault.validation import text_clean
 
+MAX_FILTER = 500
 _RG_THROUGH = ResourceGroup.resources.through
 _UG_THROUGH = UserGroup.members.through
 
@@ -87,6 +89,14 @@ def _require_level(level: int | None, min_level: int, what: str) -> int:
             your_level=AccessLevel(level).label,
         )
     return level
+
+
+def _filter_clean(field: str, value: str | None) -> str | None:
+    """Filter text from a query string: NUL cannot reach the database (PostgreSQL refuses
+    it), so it is a 400 like any other bad input."""
+    if value is None:
+        return None
+    return text_clean(field, value, max_length=MAX_FILTER) or None
 
 
 def _grantee_q(user: User) -> Q:
@@ -170,6 +180,11 @@ def resources_visible(
     ``search`` matches name, host, URL, type, department, location, description and the
     usernames of the resource's accounts (case-insensitive substring).
     """
+    search, resource_type, department = (
+        _filter_clean("search", search),
+        _filter_clean("type", resource_type),
+        _filter_clean("department", department),
+    )
     if not _is_active(user):
         return Resource.objects.none()
     qs = Resource.objects.filter(_visible_resource_q(user))
@@ -309,6 +324,7 @@ def password_history_get(
 def resource_groups_visible(*, user: User, search: str | None = None) -> QuerySet[ResourceGroup]:
     """Resource groups the user owns or that are shared with them (or their groups),
     annotated with ``access_level`` and ``resource_count``."""
+    search = _filter_clean("search", search)
     if not _is_active(user):
         return ResourceGroup.objects.none()
     shared = Share.objects.filter(_grantee_q(user), resource_group_id__isnull=False).values(

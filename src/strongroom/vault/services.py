@@ -30,7 +30,7 @@ from strongroom.core.secrets import SealedValueDamaged, seal_into, unseal
 from strongroom.core.settings_store import setting_get
 from strongroom.vault import selectors
 from strongroom.vault import validation as v
-from strongroom.vault.importers import ImportReport, import_parse
+from strongroom.vault.importers import FORMATS, ImportReport, import_parse
 from strongroom.vault.models import (
     AccessLevel,
     Account,
@@ -733,6 +733,7 @@ def import_csv(*, actor: User, data: bytes, fmt: str, client_ip: str | None = No
     transaction. One ``vault.import`` audit record holds the counts (never values).
     """
     require_perm(actor, Perm.IMPORT)
+    fmt_label = fmt if fmt in FORMATS else "unknown"
     parsed = import_parse(data=data, fmt=fmt)
     report = ImportReport(format=fmt, rows=parsed.rows, problems=parsed.problems)
     if parsed.problems:
@@ -743,7 +744,7 @@ def import_csv(*, actor: User, data: bytes, fmt: str, client_ip: str | None = No
             client_ip=client_ip,
             outcome="failure",
             details={
-                "format": fmt[:40],
+                "format": fmt_label,
                 "bytes": len(data),
                 "rows": parsed.rows,
                 "problems": len(parsed.problems),
