@@ -1,0 +1,296 @@
+"""Shared browser-test fixtures: a live Strongroom server, one headless Chromium per session,
+pages for a desktop and a phone viewport that fail the test on any JavaScript dialog,
+console error, uncaught page error, CSP violation or 5xx response, screenshots, and helpers
+to sign in (with TOTP) and out.
+
+Chromium is Debian's (/usr/bin/chromium, installed by scripts/test when missing); the
+browser build Playwright would download is not used. Mark tests ``@pytest.mark.browser``.
+
+Fixtures
+    ``browser``        the session's Chromium
+    ``server``         base URL of the live server (pytest-django ``live_server``)
+    ``desktop_page``   a fresh page at 1280x800
+    ``phone_page``     a fresh page at 390x844, is_mobile, has_touch
+    ``device_page``    parametrised over both: one test run per viewport
+    ``new_page``       factory ``new_page("desktop" | "phone")`` for several users at once
+    ``shoot``          ``shoot(page, "name")`` saves a PNG when STRONGROOM_SCREENSHOTS is set
+    ``sign_in``        ``sign_in(page, username, password, totp_secret=None)``
+    ``sign_out``       ``sign_out(page)``
+    ``totp_code``      ``totp_code(secret)``: a code the server has not seen used yet
+
+Each page has a ``PageGuard`` (``guard_of(page)``); ``guard_of(page).allow("status of 403")``
+lets a test visit a page it expects to be refused without the console error failing it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+
+CHROMIUM = os.environ.get("STRONGROOM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DEVICES: dict[str, dict[str, Any]] = {
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "is_mobile": True,
+        "has_touch": True,
+        "device_scale_factor": 2,
+        "user_agent": (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
+            "(KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36"
+        ),
+    },
+}
+TIMEOUT_MS = 10_000
+
+# Runs in every frame before the page's own scripts. Init scripts are injected by the
+# browser, so the page's CSP does not apply to them; violations are reported through the
+# exposed binding (and collected in window.__cspViolations as a fallback).
+_CSP_LISTENER = """
+(() => {
+  window.__cspViolations = [];
+  document.addEventListener("securitypolicyviolation", (e) => {
+    const report = {
+      directive: e.violatedDirective, blocked: e.blockedURI, source: e.sourceFile,
+      line: e.lineNumber, sample: e.sample, page: document.location.href,
+    };
+    window.__cspViolations.push(report);
+    if (typeof window.__strongroomCspViolation === "function") {
+      window.__strongroomCspViolation(report);
+    }
+  });
+})();
+"""
+
+
+@dataclass
+class PageGuard:
+    """Everything that went wrong on a page; the fixture fails the test if any remain."""
+
+    device: str
+    problems: list[str] = field(default_factory=list)
+    allowed: list[re.Pattern[str]] = field(default_factory=list)
+
+    def allow(self, pattern: str) -> None:
+        """Tolerate console errors matching ``pattern`` (e.g. an expected 403 page load)."""
+        self.allowed.append(re.compile(pattern))
+
+    def add(self, problem: str) -> None:
+        if not any(p.search(problem) for p in self.allowed):
+            self.problems.append(problem)
+
+
+_GUARDS: weakref.WeakKeyDictionary[Any, PageGuard] = weakref.WeakKeyDictionary()
+
+
+def guard_of(page: Any) -> PageGuard:
+    return _GUARDS[page]
+
+
+def _watch(page: Any, guard: PageGuard) -> None:
+    def on_dialog(dialog: Any) -> None:
+        # A dialog means script ran that nobody wrote: record it and close it so the page
+        # does not hang.
+        guard.problems.append(f"JavaScript dialog ({dialog.type}): {dialog.message!r}")
+        dialog.dismiss()
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            guard.add(f"console error: {message.text} at {message.location}")
+
+    def on_response(response: Any) -> None:
+        if response.status >= 500:
+            guard.problems.append(f"HTTP {response.status} for {response.url}")
+
+    page.on("dialog", on_dialog)
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: guard.problems.append(f"page error: {error}"))
+    page.on("response", on_response)
+
+
+def _csp_violations(page: Any) -> list[Any]:
+    from playwright.sync_api import Error as PlaywrightError
+
+    if page.is_closed():
+        return []
+    try:
+        return page.evaluate("window.__cspViolations || []")
+    except PlaywrightError:
+        # Mid-navigation or crashed: the other listeners report what matters there.
+        return []
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/test (it installs Debian's chromium)")
+    # Playwright's sync API keeps an event loop in this thread, which Django's ORM takes for
+    # async code; the test code's own database calls are ordinary synchronous calls.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings: Any) -> None:
+    """Argon2id at test cost (the live server thread shares these settings)."""
+    settings.PASSWORD_HASHERS = ["strongroom.accounts.hashers.FastArgon2PasswordHasher"]
+
+
+@pytest.fixture
+def server(live_server: Any) -> str:
+    """Base URL of the live server; the database is the test's (transactional_db)."""
+    return str(live_server.url)
+
+
+@pytest.fixture
+def new_page(browser: Any, server: str) -> Iterator[Callable[[str], Any]]:
+    contexts: list[Any] = []
+    pages: list[Any] = []
+
+    def make(device: str = "desktop") -> Any:
+        context = browser.new_context(
+            base_url=server, accept_downloads=True, locale="en-GB", **DEVICES[device]
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        guard = PageGuard(device=device)
+        context.expose_binding(
+            "__strongroomCspViolation",
+            lambda _source, report: guard.problems.append(f"CSP violation: {report}"),
+        )
+        context.add_init_script(_CSP_LISTENER)
+        page = context.new_page()
+        _GUARDS[page] = guard
+        _watch(page, guard)
+        contexts.append(context)
+        pages.append(page)
+        return page
+
+    yield make
+
+    problems: list[str] = []
+    for page in pages:
+        guard = _GUARDS[page]
+        # Fallback for a violation the binding could not deliver (e.g. during unload).
+        for report in _csp_violations(page):
+            message = f"CSP violation: {report}"
+            if message not in guard.problems:
+                guard.problems.append(message)
+        problems += [f"[{guard.device}] {problem}" for problem in guard.problems]
+    for context in contexts:
+        context.close()
+    if problems:
+        pytest.fail("browser problems:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def desktop_page(new_page: Callable[[str], Any]) -> Any:
+    return new_page("desktop")
+
+
+@pytest.fixture
+def phone_page(new_page: Callable[[str], Any]) -> Any:
+    return new_page("phone")
+
+
+@pytest.fixture(params=["desktop", "phone"])
+def device_page(request: pytest.FixtureRequest, new_page: Callable[[str], Any]) -> Any:
+    return new_page(request.param)
+
+
+def shoot(page: Any, name: str) -> Path | None:
+    """Save a full-page screenshot as ``<device>-<name>.png`` under $STRONGROOM_SCREENSHOTS."""
+    folder = os.environ.get("STRONGROOM_SCREENSHOTS", "")
+    if not folder:
+        return None
+    directory = Path(folder)
+    directory.mkdir(parents=True, exist_ok=True)
+    guard = _GUARDS.get(page)
+    device = guard.device if guard is not None else "page"
+    path = directory / f"{device}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.fixture(name="shoot")
+def shoot_fixture() -> Callable[[Any, str], Path | None]:
+    return shoot
+
+
+_LAST_STEP: dict[str, int] = {}
+
+
+def totp_code(secret: str) -> str:
+    """A current code for ``secret`` whose time step is newer than any handed out before.
+
+    The server accepts each time step once (replay protection) and the steps either side of
+    now, so a test that enrols and then signs in within 30 seconds needs the next step's code.
+    """
+    totp = pyotp.TOTP(secret)
+    while True:
+        now_step = int(time.time()) // totp.interval
+        for step in (now_step - 1, now_step, now_step + 1):
+            if step > _LAST_STEP.get(secret, 0):
+                _LAST_STEP[secret] = step
+                return totp.generate_otp(step)
+        time.sleep(1)
+
+
+@pytest.fixture(name="totp_code")
+def totp_code_fixture() -> Callable[[str], str]:
+    return totp_code
+
+
+def sign_in(page: Any, username: str, password: str, totp_secret: str | None = None) -> None:
+    """Sign in through the sign-in page (and its one-time code step when 2FA is on)."""
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    if totp_secret is not None:
+        page.wait_for_url(re.compile(r"/login/code/"))
+        page.get_by_label("Code").fill(totp_code(totp_secret))
+        page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(lambda url: "/login/" not in url)
+
+
+@pytest.fixture(name="sign_in")
+def sign_in_fixture() -> Callable[..., None]:
+    return sign_in
+
+
+def sign_out(page: Any) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/login/"))
+
+
+@pytest.fixture(name="sign_out")
+def sign_out_fixture() -> Callable[[Any], None]:
+    return sign_out
