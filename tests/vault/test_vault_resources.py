@@ -193,7 +193,8 @@ def test_resource_groups_crud_membership_and_group_owner_manages_members():
     api.post(f"/resource-groups/{gid}/resources", {"resource_id": str(resource.pk)})
     assert AuditEvent.objects.filter(action="resource_group.add_resource").count() == 1
     members = api.get(f"/resource-groups/{gid}/resources").json()
-    assert [m["name"] for m in members] == ["in-group"]
+    assert [m["name"] for m in members["items"]] == ["in-group"]
+    assert members["total"] == 1
     assert api.get(f"/resource-groups/{gid}").json()["resource_count"] == 1
     assert api.patch(f"/resource-groups/{gid}", {"name": "Core 2"}).json()["name"] == "Core 2"
     assert [g["name"] for g in api.get("/resource-groups").json()] == ["Core 2"]

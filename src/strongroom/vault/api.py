@@ -77,15 +77,15 @@ class ResourceFilters(Schema):
 
 @router.get("/resources", response=ResourceListOut, summary="List the resources you can see")
 def resources_list(request: HttpRequest, filters: Query[ResourceFilters]) -> dict[str, Any]:
-    qs = selectors.resources_visible(
+    items, total = selectors.resources_page(
         user=_actor(request),
+        limit=filters.limit,
+        offset=filters.offset,
         search=filters.search or None,
         resource_type=filters.type or None,
         department=filters.department or None,
         resource_group_id=filters.group,
     )
-    total = qs.count()
-    items = list(qs[filters.offset : filters.offset + filters.limit])
     return {"items": items, "total": total, "limit": filters.limit, "offset": filters.offset}
 
 
@@ -271,9 +271,23 @@ def resource_groups_delete(request: HttpRequest, group_id: UUID) -> Status[None]
     return Status(204, None)
 
 
-@router.get("/resource-groups/{group_id}/resources", response=list[ResourceOut])
-def resource_groups_resources(request: HttpRequest, group_id: UUID) -> Any:
-    return list(selectors.resources_visible(user=_actor(request), resource_group_id=group_id))
+class PageParams(Schema):
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0)
+
+
+@router.get(
+    "/resource-groups/{group_id}/resources",
+    response=ResourceListOut,
+    summary="The resources in a resource group (a page of them)",
+)
+def resource_groups_resources(
+    request: HttpRequest, group_id: UUID, page: Query[PageParams]
+) -> dict[str, Any]:
+    items, total = selectors.resources_page(
+        user=_actor(request), resource_group_id=group_id, limit=page.limit, offset=page.offset
+    )
+    return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
 
 @router.post("/resource-groups/{group_id}/resources", response={204: None})

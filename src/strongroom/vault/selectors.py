@@ -40,7 +40,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest, NullIf
 
 from strongroom.accounts.models import User, UserGroup
 from strongroom.core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -107,25 +107,24 @@ def _grantee_q(user: User) -> Q:
 
 
 def _resource_level_expr(user: User) -> Case:
-    """The user's access level on each Resource row (NULL when none)."""
-    groups_of_resource = _RG_THROUGH.objects.filter(resource_id=OuterRef(OuterRef("pk"))).values(
-        "resourcegroup_id"
-    )
-    best_share = (
-        Share.objects.filter(
-            Q(resource_id=OuterRef("pk")) | Q(resource_group_id__in=groups_of_resource),
-            _grantee_q(user),
-        )
-        .order_by("-level")
-        .values("level")[:1]
-    )
+    """The user's access level on each Resource row (NULL when none).
+
+    Direct shares and shares through resource groups are two separate subqueries (not one
+    with an OR) so that each can use its foreign-key index."""
+
+    def best(shares: QuerySet[Share]) -> Coalesce:
+        level = shares.filter(_grantee_q(user)).order_by("-level").values("level")[:1]
+        return Coalesce(Subquery(level, output_field=IntegerField()), Value(0))
+
+    direct = best(Share.objects.filter(resource_id=OuterRef("pk")))
+    via_groups = best(Share.objects.filter(resource_group__resources=OuterRef("pk")))
     owns_a_group = Exists(
         _RG_THROUGH.objects.filter(resource_id=OuterRef("pk"), resourcegroup__owner_id=user.pk)
     )
     return Case(
         When(owner_id=user.pk, then=Value(int(AccessLevel.MANAGE))),
         When(owns_a_group, then=Value(int(AccessLevel.MANAGE))),
-        default=Subquery(best_share, output_field=IntegerField()),
+        default=NullIf(Greatest(direct, via_groups), Value(0)),
         output_field=IntegerField(),
     )
 
@@ -166,7 +165,7 @@ def _visible_resource_q(user: User) -> Q:
 # --------------------------------------------------------------------------- resources
 
 
-def resources_visible(
+def _resources_filtered(
     *,
     user: User,
     search: str | None = None,
@@ -174,12 +173,7 @@ def resources_visible(
     resource_group_id: Any = None,
     department: str | None = None,
 ) -> QuerySet[Resource]:
-    """Resources the user can see, each annotated with ``access_level`` and
-    ``account_count``, ordered by name. One query (plus one to check a group filter).
-
-    ``search`` matches name, host, URL, type, department, location, description and the
-    usernames of the resource's accounts (case-insensitive substring).
-    """
+    """Resources the user can see, filtered and ordered, not yet annotated."""
     search, resource_type, department = (
         _filter_clean("search", search),
         _filter_clean("type", resource_type),
@@ -210,6 +204,10 @@ def resources_visible(
         qs = qs.filter(
             pk__in=_RG_THROUGH.objects.filter(resourcegroup_id=group.pk).values("resource_id")
         )
+    return qs.order_by("name", "id")
+
+
+def _resources_annotate(qs: QuerySet[Resource], user: User) -> QuerySet[Resource]:
     account_count = (
         Account.objects.filter(resource_id=OuterRef("pk"))
         .order_by()
@@ -217,14 +215,63 @@ def resources_visible(
         .annotate(n=Count("pk"))
         .values("n")
     )
-    return (
-        qs.annotate(
-            access_level=_resource_level_expr(user),
-            account_count=Coalesce(Subquery(account_count, output_field=IntegerField()), 0),
-        )
-        .select_related("owner")
-        .order_by("name", "id")
+    return qs.annotate(
+        access_level=_resource_level_expr(user),
+        account_count=Coalesce(Subquery(account_count, output_field=IntegerField()), 0),
+    ).select_related("owner")
+
+
+def resources_visible(
+    *,
+    user: User,
+    search: str | None = None,
+    resource_type: str | None = None,
+    resource_group_id: Any = None,
+    department: str | None = None,
+) -> QuerySet[Resource]:
+    """Resources the user can see, each annotated with ``access_level`` and
+    ``account_count``, ordered by name. One query (plus one to check a group filter).
+
+    ``search`` matches name, host, URL, type, department, location, description and the
+    usernames of the resource's accounts (case-insensitive substring). For pages of a large
+    vault use :func:`resources_page`, which annotates only the rows of the page.
+    """
+    qs = _resources_filtered(
+        user=user,
+        search=search,
+        resource_type=resource_type,
+        resource_group_id=resource_group_id,
+        department=department,
     )
+    return _resources_annotate(qs, user)
+
+
+def resources_page(
+    *,
+    user: User,
+    limit: int,
+    offset: int = 0,
+    search: str | None = None,
+    resource_type: str | None = None,
+    resource_group_id: Any = None,
+    department: str | None = None,
+) -> tuple[list[Resource], int]:
+    """One page of :func:`resources_visible` and the total. Two queries whatever the size of
+    the vault: the page's IDs are chosen first, so the per-row access level is worked out
+    for the page only (not for every row skipped by the offset)."""
+    qs = _resources_filtered(
+        user=user,
+        search=search,
+        resource_type=resource_type,
+        resource_group_id=resource_group_id,
+        department=department,
+    )
+    total = qs.count()
+    page_ids = qs.values("pk")[offset : offset + limit]
+    items = list(
+        _resources_annotate(Resource.objects.filter(pk__in=page_ids), user).order_by("name", "id")
+    )
+    return items, total
 
 
 def resource_access_level(*, user: User, resource: Resource) -> int | None:
