@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task
+from huey.contrib.djhuey import db_periodic_task, db_task
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,14 @@ def login_attempts_purge(*, older_than_days: int = LOGIN_ATTEMPT_RETENTION_DAYS)
     return deleted
 
 
-@db_periodic_task(crontab(hour="3", minute="17"))
-def purge_login_attempts() -> int:
-    """Daily at 03:17 UTC (an odd minute, away from the top-of-hour rush)."""
-    return login_attempts_purge()
+@db_task(retries=2, retry_delay=60)
+def purge_login_attempts(older_than_days: int = LOGIN_ATTEMPT_RETENTION_DAYS) -> int:
+    """On demand; the result (how many were deleted) is kept for the caller."""
+    return login_attempts_purge(older_than_days=older_than_days)
+
+
+@db_periodic_task(crontab(hour="3", minute="17"), retries=2, retry_delay=300)
+def purge_login_attempts_daily() -> None:
+    """Daily at 03:17 UTC (an odd minute, away from the top-of-hour rush). Huey keeps no
+    results for periodic tasks, hence the separate on-demand task above."""
+    login_attempts_purge()
