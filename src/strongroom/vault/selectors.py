@@ -274,6 +274,106 @@ def resources_page(
     return items, total
 
 
+ResourceKey = tuple[str, uuid.UUID]
+"""Where a resource sits in the (name, id) order of lists: the key of keyset pages."""
+
+
+@dataclass(frozen=True)
+class ResourceKeysetPage:
+    items: list[Resource]
+    total: int
+    next_key: ResourceKey | None  # pass as ``after`` for the next page; None on the last
+    prev_key: ResourceKey | None  # pass as ``before`` for the previous page; None on the first
+
+
+def resources_keyset_page(
+    *,
+    user: User,
+    limit: int,
+    after: ResourceKey | None = None,
+    before: ResourceKey | None = None,
+    search: str | None = None,
+    resource_type: str | None = None,
+    resource_group_id: Any = None,
+    department: str | None = None,
+) -> ResourceKeysetPage:
+    """A page of :func:`resources_visible` that starts after (or ends before) a key, and the
+    total. Like :func:`resources_page`, the page's IDs are chosen first and only its rows are
+    annotated; unlike an offset, a key lets the database start reading at the page (the
+    (name, id) order has an index), so every page costs what the first one does.
+
+    ``before`` with fewer than ``limit`` rows ahead of it gives the first page instead."""
+    qs = _resources_filtered(
+        user=user,
+        search=search,
+        resource_type=resource_type,
+        resource_group_id=resource_group_id,
+        department=department,
+    )
+    total = qs.count()
+
+    def annotated(ids: QuerySet[Resource]) -> list[Resource]:
+        rows = _resources_annotate(Resource.objects.filter(pk__in=ids), user)
+        return list(rows.order_by("name", "id"))
+
+    if before is not None:
+        name, pk = before
+        ids = (
+            qs.filter(Q(name__lt=name) | Q(name=name, pk__lt=pk))
+            .order_by("-name", "-id")
+            .values("pk")[: limit + 1]
+        )
+        rows = annotated(ids)
+        if len(rows) > limit:
+            rows = rows[1:]
+            return ResourceKeysetPage(
+                rows, total, (rows[-1].name, rows[-1].pk), (rows[0].name, rows[0].pk)
+            )
+        after = None  # back at the start: a full first page
+    if after is not None:
+        name, pk = after
+        qs = qs.filter(Q(name__gt=name) | Q(name=name, pk__gt=pk))
+    rows = annotated(qs.values("pk")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return ResourceKeysetPage(
+        rows,
+        total,
+        (rows[-1].name, rows[-1].pk) if more else None,
+        (rows[0].name, rows[0].pk) if after is not None and rows else None,
+    )
+
+
+@dataclass(frozen=True)
+class ResourceFilterChoices:
+    types: list[str]
+    departments: list[str]
+
+
+def resource_filter_choices(*, user: User, limit: int = 500) -> ResourceFilterChoices:
+    """The distinct types and departments among the resources the user can see (for filter
+    menus; never values from resources they cannot see). One query, at most ``limit``
+    (type, department) pairs."""
+    if not _is_active(user):
+        return ResourceFilterChoices([], [])
+    pairs = (
+        Resource.objects.filter(_visible_resource_q(user))
+        .order_by()
+        .values_list("resource_type", "department")
+        .distinct()[:limit]
+    )
+    types: set[str] = set()
+    departments: set[str] = set()
+    for resource_type, department in pairs:
+        if resource_type:
+            types.add(resource_type)
+        if department:
+            departments.add(department)
+    return ResourceFilterChoices(
+        sorted(types, key=str.casefold), sorted(departments, key=str.casefold)
+    )
+
+
 def resource_access_level(*, user: User, resource: Resource) -> int | None:
     """The user's level on the resource (AccessLevel value) or None for no access.
 
