@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from strongroom.audit.models import AuditChainHead, AuditEvent
@@ -68,9 +68,17 @@ def _chain_key(head: AuditChainHead) -> bytes:
 def _head_for_update() -> tuple[AuditChainHead, bytes]:
     head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
     if head is None:
-        head = AuditChainHead(pk=1)
-        secrets.seal_into(head, "mac_key", base64.b64encode(os.urandom(32)).decode())
-        head.save(force_insert=True)
+        # The very first record: several writers may race to create the head. The loser's
+        # insert fails on the primary key once the winner commits; it then locks the
+        # winner's row like everyone else.
+        candidate = AuditChainHead(pk=1)
+        secrets.seal_into(candidate, "mac_key", base64.b64encode(os.urandom(32)).decode())
+        try:
+            with transaction.atomic():
+                candidate.save(force_insert=True)
+        except IntegrityError:
+            pass
+        head = AuditChainHead.objects.select_for_update().get(pk=1)
     return head, _chain_key(head)
 
 
