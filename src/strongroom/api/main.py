@@ -72,12 +72,14 @@ def _register() -> None:
     from strongroom.accounts.api import router as accounts_router
     from strongroom.audit.api import router as audit_router
     from strongroom.core.api import router as core_router
+    from strongroom.notifications.api import router as notifications_router
     from strongroom.vault.api import router as vault_router
 
     api.add_router("/", accounts_router)
     api.add_router("/", vault_router)
     api.add_router("/", audit_router)
     api.add_router("/", core_router)
+    api.add_router("/", notifications_router)
 
 
 _register()

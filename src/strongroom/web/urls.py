@@ -1,4 +1,9 @@
-from django.urls import path
+"""Pages of the web app and of the apps whose pages it hosts (the vault includes its own
+URLs in config/urls.py)."""
+
+from django.templatetags.static import static
+from django.urls import include, path
+from django.views.generic import RedirectView
 
 from strongroom.web import views
 
@@ -6,4 +11,9 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("livez", views.livez, name="livez"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", RedirectView.as_view(url=static("web/favicon.svg"), permanent=True)),
+    path("", include("strongroom.accounts.urls")),
+    path("admin/settings/", include("strongroom.core.urls")),
+    path("audit/", include("strongroom.audit.urls")),
+    path("notifications/", include("strongroom.notifications.urls")),
 ]

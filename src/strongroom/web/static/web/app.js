@@ -1,0 +1,216 @@
+// Strongroom web UI behaviour. Loaded as a static file: the CSP allows no inline script.
+// Data comes from data-* attributes; text from the server is set with textContent only.
+"use strict";
+
+(() => {
+  const POLL_MS = 5000;
+
+  function initMenu() {
+    const toggle = document.querySelector(".menu-toggle");
+    const panel = document.getElementById("menu-panel");
+    if (!toggle || !panel) return;
+    toggle.addEventListener("click", () => {
+      const open = panel.classList.toggle("open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
+  // <button data-copy="#element-id">: copies that element's text.
+  function initCopyButtons() {
+    for (const button of document.querySelectorAll("button[data-copy]")) {
+      button.addEventListener("click", async () => {
+        const source = document.querySelector(button.dataset.copy);
+        if (!source) return;
+        const items = source.querySelectorAll("li");
+        const text = items.length
+          ? Array.from(items, (li) => li.textContent.trim()).join("\n")
+          : source.textContent.trim();
+        const label = button.textContent;
+        try {
+          await navigator.clipboard.writeText(text);
+          button.textContent = "Copied";
+        } catch (_error) {
+          // No clipboard access (plain http, or denied): select the text for Ctrl+C instead.
+          const range = document.createRange();
+          range.selectNodeContents(source);
+          const selection = window.getSelection();
+          selection.removeAllRanges();
+          selection.addRange(range);
+          button.textContent = "Selected: press Ctrl+C";
+        }
+        setTimeout(() => { button.textContent = label; }, 2500);
+      });
+    }
+  }
+
+  // Close an open confirmation panel when clicking elsewhere or pressing Escape.
+  function initConfirmPanels() {
+    document.addEventListener("click", (event) => {
+      for (const details of document.querySelectorAll("details.confirm[open]")) {
+        if (!details.contains(event.target)) details.removeAttribute("open");
+      }
+    });
+    document.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      for (const details of document.querySelectorAll("details.confirm[open]")) {
+        details.removeAttribute("open");
+      }
+    });
+  }
+
+  function isLocalPath(link) {
+    return typeof link === "string" && link.startsWith("/") && !link.startsWith("//")
+      && !link.startsWith("/\\");
+  }
+
+  function initNotifications() {
+    const area = document.getElementById("notifications");
+    if (!area) return;
+    const feedUrl = area.dataset.feedUrl;
+    const listUrl = area.dataset.listUrl;
+    const readUrl = area.dataset.readUrl;
+    const csrf = area.dataset.csrf;
+    const zero = "00000000-0000-0000-0000-000000000000";
+    const counter = document.querySelector("[data-unread-count]");
+    const toasts = new Map();
+    let more = null;
+    let timer = null;
+    let busy = false;
+
+    function setCount(unread) {
+      if (!counter) return;
+      counter.textContent = unread > 99 ? "99+" : String(unread);
+      counter.hidden = unread === 0;
+    }
+
+    async function dismiss(id) {
+      const toast = toasts.get(id);
+      if (toast) { toast.remove(); toasts.delete(id); }
+      try {
+        const response = await fetch(readUrl.replace(zero, encodeURIComponent(id)), {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "X-CSRFToken": csrf, "Accept": "application/json" },
+        });
+        if (response.ok) {
+          const data = await response.json();
+          setCount(data.unread);
+        }
+      } catch (_error) {
+        // Offline for a moment: the notification comes back on the next poll.
+      }
+      poll();
+    }
+
+    function makeToast(item) {
+      const toast = document.createElement("div");
+      const level = ["info", "success", "warning", "error"].includes(item.level) ? item.level : "info";
+      toast.className = "toast toast-" + level;
+      toast.setAttribute("role", level === "error" ? "alert" : "status");
+      toast.dataset.id = item.id;
+      const title = document.createElement("p");
+      title.className = "toast-title";
+      title.textContent = item.title;
+      const close = document.createElement("button");
+      close.type = "button";
+      close.className = "toast-close";
+      close.setAttribute("aria-label", "Dismiss");
+      close.textContent = "×";
+      close.addEventListener("click", () => dismiss(item.id));
+      toast.append(title, close);
+      if (item.body) {
+        const body = document.createElement("p");
+        body.className = "toast-body";
+        body.textContent = item.body;
+        toast.append(body);
+      }
+      if (isLocalPath(item.link)) {
+        const link = document.createElement("a");
+        link.className = "toast-link";
+        link.href = item.link;
+        link.textContent = "Open";
+        toast.append(link);
+      }
+      return toast;
+    }
+
+    function render(data) {
+      const ids = new Set(data.items.map((item) => item.id));
+      for (const [id, toast] of toasts) {
+        if (!ids.has(id)) { toast.remove(); toasts.delete(id); }
+      }
+      // Oldest first, so the newest ends up nearest the corner's top (column-reverse).
+      for (const item of [...data.items].reverse()) {
+        if (toasts.has(item.id)) continue;
+        const toast = makeToast(item);
+        toasts.set(item.id, toast);
+        area.append(toast);
+      }
+      const hidden = data.unread - data.items.length;
+      if (hidden > 0) {
+        if (!more) {
+          more = document.createElement("a");
+          more.className = "toast-more";
+          more.href = listUrl;
+        }
+        more.textContent = hidden + " more unread: see all";
+        area.prepend(more);
+      } else if (more) {
+        more.remove();
+        more = null;
+      }
+      setCount(data.unread);
+    }
+
+    async function poll() {
+      if (busy || document.visibilityState !== "visible") return;
+      busy = true;
+      try {
+        const response = await fetch(feedUrl, {
+          credentials: "same-origin",
+          cache: "no-store",
+          headers: { "Accept": "application/json" },
+        });
+        const type = response.headers.get("Content-Type") || "";
+        if (response.ok && type.startsWith("application/json")) {
+          const data = await response.json();
+          if (!data.signed_in) {
+            // The session ended (inactivity, or signed out in another tab): reloading
+            // shows the sign-in page with the reason.
+            window.location.replace(window.location.href);
+            return;
+          }
+          render(data);
+        }
+      } catch (_error) {
+        // Network hiccup or server restart: try again on the next tick.
+      } finally {
+        busy = false;
+      }
+    }
+
+    function schedule() {
+      clearInterval(timer);
+      timer = setInterval(poll, POLL_MS);
+    }
+
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") { poll(); schedule(); }
+      else clearInterval(timer);
+    });
+    poll();
+    schedule();
+  }
+
+  function init() {
+    initMenu();
+    initCopyButtons();
+    initConfirmPanels();
+    initNotifications();
+    // Other static files may register more initialisers here.
+    for (const extra of (window.StrongroomInit || [])) extra();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();
