@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "strongroom.accounts",
     "strongroom.audit",
     "strongroom.vault",
+    "strongroom.notifications",
     "strongroom.web",
 ]
 
@@ -79,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "strongroom.web.middleware.WebSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "strongroom.core.middleware.SecurityHeadersMiddleware",
 ]
@@ -96,6 +98,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "strongroom.web.context_processors.navigation",
             ],
         },
     },
