@@ -260,7 +260,9 @@ def copy_keys_create(
     kek = _kek(passphrase, salt, iterations)
     nonce = os.urandom(NONCE_BYTES)
     wrapped = nonce + AESGCM(kek).encrypt(nonce, scalar, _wrap_aad(iterations, salt, public))
-    return CopyKeys(public_key=public, wrapped_private_key=wrapped, salt=salt, iterations=iterations)
+    return CopyKeys(
+        public_key=public, wrapped_private_key=wrapped, salt=salt, iterations=iterations
+    )
 
 
 def copy_keys_verify(*, copy_keys: CopyKeys, passphrase: str) -> None:
@@ -364,9 +366,7 @@ def offline_file_build(
         "title": _text(title, "title", 1_000),
         "owner": _text(owner, "owner", 1_000),
     }
-    copy_public = ec.EllipticCurvePublicKey.from_encoded_point(
-        ec.SECP256R1(), copy_keys.public_key
-    )
+    copy_public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), copy_keys.public_key)
     ephemeral = ec.generate_private_key(ec.SECP256R1())
     ephemeral_public = _public_bytes(ephemeral.public_key())
     nonce = os.urandom(NONCE_BYTES)
@@ -649,9 +649,7 @@ def offline_file_open(*, html: bytes, passphrase: str) -> OfflinePayload:
     try:
         ephemeral = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), fields.ephemeral)
     except ValueError:
-        raise OfflineFileDamaged(
-            "the file is damaged or was edited (bad ephemeral key)"
-        ) from None
+        raise OfflineFileDamaged("the file is damaged or was edited (bad ephemeral key)") from None
     shared = private.exchange(ec.ECDH(), ephemeral)
     key = _content_key(shared, fields.ephemeral, fields.public)
     try:
