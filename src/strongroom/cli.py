@@ -498,6 +498,59 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# Offline file (`strongroom open`): needs no server, database or configuration
+
+OPEN_EXIT_WRONG_PASSPHRASE = 2
+OPEN_EXIT_DAMAGED = 3
+OPEN_EXIT_UNSUPPORTED = 4
+
+
+def _open_read_passphrase(path: str | None) -> str:
+    if path is None:
+        if not sys.stdin.isatty():
+            raise CommandError(
+                "no terminal to ask for the passphrase; use --passphrase-file PATH (- for stdin)",
+                EXIT_FAILED,
+            )
+        return getpass.getpass("Passphrase: ")
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot read the passphrase file: {exc.strerror}") from exc
+    lines = text.splitlines()
+    if not lines or not lines[0]:
+        raise CommandError("the passphrase file is empty (the first line is the passphrase)")
+    return lines[0]
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    from strongroom.crypto import offline, offline_cli
+
+    try:
+        html = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from exc
+    passphrase = _open_read_passphrase(args.passphrase_file)
+    try:
+        payload = offline.offline_file_open(html=html, passphrase=passphrase)
+    except offline.OfflineWrongPassphrase as exc:
+        raise CommandError(f"strongroom: {exc.message}", OPEN_EXIT_WRONG_PASSPHRASE) from exc
+    except offline.OfflineFileDamaged as exc:
+        raise CommandError(f"strongroom: {exc.message}", OPEN_EXIT_DAMAGED) from exc
+    except offline.OfflineFormatUnsupported as exc:
+        raise CommandError(f"strongroom: {exc.message}", OPEN_EXIT_UNSUPPORTED) from exc
+    entries = offline_cli.entries_search(payload.entries, args.search or "")
+    if args.json:
+        sys.stdout.write(offline_cli.payload_json(payload, entries) + "\n")
+    else:
+        sys.stdout.write(offline_cli.payload_table(payload, entries, search=args.search))
+    sys.stdout.flush()
+    if payload.is_expired():
+        _err("warning: this offline copy is past its advisory expiry date; get a fresh copy")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------
 # Argument parsing
 
 
@@ -609,6 +662,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = audit_sub.add_parser("verify", help="check the hash chain of the audit trail")
     p.set_defaults(func=cmd_audit_verify)
 
+    p = sub.add_parser(
+        "open",
+        help="decrypt an offline .html copy without a browser and verify its integrity",
+        description=(
+            "Decrypt an encrypted offline copy (.html) made by Strongroom, verify that no byte "
+            "of it was changed, and print its entries. Needs no server or configuration. "
+            "Exit codes: 0 opened and intact; 1 the file could not be read; 2 wrong "
+            "passphrase (or the file's key fields were edited); 3 damaged or edited; "
+            "4 not an offline file, or a format version this Strongroom does not know."
+        ),
+    )
+    p.add_argument("file", help="the offline copy (.html)")
+    p.add_argument(
+        "--passphrase-file",
+        help="read the passphrase from this file's first line (- for stdin); asks if omitted",
+    )
+    p.add_argument("--json", action="store_true", help="print the entries as JSON")
+    p.add_argument(
+        "--search",
+        help="only entries whose name, username, host, URL or folder contain TEXT",
+        metavar="TEXT",
+    )
+    p.set_defaults(func=cmd_open, needs_django=False)
+
     p = sub.add_parser("check", help="check configuration, database and master key")
     p.set_defaults(func=cmd_check)
     return parser
@@ -629,7 +706,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        _setup_django()
+        if getattr(args, "needs_django", True):
+            _setup_django()
         _quiet_logging(args)
         return func(args)
     except CommandError as exc:

@@ -1,0 +1,184 @@
+"""Text output of ``strongroom open``: search, a terminal table and JSON for opened
+offline files. Pure functions; the decryption itself is :mod:`strongroom.crypto.offline`.
+
+Entry values are hostile until proven otherwise: the table shows control characters and
+bidirectional overrides as visible escapes (so a resource name cannot move the cursor,
+clear the screen or reorder the line); JSON escapes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import re
+import struct
+import time
+import unicodedata
+from dataclasses import asdict
+from urllib.parse import parse_qsl, urlsplit
+
+from strongroom.crypto.offline import OfflineEntry, OfflinePayload
+
+# C0/C1 controls, DEL, and the Unicode bidi controls (embeddings, overrides, isolates,
+# marks) plus line/paragraph separators.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# json.dumps(ensure_ascii=False) leaves DEL, C1 and these as they are.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+COLUMNS = (("NAME", 30), ("USERNAME", 24), ("HOST / URL", 34), ("FOLDER", 22))
+
+
+def search_text(entry: OfflineEntry) -> str:
+    """What search looks at (the viewer uses the same fields): never the password,
+    notes or TOTP seed."""
+    return "\n".join((entry.name, entry.username, entry.host, entry.url, entry.folder)).lower()
+
+
+def entries_search(entries: list[OfflineEntry], query: str) -> list[OfflineEntry]:
+    """Entries containing every whitespace-separated term of ``query`` (case-insensitive)."""
+    terms = query.lower().split()
+    if not terms:
+        return list(entries)
+    found = []
+    for entry in entries:
+        hay = search_text(entry)
+        if all(term in hay for term in terms):
+            found.append(entry)
+    return found
+
+
+def _visible(text: str) -> str:
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _width(text: str) -> int:
+    return sum(
+        0
+        if unicodedata.combining(ch)
+        else 2
+        if unicodedata.east_asian_width(ch) in {"W", "F"}
+        else 1
+        for ch in text
+    )
+
+
+def _cell(text: str, width: int) -> str:
+    text = _visible(text)
+    if _width(text) > width:
+        out, used = [], 0
+        for ch in text:
+            w = _width(ch)
+            if used + w > width - 1:
+                break
+            out.append(ch)
+            used += w
+        text = "".join(out) + "…"
+    return text + " " * (width - _width(text))
+
+
+_DIGESTS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
+
+
+def totp_parameters(seed: str) -> tuple[bytes, int, int, str]:
+    """(secret, digits, period, digest) of a stored seed: a base32 secret or an
+    ``otpauth://totp/`` URI. The viewer parses seeds the same way. Raises ValueError."""
+    digits, period, digest, secret_text = 6, 30, "sha1", seed
+    if seed.lower().startswith("otpauth://"):
+        parts = urlsplit(seed)
+        if parts.netloc.lower() != "totp":
+            raise ValueError("not a TOTP URI")
+        params = {k.lower(): v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
+        secret_text = params.get("secret", "")
+        digits = int(params.get("digits") or 6)
+        period = int(params.get("period") or 30)
+        found = _DIGESTS.get((params.get("algorithm") or "SHA1").upper())
+        if found is None:
+            raise ValueError("unsupported algorithm")
+        digest = found
+    secret_text = re.sub(r"[\s=-]", "", secret_text).upper()
+    if not secret_text or not 6 <= digits <= 10 or not 1 <= period <= 3600:
+        raise ValueError("unusable TOTP parameters")
+    secret = base64.b32decode(secret_text + "=" * (-len(secret_text) % 8))
+    return secret, digits, period, digest
+
+
+def totp_now(seed: str | None, at: float | None = None) -> str:
+    """The RFC 6238 code for a stored seed now (or at ``at``): "" without a seed, "?" if
+    the seed cannot make codes."""
+    if not seed:
+        return ""
+    try:
+        secret, digits, period, digest = totp_parameters(seed)
+    except (ValueError, binascii.Error):
+        return "?"
+    counter = int((time.time() if at is None else at) // period)
+    mac = hmac.new(secret, struct.pack(">Q", counter), digest).digest()
+    offset = mac[-1] & 0x0F
+    value = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
+    return str(value % 10**digits).zfill(digits)
+
+
+def payload_table(
+    payload: OfflinePayload, entries: list[OfflineEntry], *, search: str | None
+) -> str:
+    lines = [
+        f"{_visible(payload.title)} — offline copy for {_visible(payload.owner)}",
+        f"generated {payload.generated_at:%Y-%m-%d %H:%M} UTC"
+        + (
+            f", advisory expiry {payload.expires_at:%Y-%m-%d %H:%M} UTC"
+            + (" (EXPIRED)" if payload.is_expired() else "")
+            if payload.expires_at
+            else ""
+        ),
+        f"integrity verified: {len(payload.entries)} entries"
+        + (f", {len(entries)} matching {_visible(search)!r}" if search else ""),
+        "",
+    ]
+    with_totp = any(e.totp_seed for e in entries)
+    head = "  ".join(_cell(title, width) for title, width in COLUMNS) + "  PASSWORD"
+    lines.append(head + ("  TOTP" if with_totp else ""))
+    for entry in entries:
+        where = entry.url or entry.host
+        row = "  ".join(
+            _cell(value, width)
+            for value, (_, width) in zip(
+                (entry.name, entry.username, where, entry.folder), COLUMNS, strict=True
+            )
+        )
+        row += "  " + _visible(entry.password)
+        if with_totp:
+            row += "  " + totp_now(entry.totp_seed)
+        lines.append(row.rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def payload_json(payload: OfflinePayload, entries: list[OfflineEntry]) -> str:
+    def entry_dict(entry: OfflineEntry) -> dict[str, object]:
+        data = asdict(entry)
+        data["updated_at"] = (
+            None if entry.updated_at is None else entry.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
+        return data
+
+    document = {
+        "format": "strongroom-offline",
+        "version": payload.version,
+        "title": payload.title,
+        "owner": payload.owner,
+        "generated_at": payload.generated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "expires_at": (
+            None
+            if payload.expires_at is None
+            else payload.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        ),
+        "expired": payload.is_expired(),
+        "kdf_iterations": payload.iterations,
+        "integrity": "verified",
+        "entry_count": len(payload.entries),
+        "match_count": len(entries),
+        "entries": [entry_dict(e) for e in entries],
+    }
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
