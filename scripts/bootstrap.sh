@@ -48,7 +48,11 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -c 'import strongroom, django, ninja, huey' # fail loudly if the install failed
+  # Fail loudly if the install failed (find_spec: importing ninja needs configured settings).
+  .venv/bin/python -c 'import importlib.util as u, sys
+missing = [m for m in ("strongroom", "django", "ninja", "huey", "gunicorn") if u.find_spec(m) is None]
+sys.exit(f"missing after install: {missing}" if missing else 0)'
+  .venv/bin/strongroom --help >/dev/null
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
