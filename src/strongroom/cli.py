@@ -8,6 +8,7 @@ Exit codes: 0 success; 1 the work failed (problems found, import refused, a serv
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import hashlib
 import logging
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -177,6 +178,17 @@ def _collectstatic_if_needed() -> None:
     stamp.write_text(digest.hexdigest())
 
 
+@contextlib.contextmanager
+def _log_level(level: int) -> Iterator[None]:
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(max(level, before))
+    try:
+        yield
+    finally:
+        root.setLevel(before)
+
+
 class _StopRequested(Exception):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
@@ -241,7 +253,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.demo:
         from strongroom.vault.demo import demo_seed
 
-        demo_login = demo_seed()
+        # The seeding's per-object INFO lines would bury the login printed below.
+        with _log_level(logging.WARNING):
+            demo_login = demo_seed()
 
     env = _child_env()
     web = subprocess.Popen(  # noqa: S603
