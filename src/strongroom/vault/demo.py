@@ -483,10 +483,10 @@ def _seed(logins: dict[str, str]) -> None:
 
     resource_groups: dict[str, Any] = {}
     owners: dict[str, User] = {}
-    for name, owner, description in RESOURCE_GROUPS:
-        owners[name] = users[owner]
+    for name, owner_name, description in RESOURCE_GROUPS:
+        owners[name] = users[owner_name]
         resource_groups[name] = resource_group_create(
-            actor=users[owner], name=name, description=description
+            actor=owners[name], name=name, description=description
         )
 
     resources: dict[str, Resource] = {}
