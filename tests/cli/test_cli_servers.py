@@ -239,3 +239,77 @@ def test_a_task_runs_through_a_real_consumer_on_redis(migrated, redis_queue):
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+_CSP_LISTENER = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__csp.push(`${e.violatedDirective} blocked ${e.blockedURI} (${e.sample})`);
+});
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_api_docs_page_works_in_a_browser_under_the_strict_csp(demo):
+    """Swagger UI renders and expands an operation with no CSP violation, no console error
+    and no request leaving the server (anything else is aborted and recorded)."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = os.environ.get("STRONGROOM_CHROMIUM", "/usr/bin/chromium")
+    if not os.path.exists(chromium):
+        pytest.fail(f"{chromium} is missing: run scripts/test (it installs Debian's chromium)")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = demo.start("web", "--port", str(port), "--workers", "1")
+    problems: list[str] = []
+    elsewhere: list[str] = []
+    try:
+        wait_until_http_ok(f"{base}/healthz", proc)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
+            )
+            try:
+                context = browser.new_context()
+                context.add_init_script(_CSP_LISTENER)
+
+                def route(route):
+                    if route.request.url.startswith(base + "/"):
+                        route.continue_()
+                    else:
+                        elsewhere.append(route.request.url)
+                        route.abort()
+
+                context.route("**/*", route)
+                page = context.new_page()
+                page.on(
+                    "console",
+                    lambda m: (
+                        problems.append(f"console {m.type}: {m.text}")
+                        if m.type == "error"
+                        else None
+                    ),
+                )
+                page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+                page.goto(f"{base}/api/v1/docs")
+                title = page.locator(".swagger-ui .info .title")
+                title.wait_for(timeout=20_000)
+                assert "Strongroom API" in title.inner_text()
+                assert page.locator(".opblock").count() > 5
+                # Expanding an operation runs more of Swagger UI's code (models, highlighting).
+                page.locator(".opblock-summary").first.click()
+                page.locator(".opblock-body").first.wait_for(timeout=10_000)
+                problems.extend(page.evaluate("window.__csp"))
+            finally:
+                browser.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert problems == []
+    assert elsewhere == []
