@@ -2,7 +2,7 @@
 
 Pure functions: no models, no I/O besides reading the packaged viewer assets. The format
 is specified in ``docs/offline-file-format.md`` (version 1); this module and the viewer in
-``offline_viewer/`` are its reference implementation.
+``templates/offline_viewer/`` are its reference implementation.
 
 In short:
 
@@ -475,7 +475,8 @@ class _ViewerAssets:
 
 @cache
 def _viewer_assets() -> _ViewerAssets:
-    folder = resources.files("strongroom.crypto") / "offline_viewer"
+    # Under templates/ so that package-data ships them (pyproject: **/templates/**/*).
+    folder = resources.files("strongroom.crypto") / "templates" / "offline_viewer"
     template = (folder / "viewer.html").read_text(encoding="utf-8")
     script = (folder / "viewer.js").read_text(encoding="utf-8")
     style = (folder / "viewer.css").read_text(encoding="utf-8")
