@@ -16,6 +16,7 @@ Fixtures
     ``shoot``          ``shoot(page, "name")`` saves a PNG when STRONGROOM_SCREENSHOTS is set
     ``sign_in``        ``sign_in(page, username, password, totp_secret=None)``
     ``sign_out``       ``sign_out(page)``
+    ``open_menu``      ``open_menu(page)``: opens the phone layout's menu (no-op on a desktop)
     ``totp_code``      ``totp_code(secret)``: a code the server has not seen used yet
 
 Each page has a ``PageGuard`` (``guard_of(page)``); ``guard_of(page).allow("status of 403")``
@@ -286,7 +287,20 @@ def sign_in_fixture() -> Callable[..., None]:
     return sign_in
 
 
+def open_menu(page: Any) -> None:
+    """On a phone the navigation and the Sign out button sit behind the Menu button."""
+    toggle = page.locator(".menu-toggle")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+
+
+@pytest.fixture(name="open_menu")
+def open_menu_fixture() -> Callable[[Any], None]:
+    return open_menu
+
+
 def sign_out(page: Any) -> None:
+    open_menu(page)
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(re.compile(r"/login/"))
 

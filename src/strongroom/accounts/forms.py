@@ -89,7 +89,7 @@ TOKEN_EXPIRY_CHOICES = [
     ("90", "90 days"),
     ("365", "1 year"),
     ("7", "7 days"),
-    ("", "Never"),
+    ("never", "Never"),
 ]
 
 
@@ -101,7 +101,7 @@ class TokenCreateForm(forms.Form):
         widget=_text(),
     )
     expires_in_days = forms.ChoiceField(
-        label="Expires after", choices=TOKEN_EXPIRY_CHOICES, required=False, initial="90"
+        label="Expires after", choices=TOKEN_EXPIRY_CHOICES, initial="90"
     )
 
 

@@ -290,7 +290,6 @@ def _two_factor_page(
     confirm_form: TotpCodeForm | None = None,
     regenerate_form: TotpCodeForm | None = None,
     disable_form: TotpDisableForm | None = None,
-    status: int = 200,
 ) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     user.refresh_from_db(fields=["totp_secret", "totp_enabled"])
@@ -305,7 +304,6 @@ def _two_factor_page(
             "regenerate_form": regenerate_form or TotpCodeForm(auto_id="id_regenerate_%s"),
             "disable_form": disable_form or TotpDisableForm(auto_id="id_disable_%s"),
         },
-        status=status,
     )
 
 
@@ -349,7 +347,7 @@ def two_factor_confirm_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Two-factor sign-in is on.")
             return _recovery_codes_page(request, codes, first_time=True)
-    return _two_factor_page(request, confirm_form=form, status=400)
+    return _two_factor_page(request, confirm_form=form)
 
 
 @login_required
@@ -369,7 +367,7 @@ def recovery_codes_regenerate_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "New recovery codes were made; the old ones no longer work.")
             return _recovery_codes_page(request, codes, first_time=False)
-    return _two_factor_page(request, regenerate_form=form, status=400)
+    return _two_factor_page(request, regenerate_form=form)
 
 
 @login_required
@@ -390,12 +388,10 @@ def two_factor_disable_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Two-factor sign-in is off.")
             return redirect("accounts:two_factor")
-    return _two_factor_page(request, disable_form=form, status=400)
+    return _two_factor_page(request, disable_form=form)
 
 
-def _tokens_page(
-    request: HttpRequest, form: TokenCreateForm | None = None, status: int = 200
-) -> HttpResponse:
+def _tokens_page(request: HttpRequest, form: TokenCreateForm | None = None) -> HttpResponse:
     now = timezone.now()
     tokens = []
     for token in selectors.api_token_list(user=request.user):  # type: ignore[arg-type]
@@ -410,7 +406,6 @@ def _tokens_page(
         request,
         "accounts/tokens.html",
         {"tokens": tokens, "form": form or TokenCreateForm()},
-        status=status,
     )
 
 
@@ -421,7 +416,7 @@ def tokens_view(request: HttpRequest) -> HttpResponse:
     form = TokenCreateForm(request.POST)
     if form.is_valid():
         days = form.cleaned_data["expires_in_days"]
-        expires_at = timezone.now() + timedelta(days=int(days)) if days else None
+        expires_at = None if days == "never" else timezone.now() + timedelta(days=int(days))
         try:
             issued = services.api_token_create(
                 user=request.user,  # type: ignore[arg-type]
@@ -437,7 +432,7 @@ def tokens_view(request: HttpRequest) -> HttpResponse:
                 "accounts/token_created.html",
                 {"token": issued.token, "raw_token": issued.raw},
             )
-    return _tokens_page(request, form, status=400)
+    return _tokens_page(request, form)
 
 
 @login_required
@@ -523,24 +518,21 @@ def user_detail_view(request: HttpRequest, user_id: str) -> HttpResponse:
     subject = selectors.user_get_for_manage(actor=actor, user_id=user_id)
     initial = {"full_name": subject.full_name, "email": subject.email, "role": subject.role}
     form = UserEditForm(request.POST or None, initial=initial)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                services.user_update(
-                    actor=actor,
-                    user=subject,
-                    full_name=form.cleaned_data["full_name"],
-                    email=form.cleaned_data["email"],
-                    role=form.cleaned_data["role"],
-                    client_ip=client_ip(request),
-                )
-            except AppError as exc:
-                apply_error(form, exc)
-            else:
-                messages.success(request, f"User “{subject.username}” was saved.")
-                return redirect("accounts:user_detail", user_id=subject.pk)
-        status = 400
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_update(
+                actor=actor,
+                user=subject,
+                full_name=form.cleaned_data["full_name"],
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                client_ip=client_ip(request),
+            )
+        except AppError as exc:
+            apply_error(form, exc)
+        else:
+            messages.success(request, f"User “{subject.username}” was saved.")
+            return redirect("accounts:user_detail", user_id=subject.pk)
     return render(
         request,
         "accounts/admin/user_detail.html",
@@ -551,7 +543,6 @@ def user_detail_view(request: HttpRequest, user_id: str) -> HttpResponse:
             "groups": list(subject.user_groups.order_by("name")),  # type: ignore[attr-defined]
             "is_self": subject.pk == actor.pk,
         },
-        status=status,
     )
 
 
@@ -612,27 +603,23 @@ def user_password_reset_view(request: HttpRequest, user_id: str) -> HttpResponse
 def group_list_view(request: HttpRequest) -> HttpResponse:
     actor: User = request.user  # type: ignore[assignment]
     form = UserGroupForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                group = services.user_group_create(
-                    actor=actor,
-                    name=form.cleaned_data["name"],
-                    description=form.cleaned_data["description"],
-                    client_ip=client_ip(request),
-                )
-            except AppError as exc:
-                apply_error(form, exc)
-            else:
-                messages.success(request, f"User group “{group.name}” was added.")
-                return redirect("accounts:group_detail", group_id=group.pk)
-        status = 400
+    if request.method == "POST" and form.is_valid():
+        try:
+            group = services.user_group_create(
+                actor=actor,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                client_ip=client_ip(request),
+            )
+        except AppError as exc:
+            apply_error(form, exc)
+        else:
+            messages.success(request, f"User group “{group.name}” was added.")
+            return redirect("accounts:group_detail", group_id=group.pk)
     return render(
         request,
         "accounts/admin/group_list.html",
         {"page": paginate(request, selectors.user_group_list(actor=actor)), "form": form},
-        status=status,
     )
 
 
@@ -650,7 +637,6 @@ def group_detail_view(request: HttpRequest, group_id: str) -> HttpResponse:
         initial={"name": group.name, "description": group.description},
     )
     member_form = MemberAddForm(request.POST if request.POST.get("form") == "member" else None)
-    status = 200
     ip = client_ip(request)
     if request.method == "POST":
         if rename_form.is_bound and rename_form.is_valid():
@@ -688,7 +674,6 @@ def group_detail_view(request: HttpRequest, group_id: str) -> HttpResponse:
                 else:
                     messages.success(request, f"“{match[0].username}” was added to the group.")
                     return redirect("accounts:group_detail", group_id=group.pk)
-        status = 400
     members = list(group.members.all())
     return render(
         request,
@@ -700,7 +685,6 @@ def group_detail_view(request: HttpRequest, group_id: str) -> HttpResponse:
             "rename_form": rename_form,
             "member_form": member_form,
         },
-        status=status,
     )
 
 

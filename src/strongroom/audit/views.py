@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -56,18 +57,21 @@ class AuditFilterForm(forms.Form):
         max_length=64,
         help_text="Exact action, or a family such as user.*",
     )
-    object_type = forms.ChoiceField(label="Object type", required=False)
     outcome = forms.ChoiceField(label="Outcome", required=False, choices=OUTCOMES)
     since = forms.DateField(
-        label="From (UTC)", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     until = forms.DateField(
-        label="To (UTC, inclusive)", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
 
     def __init__(self, *args: Any, object_types: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["object_type"].choices = [("", "Any type")] + [(t, t) for t in object_types]
+        self.fields["object_type"] = forms.ChoiceField(
+            label="Object type",
+            required=False,
+            choices=[("", "Any type")] + [(t, t) for t in object_types],
+        )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -240,7 +244,7 @@ def _csv_lines(actor: Any, filters: Filters) -> Iterator[str]:
 
 
 @perm_required(Perm.AUDIT_READ)
-def audit_csv_view(request: HttpRequest) -> HttpResponse:
+def audit_csv_view(request: HttpRequest) -> HttpResponseBase:
     form, filters = _filters(request)
     if form.is_bound and not form.is_valid():
         return HttpResponse(

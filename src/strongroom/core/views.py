@@ -51,23 +51,20 @@ class SettingsForm(forms.Form):
 def settings_view(request: HttpRequest) -> HttpResponse:
     current = settings_store.setting_all()
     form = SettingsForm(request.POST or None, initial=current)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                settings_store.settings_update(
-                    actor=request.user, values=form.cleaned_data, client_ip=client_ip(request)
-                )
-            except ValidationFailed as exc:
-                for problem in exc.details.get("fields", []):
-                    if problem.get("field") in form.fields:
-                        form.add_error(problem["field"], sentence(problem.get("problem", "")))
-                if not form.errors:
-                    form.add_error(None, sentence(exc.message))
-            except AppError as exc:
-                apply_error(form, exc)
-            else:
-                messages.success(request, "The settings were saved.")
-                return redirect("core:settings")
-        status = 400
-    return render(request, "core/settings.html", {"form": form}, status=status)
+    if request.method == "POST" and form.is_valid():
+        try:
+            settings_store.settings_update(
+                actor=request.user, values=form.cleaned_data, client_ip=client_ip(request)
+            )
+        except ValidationFailed as exc:
+            for problem in exc.details.get("fields", []):
+                if problem.get("field") in form.fields:
+                    form.add_error(problem["field"], sentence(problem.get("problem", "")))
+            if not form.errors:
+                form.add_error(None, sentence(exc.message))
+        except AppError as exc:
+            apply_error(form, exc)
+        else:
+            messages.success(request, "The settings were saved.")
+            return redirect("core:settings")
+    return render(request, "core/settings.html", {"form": form})
