@@ -511,7 +511,13 @@
       const row = pool[k];
       const pos = first + k;
       if (k >= count || pos >= n) {
-        if (!row.hidden) { row.hidden = true; row._idx = -1; }
+        if (row._idx !== -1 || !row.hidden) {
+          row.hidden = true;
+          row._idx = -1;
+          row._parts.name.textContent = "";
+          row._parts.sub.textContent = "";
+          row._parts.badge.textContent = "";
+        }
         continue;
       }
       const idx = res[pos];

@@ -1,0 +1,347 @@
+"""The viewer in headless Chromium, opened from disk: unlock, search, reveal, copy with
+auto-clear, TOTP, messages for a wrong passphrase and a damaged or edited file, expiry
+banner, auto-lock, the phone layout, hostile values as text, and no network at all."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyotp
+import pytest
+from playwright.sync_api import expect
+
+from strongroom.crypto.offline import (
+    OfflineEntry,
+    copy_keys_create,
+    offline_file_build,
+    offline_file_header,
+)
+
+from .conftest import shoot
+from .helpers import HOSTILE, PASSPHRASE, build, cheap_keys, sample_entries, vault_entries
+
+pytestmark = pytest.mark.browser
+
+ROUTER_SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+MAIL_SEED = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+
+
+def hostile_named() -> list[OfflineEntry]:
+    """Entries whose every field is one hostile value (named after it, so tests find them)."""
+    return [
+        OfflineEntry(
+            name=f"Hostile {kind} {value}"[:2000],
+            resource_type=value,
+            host=value,
+            url=value,
+            username=value,
+            password=value,
+            notes=value,
+            folder=value,
+            department=value,
+            location=value,
+        )
+        for kind, value in HOSTILE.items()
+    ]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("offline-browser")
+    now = datetime.now(UTC)
+    # The main file uses the real KDF cost, so the browser proves it copes with it.
+    real = copy_keys_create(passphrase=PASSPHRASE, iterations=600_000)
+    entries = sample_entries() + hostile_named() + vault_entries(300)
+    html = offline_file_build(
+        copy_keys=real,
+        entries=entries,
+        generated_at=now - timedelta(hours=2),
+        expires_at=now + timedelta(days=30),
+        title="Acme IT <offline>",
+        owner="alice",
+    )
+    cheap = cheap_keys()
+    made = {
+        "main": html,
+        "expired": build(
+            cheap,
+            sample_entries(),
+            generated_at=now - timedelta(days=40),
+            expires_at=now - timedelta(days=10),
+        ),
+        "big": build(cheap, vault_entries(20_000), generated_at=now, expires_at=None),
+    }
+    payload_start = html.index(b'id="strongroom-payload">') + len(b'id="strongroom-payload">')
+    ciphertext = bytearray(base64.b64decode(html[payload_start : html.index(b"<", payload_start)]))
+    ciphertext[len(ciphertext) // 2] ^= 1
+    made["damaged"] = html.replace(
+        html[payload_start : html.index(b"<", payload_start)], base64.b64encode(bytes(ciphertext))
+    )
+    header = offline_file_header(html)
+    made["edited-date"] = html.replace(header["generated_at"].encode(), b"2020-01-01T00:00:00Z", 1)
+    made["edited-iterations"] = html.replace(
+        b'"kdf_iterations":600000', b'"kdf_iterations":600001', 1
+    )
+    made["newer"] = html.replace(b'"version":1', b'"version":2', 1)
+    paths = {}
+    for name, data in made.items():
+        path = folder / f"{name}.html"
+        path.write_bytes(data)
+        paths[name] = path
+    return paths
+
+
+def unlock(page, passphrase: str = PASSPHRASE) -> None:
+    page.get_by_label("Passphrase").fill(passphrase)
+    page.get_by_role("button", name="Unlock").click()
+
+
+def unlocked(page, passphrase: str = PASSPHRASE) -> None:
+    unlock(page, passphrase)
+    expect(page.locator("#vault")).to_be_visible()
+    expect(page.locator(".row").first).to_be_visible()
+
+
+def visible_rows(page) -> list[str]:
+    return page.locator(".row:not([hidden]) .row-name").all_text_contents()
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_unlock_search_reveal_copy(open_file, files, device):
+    page = open_file(files["main"], device, clipboard=True)
+    expect(page.locator("#lock-title")).to_have_text("Acme IT <offline>")
+    expect(page.locator("#lock-meta")).to_contain_text("for alice")
+    shoot(page, "lock")
+    unlocked(page)
+    expect(page).to_have_title("Acme IT <offline> · Strongroom")
+    total = len(sample_entries()) + len(HOSTILE) + 300
+    expect(page.locator("#count")).to_have_text(f"{total} entries")
+    shoot(page, "list")
+
+    search = page.get_by_role("searchbox")
+    search.fill("rt1.acme")  # hosts are searched
+    expect(page.locator("#count")).to_have_text(f"1 of {total}")
+    assert visible_rows(page) == ["Core router"]
+    search.fill("core rout")  # every term, anywhere
+    assert "Core router" in visible_rows(page)
+    search.fill("S3cr3t")  # passwords are not
+    expect(page.locator("#empty")).to_be_visible()
+    search.fill("infrastructure/network")  # folders are
+    assert visible_rows(page) == ["Core router"]
+    shoot(page, "search")
+
+    page.locator(".row", has_text="Core router").click()
+    password = page.locator("#detail-password")
+    expect(password).to_be_visible()
+    expect(password).to_have_text("••••••••••••")
+    reveal = page.get_by_role("button", name="Reveal")
+    reveal.click()
+    expect(password).to_have_text("S3cr3t<&>'\"!")
+    shoot(page, "detail-revealed")
+    page.get_by_role("button", name="Hide").click()
+    expect(password).to_have_text("••••••••••••")
+
+    page.locator(".field.password").get_by_role("button", name="Copy").click()
+    expect(page.locator("#toast")).to_contain_text("Password copied")
+    assert page.evaluate("navigator.clipboard.readText()") == "S3cr3t<&>'\"!"
+
+    if device == "phone":
+        # One-handed: search at the top, big touch targets, a full-screen detail sheet.
+        sheet = page.locator("#detail").bounding_box()
+        assert sheet is not None and sheet["width"] == 390 and sheet["height"] >= 800
+        for button in page.locator("#detail button:visible").all():
+            box = button.bounding_box()
+            assert box is not None and box["height"] >= 44 and box["width"] >= 44
+        page.get_by_role("button", name="Back").click()
+        expect(page.locator("#detail")).to_be_hidden()
+        search_box = search.bounding_box()
+        assert search_box is not None and search_box["y"] < 150
+        row_copy = page.locator(".row:not([hidden]) .row-copy").first.bounding_box()
+        assert row_copy is not None and row_copy["height"] >= 44
+    # The list's own copy button copies that row's password.
+    search.fill("svc_payroll")
+    page.locator(".row:not([hidden]) .row-copy").first.click()
+    expect(page.locator("#toast")).to_contain_text("Password copied")
+    assert page.evaluate("navigator.clipboard.readText()") == "pw-2"
+
+
+def test_totp_codes_match_pyotp(open_file, files):
+    page = open_file(files["main"])
+    unlocked(page)
+    page.get_by_role("searchbox").fill("rt1.acme")
+    page.locator(".row", has_text="Core router").click()
+    code = page.locator("#detail-totp")
+    expect(code).to_have_text(lambda_re(r"^\d{3} \d{3}$"))
+    shown = code.get_attribute("data-code")
+    totp = pyotp.TOTP(ROUTER_SEED)
+    now = datetime.now(UTC)
+    assert shown in {totp.at(now + timedelta(seconds=s)) for s in (-30, 0)}
+    page.keyboard.press("Escape")
+    page.get_by_role("searchbox").fill("josé@example.org")
+    page.locator(".row", has_text="Mail").click()
+    expect(code).to_have_text(lambda_re(r"^\d{4} \d{4}$"))
+    mail = pyotp.TOTP(MAIL_SEED, digits=8, digest=hashlib.sha256, interval=60)
+    now = datetime.now(UTC)
+    assert code.get_attribute("data-code") in {
+        mail.at(now + timedelta(seconds=s)) for s in (-60, 0)
+    }
+    expect(page.locator(".totp-left")).to_have_text(lambda_re(r"^\d+ s$"))
+
+
+def lambda_re(pattern: str):
+    import re
+
+    return re.compile(pattern)
+
+
+def test_wrong_passphrase_then_right_one(open_file, files):
+    page = open_file(files["main"])
+    unlock(page, "not the passphrase")
+    error = page.get_by_role("alert")
+    expect(error).to_contain_text("Wrong passphrase")
+    expect(page.locator("#vault")).to_be_hidden()
+    assert page.locator("#unlock-error").get_attribute("data-kind") == "wrong"
+    shoot(page, "wrong-passphrase")
+    unlocked(page)
+    expect(page.locator("#unlock-error")).to_be_hidden()
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "text"),
+    [
+        ("damaged", "damaged", "damaged or was edited"),
+        ("edited-date", "damaged", "damaged or was edited"),
+        ("edited-iterations", "wrong", "Wrong passphrase"),
+    ],
+)
+def test_damaged_or_edited_file(open_file, files, name, kind, text):
+    page = open_file(files[name])
+    unlock(page)
+    expect(page.get_by_role("alert")).to_contain_text(text)
+    assert page.locator("#unlock-error").get_attribute("data-kind") == kind
+    expect(page.locator("#vault")).to_be_hidden()
+    assert page.locator(".row").count() == 0
+    if kind == "damaged":
+        expect(page.get_by_role("button", name="Unlock")).to_be_disabled()
+        shoot(page, "damaged")
+
+
+def test_newer_format_is_refused_on_load(open_file, files):
+    page = open_file(files["newer"])
+    expect(page.get_by_role("alert")).to_contain_text("newer or different version")
+    expect(page.get_by_role("button", name="Unlock")).to_be_disabled()
+
+
+def test_expired_copy_shows_a_warning_and_still_opens(open_file, files):
+    page = open_file(files["expired"])
+    banner = page.locator("#lock-expiry")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("This copy expired on")
+    shoot(page, "expired-lock")
+    unlocked(page)
+    expect(page.locator("#vault-expiry")).to_contain_text("still opens")
+    shoot(page, "expired-list")
+
+
+def test_auto_lock_when_hidden_drops_the_data(open_file, files):
+    page = open_file(files["main"])
+    unlocked(page)
+    page.get_by_role("searchbox").fill("rt1.acme")
+    page.locator(".row", has_text="Core router").click()
+    page.get_by_role("button", name="Reveal").click()
+    page.evaluate(
+        """() => {
+          Object.defineProperty(document, "visibilityState", {value: "hidden", configurable: true});
+          Object.defineProperty(document, "hidden", {value: true, configurable: true});
+          document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    expect(page.locator("#lock")).to_be_visible()
+    expect(page.locator("#lock-note")).to_contain_text("switched away")
+    assert page.locator(".row").count() == 0
+    body_text = page.locator("body").inner_text()
+    assert "Core router" not in body_text and "S3cr3t" not in body_text
+    dom = page.evaluate("document.getElementById('app').outerHTML")
+    assert "Core router" not in dom and "svc_payroll" not in dom
+    assert page.get_by_label("Passphrase").input_value() == ""
+    assert page.locator("#search").input_value() == ""
+
+
+def test_idle_lock_and_clipboard_auto_clear(open_file, files):
+    page = open_file(files["main"], clipboard=True, clock=True)
+    unlocked(page)
+    page.get_by_role("searchbox").fill("payroll")
+    page.locator(".row:not([hidden]) .row-copy").first.click()
+    expect(page.locator("#toast")).to_contain_text("cleared in 30 s")
+    assert page.evaluate("navigator.clipboard.readText()") == "pw-2"
+    page.clock.run_for(29_000)
+    assert page.evaluate("navigator.clipboard.readText()") == "pw-2"
+    page.clock.run_for(2_000)
+    expect(page.locator("#toast")).to_have_text("Clipboard cleared")
+    assert page.evaluate("navigator.clipboard.readText()") == ""
+    expect(page.locator("#vault")).to_be_visible()
+    page.clock.run_for(5 * 60 * 1000 + 6_000)
+    expect(page.locator("#lock")).to_be_visible()
+    expect(page.locator("#lock-note")).to_contain_text("5 minutes without activity")
+    assert page.locator(".row").count() == 0
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+def test_hostile_values_render_as_text(open_file, files, device):
+    page = open_file(files["main"], device)
+    unlocked(page)
+    page.get_by_role("searchbox").fill("hostile")
+    expect(page.locator("#count")).to_contain_text(f"{len(HOSTILE)} of")
+    for kind, value in HOSTILE.items():
+        page.get_by_role("searchbox").fill(f"hostile {kind}")
+        row = page.locator(".row:not([hidden])").first
+        expect(row.locator(".row-name")).to_have_text(f"Hostile {kind} {value}"[:2000])
+        row.click()
+        page.get_by_role("button", name="Reveal").click()
+        fields = page.evaluate(
+            """() => Array.from(document.querySelectorAll('#detail-body .field')).map(
+                 f => [f.querySelector('.field-label').textContent,
+                       f.querySelector('.field-value').textContent])"""
+        )
+        values = dict(fields)
+        for label in ("Username", "Password", "URL", "Notes", "Folder", "Type", "Department"):
+            assert values[label] == value, (kind, label)
+        assert values["Location"] == value
+        assert "Host" not in values  # the same as the URL, so shown once
+        if kind == "markup":
+            shoot(page, "hostile-markup")
+        page.keyboard.press("Escape")
+    # Nothing became markup.
+    assert page.evaluate("document.querySelectorAll('img, iframe, object, embed').length") == 0
+    assert page.evaluate("document.querySelectorAll('script').length") == 3
+    assert page.locator("a").count() == 0  # no hostile value was a http(s) URL
+
+
+def test_virtualised_list_draws_only_what_is_on_screen(open_file, files):
+    page = open_file(files["big"])
+    unlocked(page)
+    expect(page.locator("#count")).to_have_text("20,000 entries")
+    assert page.locator(".row").count() < 40
+    names = [e.name for e in vault_entries(20_000)]
+    assert visible_rows(page)[0] == names[0]
+    page.locator("#list").evaluate("list => { list.scrollTop = list.scrollHeight; }")
+    expect(page.locator(".row:not([hidden]) .row-name").last).to_have_text(names[-1])
+    assert page.locator(".row").count() < 40
+    page.get_by_role("searchbox").fill(names[12_345].lower())
+    assert names[12_345] in visible_rows(page)
+    durations = page.evaluate(
+        "performance.getEntriesByName('strongroom:search').map(m => m.duration)"
+    )
+    assert durations and max(durations) < 500  # generous here; bench/offline.py measures
+
+
+def test_without_javascript_the_page_explains_what_to_do(open_file, files):
+    page = open_file(files["main"], "phone", javascript=False)
+    note = page.locator("noscript .noscript, .noscript").first
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("open the file in Safari or Chrome")
+    expect(page.locator("#app")).to_be_hidden()
+    shoot(page, "noscript")
