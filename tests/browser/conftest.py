@@ -236,7 +236,9 @@ def shoot(page: Any, name: str) -> Path | None:
     guard = _GUARDS.get(page)
     device = guard.device if guard is not None else "page"
     path = directory / f"{device}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
-    page.screenshot(path=str(path), full_page=True)
+    # From the top, so a sticky header is drawn where a person sees it.
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(path), full_page=True, animations="disabled")
     return path
 
 
