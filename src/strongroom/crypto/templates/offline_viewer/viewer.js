@@ -374,7 +374,12 @@
       const kind = e instanceof ViewerError ? e.kind : "damaged";
       showError(kind, e instanceof ViewerError ? e.detail : "");
       if (kind === "wrong") { ui.passphrase.select(); ui.passphrase.focus(); }
-      if (kind === "damaged" || kind === "unsupported") disableUnlock();
+      if (kind === "damaged" || kind === "unsupported") {
+        disableUnlock();
+        // What the header claims (dates, owner) was not authenticated: stop showing it.
+        ui["lock-meta"].hidden = true;
+        ui["lock-expiry"].hidden = true;
+      }
     } finally {
       ui.unlock.textContent = "Unlock";
       if (!ui.passphrase.disabled) ui.unlock.disabled = false;
