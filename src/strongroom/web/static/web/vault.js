@@ -430,6 +430,17 @@
         else announce("This browser did not allow copying.", "error");
       });
     });
+    document.querySelectorAll("[data-filters]").forEach((form) => {
+      // Phones show the search box and fold the other filters behind a button.
+      form.classList.add("js");
+      const toggle = form.querySelector("[data-filter-toggle]");
+      if (!toggle) return;
+      toggle.hidden = false;
+      toggle.setAttribute("aria-expanded", String(form.classList.contains("open")));
+      toggle.addEventListener("click", () => {
+        toggle.setAttribute("aria-expanded", String(form.classList.toggle("open")));
+      });
+    });
     document.querySelectorAll("form[data-autosubmit]").forEach((form) => {
       form.querySelectorAll("[data-autosubmit-button]").forEach((b) => { b.hidden = true; });
       form.querySelectorAll("select").forEach((select) => {
