@@ -135,7 +135,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     next_url = safe_next(request)
     if request.user.is_authenticated:
         return redirect(next_url)
-    form = LoginForm(request.POST or None)
+    form = LoginForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "GET":
         request.session.pop(PENDING_KEY, None)  # coming back here starts over
@@ -168,7 +168,7 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
     if pending is None:
         messages.info(request, "Your sign-in took too long or was not started. Please start again.")
         return redirect("accounts:login")
-    form = LoginCodeForm(request.POST or None)
+    form = LoginCodeForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
@@ -236,7 +236,7 @@ def account_view(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters()
 def password_change_view(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    form = PasswordChangeForm(request.POST or None)
+    form = PasswordChangeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             services.user_password_change(
@@ -476,7 +476,7 @@ def user_list_view(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("password")
 def user_add_view(request: HttpRequest) -> HttpResponse:
     actor: User = request.user  # type: ignore[assignment]
-    form = UserCreateForm(request.POST or None)
+    form = UserCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         chosen = data["password"]
@@ -517,7 +517,7 @@ def user_detail_view(request: HttpRequest, user_id: str) -> HttpResponse:
     actor: User = request.user  # type: ignore[assignment]
     subject = selectors.user_get_for_manage(actor=actor, user_id=user_id)
     initial = {"full_name": subject.full_name, "email": subject.email, "role": subject.role}
-    form = UserEditForm(request.POST or None, initial=initial)
+    form = UserEditForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             services.user_update(
@@ -602,7 +602,7 @@ def user_password_reset_view(request: HttpRequest, user_id: str) -> HttpResponse
 @perm_required(Perm.GROUPS_MANAGE)
 def group_list_view(request: HttpRequest) -> HttpResponse:
     actor: User = request.user  # type: ignore[assignment]
-    form = UserGroupForm(request.POST or None)
+    form = UserGroupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             group = services.user_group_create(

@@ -50,7 +50,7 @@ class SettingsForm(forms.Form):
 @perm_required(Perm.SETTINGS_MANAGE)
 def settings_view(request: HttpRequest) -> HttpResponse:
     current = settings_store.setting_all()
-    form = SettingsForm(request.POST or None, initial=current)
+    form = SettingsForm(request.POST if request.method == "POST" else None, initial=current)
     if request.method == "POST" and form.is_valid():
         try:
             settings_store.settings_update(
