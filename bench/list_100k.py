@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts-per-resource", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    args = parser.parse_args(argv)
+    # bench/run.py hands every benchmark the same arguments; ignore the other ones' options.
+    args, _ = parser.parse_known_args(argv)
     if args.quick:
         args.repeats = 3
 

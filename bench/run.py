@@ -7,12 +7,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import list_100k
 import retrieval
 
 
 def main() -> int:
     args = sys.argv[1:]
-    return retrieval.main(args)
+    return max(retrieval.main(args), list_100k.main(args))
 
 
 if __name__ == "__main__":

@@ -234,7 +234,7 @@ class ShareForm(forms.Form):
             choices.append(("Users", user_choices))
         if group_choices:
             choices.append(("User groups", group_choices))
-        self.fields["grantee"].choices = choices
+        self.fields["grantee"].choices = choices  # type: ignore[attr-defined]
 
     def grantee_label(self) -> str:
         value = self.cleaned_data["grantee"]

@@ -312,7 +312,7 @@ def resources_keyset_page(
     )
     total = qs.count()
 
-    def annotated(ids: QuerySet[Resource]) -> list[Resource]:
+    def annotated(ids: QuerySet[Resource, Any]) -> list[Resource]:
         rows = _resources_annotate(Resource.objects.filter(pk__in=ids), user)
         return list(rows.order_by("name", "id"))
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 import uuid
 from collections.abc import Callable
 from functools import wraps
@@ -54,8 +53,6 @@ from strongroom.vault.forms import (
     form_error_add,
 )
 from strongroom.vault.models import AccessLevel, Resource
-
-logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 GROUP_ADD_RESULTS = 20
