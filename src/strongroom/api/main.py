@@ -72,6 +72,7 @@ def _register() -> None:
     from strongroom.accounts.api import router as accounts_router
     from strongroom.audit.api import router as audit_router
     from strongroom.core.api import router as core_router
+    from strongroom.exports.api import router as exports_router
     from strongroom.notifications.api import router as notifications_router
     from strongroom.vault.api import router as vault_router
 
@@ -80,6 +81,7 @@ def _register() -> None:
     api.add_router("/", audit_router)
     api.add_router("/", core_router)
     api.add_router("/", notifications_router)
+    api.add_router("/", exports_router)
 
 
 _register()

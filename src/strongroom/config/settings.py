@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "strongroom.audit",
     "strongroom.vault",
     "strongroom.notifications",
+    "strongroom.exports",
     "strongroom.web",
 ]
 

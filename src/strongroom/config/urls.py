@@ -5,5 +5,6 @@ from strongroom.api.main import api
 urlpatterns = [
     path("api/v1/", api.urls),
     path("", include("strongroom.vault.urls")),
+    path("", include("strongroom.exports.urls")),
     path("", include("strongroom.web.urls")),
 ]

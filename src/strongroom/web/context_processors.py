@@ -29,6 +29,7 @@ MAIN_NAV: tuple[NavEntry, ...] = (
     NavEntry("Resources", "vault:resource_list"),
     NavEntry("Resource groups", "vault:resource_group_list"),
     NavEntry("Import", "vault:import", Perm.IMPORT),
+    NavEntry("Export", "exports:menu"),
 )
 ADMIN_NAV: tuple[NavEntry, ...] = (
     NavEntry("Users", "accounts:user_list", Perm.USERS_MANAGE),

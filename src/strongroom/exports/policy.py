@@ -1,0 +1,287 @@
+"""Reading and applying the export policy (docs/exports.md has the full rules).
+
+Who may export
+--------------
+Each user gets one answer, from the most specific rule that speaks about them:
+
+1. a rule for the **user** themself;
+2. else the rules for the **user groups** they belong to: if any of those groups is
+   refused, export is refused (a refusal is never outvoted by another group's allowance);
+   otherwise, if any is allowed, export is allowed;
+3. else a rule for their **role**;
+4. else the **global** switch.
+
+Inactive users never export, whatever the rules say.
+
+The passphrase of an encrypted copy must be at least ``passphrase_min_length`` characters,
+reach ``passphrase_min_score`` (0-4) on the zxcvbn strength estimate (computed over the
+first 72 characters, with the user's names as known words) and must not be the user's
+sign-in password.
+
+PBKDF2 iterations are never below :func:`iterations_minimum`: 600,000 in production. Tests,
+and only tests, lower it with the Django setting ``STRONGROOM_EXPORT_MIN_ITERATIONS``
+(it is not read from the environment, so no deployment can lower it by accident).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from zxcvbn import zxcvbn
+
+from strongroom.accounts.models import Role, User, UserGroup
+from strongroom.core.errors import PermissionDenied, ValidationFailed
+from strongroom.crypto import offline
+from strongroom.exports.models import ExportPolicy, ExportRule
+
+PRODUCTION_MIN_ITERATIONS = offline.MIN_ITERATIONS  # 600,000
+MAX_ITERATIONS = offline.MAX_ITERATIONS
+MIN_LENGTH_FLOOR = 8
+MIN_LENGTH_CEILING = 256
+MAX_AGE_CEILING_DAYS = 3650
+ZXCVBN_MAX_LENGTH = 72
+SCORE_LABELS = ("very weak", "weak", "fair", "strong", "very strong")
+
+
+class ExportRefused(PermissionDenied):
+    """The policy does not allow this export (audited as a failed export)."""
+
+    code = "export_refused"
+
+
+@dataclass(frozen=True)
+class Policy:
+    export_enabled: bool
+    plain_text_allowed: bool
+    reason_required: bool
+    passphrase_min_length: int
+    passphrase_min_score: int
+    kdf_iterations: int
+    max_age_days: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "export_enabled": self.export_enabled,
+            "plain_text_allowed": self.plain_text_allowed,
+            "reason_required": self.reason_required,
+            "passphrase_min_length": self.passphrase_min_length,
+            "passphrase_min_score": self.passphrase_min_score,
+            "kdf_iterations": self.kdf_iterations,
+            "max_age_days": self.max_age_days,
+        }
+
+    def expires_at(self, generated_at: datetime) -> datetime | None:
+        """The advisory expiry written into an offline copy (None when ``max_age_days`` is 0)."""
+        if self.max_age_days <= 0:
+            return None
+        return generated_at + timedelta(days=self.max_age_days)
+
+
+def iterations_minimum() -> int:
+    """The least PBKDF2 work any copy gets: 600,000 unless a test lowered it."""
+    value = getattr(settings, "STRONGROOM_EXPORT_MIN_ITERATIONS", PRODUCTION_MIN_ITERATIONS)
+    return max(1, int(value))
+
+
+def policy_get() -> Policy:
+    """The current global policy (the defaults until an administrator saves one)."""
+    row = ExportPolicy.objects.filter(pk=1).first() or ExportPolicy()
+    return Policy(
+        export_enabled=row.export_enabled,
+        plain_text_allowed=row.plain_text_allowed,
+        reason_required=row.reason_required,
+        passphrase_min_length=row.passphrase_min_length,
+        passphrase_min_score=row.passphrase_min_score,
+        # A stored value below today's minimum (say, written while a test lowered it) is
+        # raised, never honoured.
+        kdf_iterations=max(row.kdf_iterations, iterations_minimum()),
+        max_age_days=row.max_age_days,
+    )
+
+
+# --------------------------------------------------------------------------- who may export
+
+
+@dataclass(frozen=True)
+class ExportDecision:
+    """Whether the user may export, and which rule said so (``source`` is ``user``,
+    ``user_group``, ``role``, ``global`` or ``inactive``)."""
+
+    allowed: bool
+    source: str
+    explanation: str
+
+
+def export_decision(*, user: User, policy: Policy | None = None) -> ExportDecision:
+    """Apply the precedence user rule > user-group rules > role rule > global switch."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return ExportDecision(False, "inactive", "inactive accounts cannot export")
+    policy = policy or policy_get()
+    rule = ExportRule.objects.filter(user_id=user.pk).first()
+    if rule is not None:
+        return ExportDecision(
+            rule.allowed,
+            "user",
+            f"a rule for your account {'allows' if rule.allowed else 'refuses'} exports",
+        )
+    member_of = UserGroup.members.through.objects.filter(user_id=user.pk).values("usergroup_id")
+    group_rules = list(
+        ExportRule.objects.filter(user_group_id__in=member_of)
+        .select_related("user_group")
+        .order_by("user_group__name")
+    )
+    refused = [r for r in group_rules if not r.allowed]
+    if refused:
+        names = ", ".join(f'"{r.user_group.name}"' for r in refused if r.user_group)
+        return ExportDecision(
+            False, "user_group", f"a rule for your user group {names} refuses exports"
+        )
+    if group_rules:
+        names = ", ".join(f'"{r.user_group.name}"' for r in group_rules if r.user_group)
+        return ExportDecision(
+            True, "user_group", f"a rule for your user group {names} allows exports"
+        )
+    rule = ExportRule.objects.filter(role=user.role).first()
+    if rule is not None:
+        label = Role(user.role).label if user.role in Role.values else user.role
+        return ExportDecision(
+            rule.allowed,
+            "role",
+            f"a rule for the role {label} {'allows' if rule.allowed else 'refuses'} exports",
+        )
+    return ExportDecision(
+        policy.export_enabled,
+        "global",
+        "exports are " + ("allowed" if policy.export_enabled else "turned off") + " for everyone",
+    )
+
+
+def export_require(*, user: User, policy: Policy) -> None:
+    decision = export_decision(user=user, policy=policy)
+    if not decision.allowed:
+        raise ExportRefused(
+            f"the export policy does not allow you to export: {decision.explanation}",
+            refusal="export_disabled",
+            source=decision.source,
+        )
+
+
+def plain_text_require(*, policy: Policy) -> None:
+    if not policy.plain_text_allowed:
+        raise ExportRefused(
+            "the export policy does not allow plain-text exports of passwords; export without "
+            "passwords, or take an encrypted HTML file",
+            refusal="plain_text_not_allowed",
+        )
+
+
+def reason_clean(value: Any, *, policy: Policy) -> str:
+    """The reason as given (trimmed); required when the policy says so."""
+    from strongroom.vault.validation import MAX_REASON, text_clean
+
+    reason = text_clean("reason", "" if value is None else value, max_length=MAX_REASON).strip()
+    if policy.reason_required and not reason:
+        raise ValidationFailed(
+            "a reason is required to export (the administrator made it mandatory)",
+            code="reason_required",
+            field="reason",
+            problem="required",
+            refusal="reason_required",
+        )
+    return reason
+
+
+# --------------------------------------------------------------------------- passphrases
+
+
+@dataclass(frozen=True)
+class PassphraseStrength:
+    score: int  # 0-4, as zxcvbn
+    label: str
+    warning: str
+    suggestions: tuple[str, ...]
+
+
+def passphrase_strength(
+    passphrase: str, *, user_inputs: list[str] | None = None
+) -> PassphraseStrength:
+    """zxcvbn's estimate over the first 72 characters (its limit; more can only help)."""
+    text = unicodedata.normalize("NFC", passphrase)[:ZXCVBN_MAX_LENGTH]
+    if not text:
+        return PassphraseStrength(0, SCORE_LABELS[0], "", ())
+    words = [w for w in (user_inputs or []) if w]
+    result = zxcvbn(text, user_inputs=words, max_length=ZXCVBN_MAX_LENGTH)
+    score = int(result["score"])
+    feedback = result.get("feedback") or {}
+    return PassphraseStrength(
+        score=score,
+        label=SCORE_LABELS[score],
+        warning=str(feedback.get("warning") or ""),
+        suggestions=tuple(str(s) for s in feedback.get("suggestions") or ()),
+    )
+
+
+def passphrase_problems(*, user: User, passphrase: Any, policy: Policy) -> list[dict[str, str]]:
+    """Every way the passphrase fails the policy, as ``{"code", "message"}`` (never the
+    passphrase itself). Empty when it is acceptable."""
+    if not isinstance(passphrase, str) or not passphrase:
+        return [{"code": "required", "message": "a passphrase is required"}]
+    if "\x00" in passphrase:
+        return [{"code": "invalid", "message": "the passphrase must not contain NUL characters"}]
+    try:
+        passphrase.encode("utf-8")
+    except UnicodeEncodeError:
+        return [{"code": "invalid", "message": "the passphrase is not valid Unicode"}]
+    problems: list[dict[str, str]] = []
+    length = len(unicodedata.normalize("NFC", passphrase))
+    if length < policy.passphrase_min_length:
+        problems.append(
+            {
+                "code": "too_short",
+                "message": (
+                    f"the passphrase is {length} characters long; the export policy needs at "
+                    f"least {policy.passphrase_min_length}"
+                ),
+            }
+        )
+    names = [user.username, user.first_name, user.last_name, user.email, user.full_name]
+    names += [part for name in names if name for part in name.replace("@", " ").split()]
+    strength = passphrase_strength(passphrase, user_inputs=[*names, "strongroom"])
+    if strength.score < policy.passphrase_min_score:
+        hint = " ".join(x for x in (strength.warning, *strength.suggestions[:1]) if x)
+        problems.append(
+            {
+                "code": "too_weak",
+                "message": (
+                    f"the passphrase is too easy to guess (strength {strength.score} of 4, "
+                    f"{strength.label}; the export policy needs {policy.passphrase_min_score})"
+                    + (f": {hint}" if hint else "")
+                ),
+            }
+        )
+    if user.has_usable_password() and user.check_password(passphrase):
+        problems.append(
+            {
+                "code": "login_password",
+                "message": "the passphrase must not be your sign-in password",
+            }
+        )
+    return problems
+
+
+def passphrase_require(*, user: User, passphrase: Any, policy: Policy) -> None:
+    problems = passphrase_problems(user=user, passphrase=passphrase, policy=policy)
+    if problems:
+        raise ValidationFailed(
+            "the passphrase does not meet the export policy: "
+            + "; ".join(p["message"] for p in problems),
+            code="passphrase_refused",
+            field="passphrase",
+            problems=[p["message"] for p in problems],
+            problem_codes=[p["code"] for p in problems],
+            refusal="passphrase_refused",
+        )

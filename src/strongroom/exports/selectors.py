@@ -1,0 +1,180 @@
+"""What an export contains: the user's scope, read through the vault's access rules.
+
+A user's export scope is every account of every resource they can VIEW (the rules are in
+``vault/selectors.py``), or, when they choose resource groups, every account of the resources
+of those groups that they can view: a group they can see may hold resources they cannot, and
+those stay out. Never more.
+
+Reads are bulk: one query for the resource groups asked for, one for every account with its
+resource, one for the folder names; sealed values are unsealed in Python.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from strongroom.accounts.models import User
+from strongroom.core.errors import ValidationFailed
+from strongroom.core.secrets import unseal
+from strongroom.crypto.offline import OfflineEntry
+from strongroom.vault.models import AccessLevel, Account, Resource, ResourceGroup
+from strongroom.vault.selectors import (
+    resource_group_get,
+    resource_groups_visible,
+    resources_visible,
+)
+
+MAX_GROUPS = 200
+_RG_THROUGH = ResourceGroup.resources.through
+CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class ExportScope:
+    """Everything the user can view (``resource_group_ids`` None) or chosen groups."""
+
+    resource_group_ids: tuple[uuid.UUID, ...] | None = None
+    resource_group_names: tuple[str, ...] = ()
+
+    @property
+    def is_all(self) -> bool:
+        return self.resource_group_ids is None
+
+    def as_audit(self) -> dict[str, Any]:
+        if self.resource_group_ids is None:
+            return {"scope": "all"}
+        return {
+            "scope": "resource_groups",
+            "resource_group_ids": [str(pk) for pk in self.resource_group_ids],
+            "resource_group_names": list(self.resource_group_names),
+        }
+
+    def title(self) -> str:
+        if self.resource_group_ids is None:
+            return "Strongroom offline copy"
+        return "Strongroom offline copy: " + ", ".join(self.resource_group_names)[:900]
+
+
+def export_scope_resolve(*, user: User, resource_group_ids: Iterable[Any] | None) -> ExportScope:
+    """Check each chosen group is visible to the user (NotFound otherwise, exactly as for a
+    group that does not exist). None or an empty list means the whole scope."""
+    if resource_group_ids is None:
+        return ExportScope()
+    if isinstance(resource_group_ids, str | bytes):
+        raise ValidationFailed("resource_group_ids must be a list", field="resource_group_ids")
+    wanted = list(dict.fromkeys(resource_group_ids))
+    if not wanted:
+        return ExportScope()
+    if len(wanted) > MAX_GROUPS:
+        raise ValidationFailed(
+            f"choose at most {MAX_GROUPS} resource groups", field="resource_group_ids"
+        )
+    groups = [
+        resource_group_get(user=user, resource_group_id=pk, min_level=AccessLevel.VIEW)
+        for pk in wanted
+    ]
+    groups.sort(key=lambda g: (g.name.casefold(), str(g.pk)))
+    return ExportScope(
+        resource_group_ids=tuple(g.pk for g in groups),
+        resource_group_names=tuple(g.name for g in groups),
+    )
+
+
+def export_resource_ids(*, user: User, scope: ExportScope) -> QuerySet[Resource]:
+    """A subquery of the IDs of the resources in the scope (only ones the user can view)."""
+    if scope.resource_group_ids is None:
+        return resources_visible(user=user).values("pk")
+    in_groups = _RG_THROUGH.objects.filter(resourcegroup_id__in=scope.resource_group_ids)
+    return resources_visible(user=user).filter(pk__in=in_groups.values("resource_id")).values("pk")
+
+
+def _folders(user: User, resource_ids: QuerySet[Resource]) -> dict[uuid.UUID, str]:
+    """Each resource's folder: the names of the resource groups holding it that the user can
+    see (never the name of a group they cannot), sorted and joined with ", "."""
+    visible_groups = resource_groups_visible(user=user).values("pk")
+    links = (
+        _RG_THROUGH.objects.filter(
+            resourcegroup_id__in=visible_groups, resource_id__in=resource_ids
+        )
+        .values_list("resource_id", "resourcegroup__name")
+        .order_by()
+    )
+    names: dict[uuid.UUID, list[str]] = {}
+    for resource_id, name in links:
+        names.setdefault(resource_id, []).append(name)
+    return {
+        rid: ", ".join(sorted(group_names, key=str.casefold)) for rid, group_names in names.items()
+    }
+
+
+def export_entries(*, user: User, scope: ExportScope, with_secrets: bool) -> list[OfflineEntry]:
+    """The scope's accounts, ordered by resource name then username. ``with_secrets`` False
+    leaves out every sealed value (password, notes and TOTP seed are empty)."""
+    resource_ids = export_resource_ids(user=user, scope=scope)
+    folders = _folders(user, resource_ids)
+    accounts = (
+        Account.objects.filter(resource_id__in=resource_ids)
+        .select_related("resource")
+        .only(
+            "id",
+            "username",
+            "updated_at",
+            "resource__id",
+            "resource__name",
+            "resource__resource_type",
+            "resource__host",
+            "resource__url",
+            "resource__department",
+            "resource__location",
+            "resource__updated_at",
+            *(("password", "notes", "totp_seed") if with_secrets else ()),
+        )
+        .order_by("resource__name", "resource_id", "username", "id")
+    )
+    entries: list[OfflineEntry] = []
+    for account in accounts.iterator(chunk_size=CHUNK):
+        resource = account.resource
+        entries.append(
+            OfflineEntry(
+                name=resource.name,
+                username=account.username,
+                password=(unseal(account, "password") or "") if with_secrets else "",
+                resource_type=resource.resource_type,
+                host=resource.host,
+                url=resource.url,
+                notes=(unseal(account, "notes") or "") if with_secrets else "",
+                totp_seed=(unseal(account, "totp_seed") or None) if with_secrets else None,
+                folder=folders.get(resource.pk, ""),
+                department=resource.department,
+                location=resource.location,
+                updated_at=max(account.updated_at, resource.updated_at),
+            )
+        )
+    return entries
+
+
+def export_groups_choosable(*, user: User) -> QuerySet[ResourceGroup]:
+    """The resource groups the user may pick as a scope (the ones they can see)."""
+    return resource_groups_visible(user=user)
+
+
+def export_count(*, user: User, scope: ExportScope | None = None) -> int:
+    """How many entries (accounts) an export of the scope would hold."""
+    resource_ids = export_resource_ids(user=user, scope=scope or ExportScope())
+    return Account.objects.filter(Q(resource_id__in=resource_ids)).count()
+
+
+def export_rules_list(*, actor: User) -> QuerySet[Any]:
+    """Every export rule, users first, then user groups, then roles (administrators only)."""
+    from strongroom.accounts.permissions import Perm, require_perm
+    from strongroom.exports.models import ExportRule
+
+    require_perm(actor, Perm.SETTINGS_MANAGE)
+    return ExportRule.objects.select_related("user", "user_group").order_by(
+        "user__username", "user_group__name", "role"
+    )

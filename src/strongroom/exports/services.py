@@ -1,0 +1,483 @@
+"""Exports (encrypted offline HTML file, CSV and XLSX spreadsheets) and the export policy.
+
+Every export runs the same steps whichever client asks (web page, API, CLI):
+
+1. the policy: may this user export at all (rule precedence in ``policy.py``), plain text
+   allowed (spreadsheets with passwords), the reason when mandatory, the passphrase rules;
+2. the scope: everything the user can view, or chosen resource groups they can see;
+3. the file is built in memory;
+4. one audit record (who, scope, entry count, format, reason, the file's SHA-256) is
+   written; only then are the bytes handed out. If the record cannot be written nothing is
+   handed out (fail closed).
+
+A refused export is audited too (outcome ``failure``, with the refusal), so administrators
+see attempts. The passphrase is never logged, stored or put in an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.db import transaction
+from django.utils import timezone
+
+from strongroom.accounts.models import Role, User, UserGroup
+from strongroom.accounts.permissions import Perm, require_perm
+from strongroom.audit.services import audit_record
+from strongroom.core.errors import AppError, AuditUnavailable, NotFound, ValidationFailed
+from strongroom.crypto import offline
+from strongroom.exports import policy as export_policy
+from strongroom.exports import selectors, spreadsheet
+from strongroom.exports.models import ExportPolicy, ExportRule
+from strongroom.exports.policy import Policy
+
+logger = logging.getLogger(__name__)
+
+SPREADSHEET_FORMATS = ("csv", "xlsx")
+CONTENT_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    filename: str
+    content: bytes
+    sha256: str
+    entry_count: int
+    format: str
+    content_type: str
+
+
+def _file_stem(user: User, kind: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", user.username).strip("-.") or "user"
+    return f"strongroom-{kind}-{name[:60]}-{timezone.now().strftime('%Y%m%d-%H%M')}"
+
+
+def _refusal_record(
+    *,
+    actor: User,
+    fmt: str,
+    exc: AppError,
+    reason: str,
+    client_ip: str | None,
+    resource_group_ids: Any,
+    with_passwords: bool | None = None,
+) -> None:
+    """Audit a refused export (outcome failure). A failure to audit it is logged; the export
+    stays refused either way."""
+    details: dict[str, Any] = {
+        "format": fmt,
+        "refusal": exc.details.get("refusal") or exc.code,
+        "problem": exc.message,
+    }
+    if resource_group_ids:
+        details["requested_resource_group_ids"] = [
+            str(g)[:64] for g in list(resource_group_ids)[:50]
+        ]
+    else:
+        details["scope"] = "all"
+    if with_passwords is not None:
+        details["with_passwords"] = with_passwords
+    try:
+        audit_record(
+            actor=actor,
+            action=f"export.{'html' if fmt == 'html' else 'spreadsheet'}",
+            object_type="export",
+            object_name=fmt,
+            reason=reason if isinstance(reason, str) and "\x00" not in reason else "",
+            client_ip=client_ip,
+            details=details,
+            outcome="failure",
+        )
+    except AuditUnavailable:
+        logger.error("could not audit a refused %s export by user %s", fmt, actor.pk)
+
+
+def _checked(
+    step: Callable[[], T],
+    *,
+    actor: User,
+    fmt: str,
+    reason: Any,
+    client_ip: str | None,
+    resource_group_ids: Any,
+    with_passwords: bool | None = None,
+) -> T:
+    try:
+        return step()
+    except AppError as exc:
+        _refusal_record(
+            actor=actor,
+            fmt=fmt,
+            exc=exc,
+            reason=reason if isinstance(reason, str) else "",
+            client_ip=client_ip,
+            resource_group_ids=resource_group_ids,
+            with_passwords=with_passwords,
+        )
+        logger.info("%s export by user %s refused: %s", fmt, actor.pk, exc.code)
+        raise
+
+
+def _deliver(
+    *,
+    actor: User,
+    fmt: str,
+    content: bytes,
+    filename: str,
+    entry_count: int,
+    scope: selectors.ExportScope,
+    reason: str,
+    client_ip: str | None,
+    extra: dict[str, Any],
+) -> ExportResult:
+    """Write the audit record for a built file; return the file only if that succeeded."""
+    digest = hashlib.sha256(content).hexdigest()
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=f"export.{'html' if fmt == 'html' else 'spreadsheet'}",
+            object_type="export",
+            object_name=filename,
+            reason=reason,
+            client_ip=client_ip,
+            details={
+                "format": fmt,
+                "entry_count": entry_count,
+                "sha256": digest,
+                "size": len(content),
+                **scope.as_audit(),
+                **extra,
+            },
+        )
+    logger.info(
+        "%s export by user %s: %d entries, %d bytes", fmt, actor.pk, entry_count, len(content)
+    )
+    return ExportResult(
+        filename=filename,
+        content=content,
+        sha256=digest,
+        entry_count=entry_count,
+        format=fmt,
+        content_type=CONTENT_TYPES[fmt],
+    )
+
+
+def export_offline_html(
+    *,
+    actor: User,
+    passphrase: str,
+    reason: str = "",
+    resource_group_ids: Iterable[Any] | None = None,
+    client_ip: str | None = None,
+) -> ExportResult:
+    """The encrypted offline ``.html`` file of the actor's scope (or chosen groups), locked
+    with ``passphrase`` (checked against the policy, never kept)."""
+    checked: dict[str, Any] = {
+        "actor": actor,
+        "fmt": "html",
+        "reason": reason,
+        "client_ip": client_ip,
+        "resource_group_ids": resource_group_ids,
+    }
+
+    def check() -> tuple[Policy, str, selectors.ExportScope]:
+        current = export_policy.policy_get()
+        export_policy.export_require(user=actor, policy=current)
+        clean_reason = export_policy.reason_clean(reason, policy=current)
+        export_policy.passphrase_require(user=actor, passphrase=passphrase, policy=current)
+        scope = selectors.export_scope_resolve(user=actor, resource_group_ids=resource_group_ids)
+        return current, clean_reason, scope
+
+    current, clean_reason, scope = _checked(check, **checked)
+    entries = selectors.export_entries(user=actor, scope=scope, with_secrets=True)
+    minimum = export_policy.iterations_minimum()
+    copy_keys = offline.copy_keys_create(
+        passphrase=passphrase, iterations=current.kdf_iterations, minimum_iterations=minimum
+    )
+    generated_at = timezone.now()
+    owner = f"{actor.full_name} ({actor.username})" if actor.full_name else actor.username
+    content = offline.offline_file_build(
+        copy_keys=copy_keys,
+        entries=entries,
+        generated_at=generated_at,
+        expires_at=current.expires_at(generated_at),
+        title=scope.title(),
+        owner=owner[:1000],
+        minimum_iterations=minimum,
+    )
+    return _deliver(
+        actor=actor,
+        fmt="html",
+        content=content,
+        filename=_file_stem(actor, "offline") + ".html",
+        entry_count=len(entries),
+        scope=scope,
+        reason=clean_reason,
+        client_ip=client_ip,
+        extra={
+            "kdf_iterations": copy_keys.iterations,
+            "key_fingerprint": copy_keys.fingerprint,
+            "expires_at": None
+            if current.expires_at(generated_at) is None
+            else current.expires_at(generated_at).isoformat(),  # type: ignore[union-attr]
+        },
+    )
+
+
+def export_spreadsheet(
+    *,
+    actor: User,
+    fmt: str,
+    with_passwords: bool = False,
+    reason: str = "",
+    resource_group_ids: Iterable[Any] | None = None,
+    client_ip: str | None = None,
+) -> ExportResult:
+    """A CSV or XLSX file of the actor's scope (or chosen groups). Without passwords it holds
+    no sealed value at all (no passwords, TOTP seeds or notes); with passwords it needs the
+    policy's plain-text permission."""
+    fmt_clean = fmt.lower() if isinstance(fmt, str) else ""
+    with_passwords = bool(with_passwords)
+
+    def check() -> tuple[Policy, str, selectors.ExportScope]:
+        if fmt_clean not in SPREADSHEET_FORMATS:
+            raise ValidationFailed(
+                "format must be csv or xlsx", field="format", allowed=list(SPREADSHEET_FORMATS)
+            )
+        current = export_policy.policy_get()
+        export_policy.export_require(user=actor, policy=current)
+        if with_passwords:
+            export_policy.plain_text_require(policy=current)
+        clean_reason = export_policy.reason_clean(reason, policy=current)
+        scope = selectors.export_scope_resolve(user=actor, resource_group_ids=resource_group_ids)
+        return current, clean_reason, scope
+
+    _, clean_reason, scope = _checked(
+        check,
+        actor=actor,
+        fmt=fmt_clean or "spreadsheet",
+        reason=reason,
+        client_ip=client_ip,
+        resource_group_ids=resource_group_ids,
+        with_passwords=with_passwords,
+    )
+    entries = selectors.export_entries(user=actor, scope=scope, with_secrets=with_passwords)
+    if fmt_clean == "csv":
+        content = spreadsheet.csv_build(entries, with_secrets=with_passwords)
+    else:
+        content = spreadsheet.xlsx_build(entries, with_secrets=with_passwords, title=scope.title())
+    kind = "passwords" if with_passwords else "inventory"
+    return _deliver(
+        actor=actor,
+        fmt=fmt_clean,
+        content=content,
+        filename=f"{_file_stem(actor, kind)}.{fmt_clean}",
+        entry_count=len(entries),
+        scope=scope,
+        reason=clean_reason,
+        client_ip=client_ip,
+        extra={"with_passwords": with_passwords},
+    )
+
+
+# --------------------------------------------------------------------------- the policy
+
+
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _int_between(low: int, high: int) -> Callable[[str, Any], int]:
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be a whole number")
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:,} and {high:,}")
+        return value
+
+    return check
+
+
+def _policy_validators() -> dict[str, Callable[[str, Any], Any]]:
+    return {
+        "export_enabled": _bool,
+        "plain_text_allowed": _bool,
+        "reason_required": _bool,
+        "passphrase_min_length": _int_between(
+            export_policy.MIN_LENGTH_FLOOR, export_policy.MIN_LENGTH_CEILING
+        ),
+        "passphrase_min_score": _int_between(0, 4),
+        "kdf_iterations": _int_between(
+            export_policy.iterations_minimum(), export_policy.MAX_ITERATIONS
+        ),
+        "max_age_days": _int_between(0, export_policy.MAX_AGE_CEILING_DAYS),
+    }
+
+
+POLICY_FIELDS = tuple(Policy.__dataclass_fields__)
+
+
+def export_policy_update(
+    *, actor: User, values: dict[str, Any], client_ip: str | None = None
+) -> Policy:
+    """Change some of the global policy's fields (administrators only). All or nothing; one
+    audit record with the old and new values of what changed."""
+    require_perm(actor, Perm.SETTINGS_MANAGE)
+    if not isinstance(values, dict):
+        raise ValidationFailed("the policy must be an object", field="policy")
+    validators = _policy_validators()
+    unknown = sorted(str(k) for k in values if k not in validators)
+    if unknown:
+        raise ValidationFailed(
+            "unknown policy field(s): " + ", ".join(unknown),
+            unknown=unknown,
+            known=list(validators),
+        )
+    cleaned: dict[str, Any] = {}
+    problems: list[dict[str, str]] = []
+    for key, value in values.items():
+        try:
+            cleaned[key] = validators[key](key, value)
+        except ValueError as exc:
+            problems.append({"field": key, "problem": str(exc)})
+    if problems:
+        raise ValidationFailed(
+            "invalid value for " + ", ".join(p["field"] for p in problems),
+            field=problems[0]["field"],
+            fields=problems,
+        )
+    with transaction.atomic():
+        row = ExportPolicy.objects.select_for_update().filter(pk=1).first()
+        if row is None:
+            ExportPolicy.objects.get_or_create(pk=1)
+            row = ExportPolicy.objects.select_for_update().get(pk=1)
+        changes = {
+            key: {"old": getattr(row, key), "new": new}
+            for key, new in cleaned.items()
+            if getattr(row, key) != new
+        }
+        if changes:
+            audit_record(
+                actor=actor,
+                action="export_policy.update",
+                object_type="export_policy",
+                client_ip=client_ip,
+                details={"changes": changes},
+            )
+            for key, change in changes.items():
+                setattr(row, key, change["new"])
+            row.updated_at = timezone.now()
+            row.updated_by = actor
+            row.save()
+    return export_policy.policy_get()
+
+
+def _subject(
+    *, user_id: Any = None, user_group_id: Any = None, role: Any = None
+) -> tuple[dict[str, Any], str, str]:
+    given = [x for x in (user_id, user_group_id, role) if x not in (None, "")]
+    if len(given) != 1:
+        raise ValidationFailed(
+            "give exactly one of user_id, user_group_id and role", field="subject"
+        )
+    if role not in (None, ""):
+        if role not in Role.values:
+            raise ValidationFailed("unknown role", field="role", allowed=list(Role.values))
+        return {"role": role}, "role", Role(role).label
+    try:
+        pk = uuid.UUID(str(user_id if user_id not in (None, "") else user_group_id))
+    except ValueError as exc:
+        what = "user" if user_id not in (None, "") else "user group"
+        raise NotFound(
+            f"{what} not found", field="user_id" if user_id else "user_group_id"
+        ) from exc
+    if user_id not in (None, ""):
+        user = User.objects.filter(pk=pk).first()
+        if user is None:
+            raise NotFound("user not found", field="user_id")
+        return {"user": user}, "user", user.username
+    group = UserGroup.objects.filter(pk=pk).first()
+    if group is None:
+        raise NotFound("user group not found", field="user_group_id")
+    return {"user_group": group}, "user_group", group.name
+
+
+def export_rule_set(
+    *,
+    actor: User,
+    allowed: bool,
+    user_id: Any = None,
+    user_group_id: Any = None,
+    role: Any = None,
+    client_ip: str | None = None,
+) -> ExportRule:
+    """Allow or refuse export for one user, user group or role (replacing its rule)."""
+    require_perm(actor, Perm.SETTINGS_MANAGE)
+    if not isinstance(allowed, bool):
+        raise ValidationFailed("allowed must be true or false", field="allowed")
+    subject, subject_type, subject_name = _subject(
+        user_id=user_id, user_group_id=user_group_id, role=role
+    )
+    with transaction.atomic():
+        rule = ExportRule.objects.select_for_update().filter(**subject).first()
+        if rule is not None and rule.allowed == allowed:
+            return rule
+        audit_record(
+            actor=actor,
+            action="export_rule.set",
+            object_type=f"export_rule.{subject_type}",
+            object_id=str(getattr(subject.get(subject_type), "pk", subject.get("role", ""))),
+            object_name=subject_name,
+            client_ip=client_ip,
+            details={
+                "subject_type": subject_type,
+                "allowed": allowed,
+                "previous": None if rule is None else rule.allowed,
+            },
+        )
+        if rule is None:
+            rule = ExportRule.objects.create(**subject, allowed=allowed, created_by=actor)
+        else:
+            rule.allowed = allowed
+            rule.save(update_fields=["allowed"])
+    return rule
+
+
+def export_rule_delete(*, actor: User, rule_id: Any, client_ip: str | None = None) -> None:
+    require_perm(actor, Perm.SETTINGS_MANAGE)
+    try:
+        pk = uuid.UUID(str(rule_id))
+    except ValueError as exc:
+        raise NotFound("export rule not found") from exc
+    with transaction.atomic():
+        rule = (
+            ExportRule.objects.select_for_update()
+            .select_related("user", "user_group")
+            .filter(pk=pk)
+            .first()
+        )
+        if rule is None:
+            raise NotFound("export rule not found")
+        audit_record(
+            actor=actor,
+            action="export_rule.delete",
+            object_type=f"export_rule.{rule.subject_type}",
+            object_id=str(rule.user_id or rule.user_group_id or rule.role),
+            object_name=rule.subject_name,
+            client_ip=client_ip,
+            details={"subject_type": rule.subject_type, "allowed": rule.allowed},
+        )
+        rule.delete()
