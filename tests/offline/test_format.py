@@ -27,6 +27,7 @@ from strongroom.crypto.offline import (
 from .helpers import (
     CHEAP_ITERATIONS,
     GENERATED_AT,
+    HOSTILE,
     PASSPHRASE,
     build,
     cheap_keys,
@@ -290,3 +291,14 @@ def test_entry_dataclass_is_stable():
         "location",
         "updated_at",
     ]
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_hostile_title_and_owner_round_trip_through_the_clear_header(keys, kind):
+    value = HOSTILE[kind][:1000]
+    html = build(keys, sample_entries(), title=value, owner=value)
+    assert offline_file_header(html)["title"] == value
+    opened = offline_file_open(html=html, passphrase=PASSPHRASE)
+    assert (opened.title, opened.owner) == (value, value)
+    header = html.split(b'id="strongroom-header">', 1)[1].split(b"</script>", 1)[0]
+    assert header.isascii() and not any(c in header for c in b"<>&\r\n")

@@ -131,6 +131,7 @@
     const kek = await subtle.deriveKey(
       { name: "PBKDF2", hash: "SHA-256", salt, iterations: header.iterations },
       base, { name: "AES-GCM", length: 256 }, false, ["decrypt"]);
+    performance.mark("strongroom:kdf-done");
 
     // 2. unwrap the copy's private key; a failure means a wrong passphrase (or edited
     //    iterations, salt, public key or wrapped key: all are in this associated data)
@@ -180,6 +181,7 @@
     } catch (e) {
       throw damaged("payload authentication");
     }
+    performance.mark("strongroom:decrypted");
     let doc;
     try {
       const stream = new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip"));
@@ -187,6 +189,7 @@
     } catch (e) {
       throw damaged("payload does not decode");
     }
+    performance.mark("strongroom:parsed");
     if (!doc || doc.format !== PAYLOAD_FORMAT) throw new ViewerError("unsupported", "payload");
     if (doc.version !== VERSION) throw new ViewerError("unsupported", String(doc.version));
     if (!Array.isArray(doc.fields) || !Array.isArray(doc.entries)) throw damaged("layout");
@@ -405,7 +408,9 @@
     closeDetail();
     updateCount();
     render();
+    // Marks for bench/offline.py (timings only, never data).
     performance.mark("strongroom:rows-drawn");
+    requestAnimationFrame(() => setTimeout(() => performance.mark("strongroom:rows-painted"), 0));
     // Search text is built after the first rows are on screen.
     setTimeout(() => { if (vault) buildHay(); }, 0);
     if (!window.matchMedia("(pointer: coarse)").matches) ui.search.focus();

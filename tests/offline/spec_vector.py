@@ -1,0 +1,170 @@
+"""The worked example of docs/offline-file-format.md, made step by step from the spec with
+the `cryptography` primitives alone (no code from strongroom.crypto.offline), from fixed
+inputs instead of random ones. Run it to print the values the document lists:
+
+    .venv/bin/python -m tests.offline.spec_vector      (from the project root)
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import struct
+import unicodedata
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+PASSPHRASE = "correct horse battery staple"
+ITERATIONS = 600_000
+SALT = bytes(range(16))
+WRAP_NONCE = bytes(range(0x10, 0x1C))
+PAYLOAD_NONCE = bytes(range(0x20, 0x2C))
+COPY_SCALAR = hashlib.sha256(b"strongroom offline test vector: copy key").digest()
+EPHEMERAL_SCALAR = hashlib.sha256(b"strongroom offline test vector: ephemeral key").digest()
+ENTRY = [
+    "Example server",
+    "server",
+    "srv1.example",
+    "ssh://srv1.example",
+    "root",
+    "p<a>ss&\"'",
+    "",
+    "JBSWY3DPEHPK3PXP",
+    "Work/Servers",
+    "",
+    "",
+    "2024-12-31T12:00:00Z",
+]
+FIELDS = [
+    "name",
+    "type",
+    "host",
+    "url",
+    "username",
+    "password",
+    "notes",
+    "totp",
+    "folder",
+    "department",
+    "location",
+    "updated",
+]
+
+
+@dataclass(frozen=True)
+class Vector:
+    kek: bytes
+    copy_public: bytes
+    wrap_aad: bytes
+    wrapped: bytes
+    ephemeral_public: bytes
+    shared: bytes
+    hkdf_info: bytes
+    content_key: bytes
+    header: bytes
+    plaintext_json: bytes
+    gzipped: bytes
+    ciphertext: bytes
+
+
+def _public(private: ec.EllipticCurvePrivateKey) -> bytes:
+    return private.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+
+
+def make(gzipped: bytes | None = None) -> Vector:
+    kek = PBKDF2HMAC(hashes.SHA256(), 32, SALT, ITERATIONS).derive(
+        unicodedata.normalize("NFC", PASSPHRASE).encode()
+    )
+    copy_key = ec.derive_private_key(int.from_bytes(COPY_SCALAR, "big"), ec.SECP256R1())
+    copy_public = _public(copy_key)
+    wrap_aad = b"strongroom-offline/1 private key\x00" + struct.pack(">I", ITERATIONS) + SALT
+    wrap_aad += copy_public
+    wrapped = WRAP_NONCE + AESGCM(kek).encrypt(WRAP_NONCE, COPY_SCALAR, wrap_aad)
+
+    ephemeral = ec.derive_private_key(int.from_bytes(EPHEMERAL_SCALAR, "big"), ec.SECP256R1())
+    ephemeral_public = _public(ephemeral)
+    shared = ephemeral.exchange(ec.ECDH(), copy_key.public_key())
+    info = b"strongroom-offline/1 content key\x00" + ephemeral_public + copy_public
+    content_key = HKDF(hashes.SHA256(), 32, bytes(32), info).derive(shared)
+
+    header = {
+        "ephemeral_public_key": base64.b64encode(ephemeral_public).decode(),
+        "expires_at": "2025-02-01T00:00:00Z",
+        "format": "strongroom-offline",
+        "generated_at": "2025-01-01T00:00:00Z",
+        "kdf_iterations": ITERATIONS,
+        "kdf_salt": base64.b64encode(SALT).decode(),
+        "owner": "alice",
+        "payload_nonce": base64.b64encode(PAYLOAD_NONCE).decode(),
+        "public_key": base64.b64encode(copy_public).decode(),
+        "title": "Example <copy>",
+        "version": 1,
+        "wrapped_private_key": base64.b64encode(wrapped).decode(),
+    }
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    header_bytes = text.encode("ascii")
+    document = {
+        "format": "strongroom-offline-payload",
+        "version": 1,
+        "fields": FIELDS,
+        "entries": [ENTRY],
+    }
+    plaintext = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    if gzipped is None:
+        gzipped = gzip.compress(plaintext, compresslevel=6, mtime=0)
+    ciphertext = AESGCM(content_key).encrypt(PAYLOAD_NONCE, gzipped, header_bytes)
+    return Vector(
+        kek=kek,
+        copy_public=copy_public,
+        wrap_aad=wrap_aad,
+        wrapped=wrapped,
+        ephemeral_public=ephemeral_public,
+        shared=shared,
+        hkdf_info=info,
+        content_key=content_key,
+        header=header_bytes,
+        plaintext_json=plaintext,
+        gzipped=gzipped,
+        ciphertext=ciphertext,
+    )
+
+
+def html(vector: Vector) -> bytes:
+    """The smallest page a reader accepts: the two data elements (no viewer)."""
+    return (
+        b'<!DOCTYPE html><script type="application/json" id="strongroom-header">'
+        + vector.header
+        + b'</script>\n<script type="application/octet-stream" id="strongroom-payload">'
+        + base64.b64encode(vector.ciphertext)
+        + b"</script>"
+    )
+
+
+if __name__ == "__main__":
+    v = make()
+    print("copy private scalar d   ", COPY_SCALAR.hex())
+    print("ephemeral scalar        ", EPHEMERAL_SCALAR.hex())
+    for name in (
+        "kek",
+        "copy_public",
+        "wrap_aad",
+        "wrapped",
+        "ephemeral_public",
+        "shared",
+        "hkdf_info",
+        "content_key",
+        "gzipped",
+    ):
+        print(f"{name:<24}", getattr(v, name).hex())
+    print("header bytes            ", v.header.decode())
+    print("plaintext JSON          ", v.plaintext_json.decode())
+    print("ciphertext (base64)     ", base64.b64encode(v.ciphertext).decode())
