@@ -3,10 +3,12 @@ services; API calls through Django's test client with real bearer tokens."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import uuid
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 from django.test import Client
@@ -44,7 +46,11 @@ def resource_make(owner: User, name: str | None = None, **fields: Any) -> Resour
 
 
 def account_make(
-    actor: User, resource: Resource, username: str = "root", password: str = "pw", **kw: Any
+    actor: User,
+    resource: Resource,
+    username: str = "root",
+    password: str = "pw",  # noqa: S107
+    **kw: Any,
 ) -> Account:
     return vault.account_create(
         actor=actor, resource_id=resource.pk, username=username, password=password, **kw
@@ -136,3 +142,34 @@ class Api:
 
 def api_for(user: User) -> Api:
     return Api(token=people.api_token_create(user=user, name="export tests").raw)
+
+
+@contextlib.contextmanager
+def audit_trail_broken() -> Iterator[None]:
+    """Every INSERT into the audit table fails, as with a full disk or a revoked grant."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION sr_export_audit_down() RETURNS trigger AS $$ "
+                "BEGIN RAISE EXCEPTION 'audit down'; END $$ LANGUAGE plpgsql"
+            )
+            cursor.execute(
+                "CREATE TRIGGER sr_export_audit_down BEFORE INSERT ON strongroom_audit_event "
+                "FOR EACH ROW EXECUTE FUNCTION sr_export_audit_down()"
+            )
+        else:
+            cursor.execute(
+                "CREATE TRIGGER sr_export_audit_down BEFORE INSERT ON strongroom_audit_event "
+                "BEGIN SELECT RAISE(ABORT, 'audit down'); END"
+            )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("DROP TRIGGER sr_export_audit_down ON strongroom_audit_event")
+                cursor.execute("DROP FUNCTION sr_export_audit_down()")
+            else:
+                cursor.execute("DROP TRIGGER sr_export_audit_down")

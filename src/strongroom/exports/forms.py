@@ -128,7 +128,7 @@ class PolicyForm(forms.Form):
     passphrase_min_score = forms.TypedChoiceField(
         label="Passphrase minimum strength",
         coerce=int,
-        choices=[(i, f"{i} – {label}") for i, label in enumerate(export_policy.SCORE_LABELS)],
+        choices=[(i, f"{i}: {label}") for i, label in enumerate(export_policy.SCORE_LABELS)],
         help_text="zxcvbn's estimate of how hard the passphrase is to guess (0 to 4).",
     )
     kdf_iterations = forms.IntegerField(
