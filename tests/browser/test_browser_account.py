@@ -98,8 +98,8 @@ def test_enrol_two_factor_then_sign_in_with_a_code(device_page):
     assert factors == [None, "recovery_code", "totp"]
 
 
-def test_change_password_then_sign_in_with_the_new_one(device_page):
-    page = device_page
+def test_change_password_then_sign_in_with_the_new_one(desktop_page):
+    page = desktop_page
     user = make_user()
     sign_in(page, user.username, PASSWORD)
     page.goto("/account/password/")
