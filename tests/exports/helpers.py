@@ -7,8 +7,8 @@ import contextlib
 import csv
 import io
 import uuid
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.test import Client

@@ -46,6 +46,7 @@ class ExportOptionsOut(Schema):
     export_allowed: bool
     decided_by: str
     explanation: str
+    export_enabled: bool
     plain_text_allowed: bool
     reason_required: bool
     passphrase_min_length: int
