@@ -19,6 +19,7 @@ from strongroom.accounts import services as people
 from strongroom.accounts.models import User
 from strongroom.audit.models import AuditEvent
 from strongroom.core.settings_store import setting_set
+from strongroom.vault import selectors
 from strongroom.vault import services as vault
 from strongroom.vault.models import Account, Resource
 
@@ -264,3 +265,67 @@ def test_import_report_then_import(new_page, device):
     expect(page.locator("table.resources")).to_contain_text(HOSTILE_IMG)
     assert page.locator("main img").count() == 0
     assert Resource.objects.filter(owner=owner).count() == 3
+
+    # Filter the list: a search, then a type menu (phones fold the menus behind "Filters";
+    # choosing from a menu submits the form by itself).
+    page.get_by_label("Search").fill("web-0")
+    page.get_by_label("Search").press("Enter")
+    expect(page.locator("table.resources tbody tr")).to_have_count(2)
+    if device == "phone":
+        expect(page.get_by_label("Type")).to_be_hidden()
+        page.get_by_role("button", name="Filters").click()
+    page.get_by_label("Type").select_option("Linux")
+    page.wait_for_url(re.compile(r"type=Linux"))
+    expect(page.locator("table.resources tbody tr")).to_have_count(2)
+    expect(page.get_by_label("Type")).to_be_visible()  # an active filter stays unfolded
+    page.get_by_role("link", name="Clear").click()
+    expect(page.locator("table.resources tbody tr")).to_have_count(3)
+
+
+def test_resource_group_add_share_change_level_and_revoke(desktop_page):
+    owner = make_user("password_admin", "gina")
+    member = make_user("password_user", "hugo")
+    team = people.user_group_create(actor=None, name="Network team")
+    people.user_group_add_member(actor=None, group=team, user=member)
+    for name in ("core-sw-01", "core-sw-02", "printer-7"):
+        vault.resource_create(actor=owner, name=name)
+    page = desktop_page
+    sign_in(page, owner.username, PASSWORD)
+    page.goto("/resource-groups/")
+    page.get_by_role("link", name="New resource group").click()
+    page.get_by_role("textbox", name="Name", exact=True).fill("Core switches")
+    page.get_by_role("button", name="Create group").click()
+    expect(page.get_by_role("heading", name="Core switches")).to_be_visible()
+    page.get_by_label("Find resources you manage").fill("core")
+    page.get_by_role("button", name="Find").click()
+    page.get_by_role("button", name="Add core-sw-01 to the group").click()
+    expect(page.locator(".flash")).to_contain_text("“core-sw-01” added to the group.")
+    page.get_by_label("Find resources you manage").fill("core-sw-02")
+    page.get_by_role("button", name="Find").click()
+    page.get_by_role("button", name="Add core-sw-02 to the group").click()
+    heading = page.get_by_role("heading", name=re.compile("Resources in this group"))
+    members = page.locator("section", has=heading)
+    expect(members.locator("tbody tr")).to_have_count(2)
+    shoot(page, "vault-group")
+
+    page.get_by_role("link", name="Sharing", exact=True).click()
+    page.get_by_label("Share with").select_option(label="Network team")
+    page.get_by_label("Access level").select_option(label="Modify")
+    page.get_by_role("button", name="Share", exact=True).click()
+    row = page.locator("table.shares tbody tr", has_text="Network team")
+    expect(row).to_contain_text("user group")
+    # The level menu of a row saves on change (its button only shows without script).
+    expect(row.get_by_role("button", name="Change")).to_be_hidden()
+    row.get_by_label("Access level for Network team").select_option(label="View")
+    expect(page.locator(".flash")).to_contain_text("Access level changed.")
+    group = selectors.resource_groups_visible(user=owner).get(name="Core switches")
+    share = selectors.shares_list(user=owner, resource_group_id=group.pk).get()
+    assert share.level == 1
+    resource = Resource.objects.get(name="core-sw-02")
+    assert selectors.resource_get(user=member, resource_id=resource.pk).access_level == 1
+    shoot(page, "vault-group-sharing")
+    page.locator("table.shares tbody tr", has_text="Network team").get_by_role(
+        "button", name="Remove"
+    ).click()
+    expect(page.locator(".flash")).to_contain_text("Share with Network team removed.")
+    expect(page.locator("table.shares")).to_have_count(0)
