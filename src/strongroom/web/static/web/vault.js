@@ -192,6 +192,11 @@
         body = null;
       }
       if (response.ok && body) return body;
+      if (response.ok || response.redirected) {
+        // Not the JSON answer (a sign-in or password-change page in its place).
+        announce("The server asked for something else first. Reload the page and try again.", "error");
+        return null;
+      }
       const error = body && body.error ? body.error : null;
       if (error && error.details && error.details.field === "reason") {
         // A reason became mandatory, or the one given was refused: ask (again).
