@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import time
 
 import pytest
 
@@ -94,6 +97,59 @@ def test_createadmin_from_a_password_file_and_stdin(migrated, tmp_path):
         env={"CHECK_PASSWORD": LOGIN_PASSWORD},
     )
     assert roles == {"alice": ["admin", True], "bob": ["admin", True]}
+
+
+def _converse(proc, master: int, script: list[tuple[str, str]], timeout: float = 60) -> str:
+    """Answer prompts on a pseudo-terminal: wait for each prompt, then type the answer."""
+    import select
+
+    seen = ""
+    deadline = time.monotonic() + timeout
+    for prompt, answer in script:
+        while prompt not in seen:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no prompt {prompt!r}; got {seen!r}"
+            ready, _, _ = select.select([master], [], [], remaining)
+            if ready:
+                try:
+                    chunk = os.read(master, 1024)
+                except OSError:  # the child closed the terminal
+                    chunk = b""
+                assert chunk, f"terminal closed before {prompt!r}; got {seen!r}"
+                seen += chunk.decode(errors="replace")
+        seen = seen.split(prompt, 1)[1]
+        os.write(master, answer.encode() + b"\n")
+    return seen
+
+
+def test_createadmin_asks_for_the_password_twice_on_a_terminal(migrated):
+    master, slave = os.openpty()  # a real pseudo-terminal, as an operator's shell has
+    try:
+        proc = subprocess.Popen(
+            migrated.argv("createadmin", "dana"),
+            env=migrated.env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+        )
+        os.close(slave)
+        _converse(
+            proc, master, [("Password for dana: ", LOGIN_PASSWORD), ("Again: ", LOGIN_PASSWORD)]
+        )
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(master)
+    created = migrated.script(
+        """
+        import os
+        from strongroom.accounts.models import User
+        user = User.objects.get(username="dana")
+        result = [user.role, user.check_password(os.environ["PW"])]
+        """,
+        env={"PW": LOGIN_PASSWORD},
+    )
+    assert created == ["admin", True]
 
 
 def test_createadmin_without_a_terminal_needs_a_password_file(migrated):
