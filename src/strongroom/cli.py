@@ -565,6 +565,75 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# Export (`strongroom export`): the same service, policy and audit as the web UI and API
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from strongroom.accounts.models import User
+    from strongroom.exports import selectors as export_selectors
+    from strongroom.exports import services as export_services
+
+    _startup_gate()
+    user = User.objects.filter(username__iexact=args.user, is_active=True).first()
+    if user is None:
+        raise CommandError(f"no active user named {args.user!r}; nothing was exported")
+    group_ids: list[Any] | None = None
+    if args.group:
+        visible = list(
+            export_selectors.export_groups_choosable(user=user).values_list("pk", "name")
+        )
+        group_ids = []
+        for name in args.group:
+            found = [pk for pk, group_name in visible if group_name == name]
+            if not found:
+                raise CommandError(f"{user.username} cannot see a resource group named {name!r}")
+            if len(found) > 1:
+                raise CommandError(f"{len(found)} resource groups are named {name!r}; rename one")
+            group_ids.append(found[0])
+    if args.format == "html":
+        if args.with_passwords:
+            raise CommandError("--with-passwords is for csv and xlsx (html always has them)", 2)
+        if args.passphrase_file is None and sys.stdin.isatty():
+            passphrase = getpass.getpass("Passphrase for the offline copy: ")
+            if getpass.getpass("Again: ") != passphrase:
+                raise CommandError("the two passphrases differ; nothing was exported")
+        else:
+            passphrase = _open_read_passphrase(args.passphrase_file)
+        result = export_services.export_offline_html(
+            actor=user,
+            passphrase=passphrase,
+            reason=args.reason or "",
+            resource_group_ids=group_ids,
+        )
+    else:
+        result = export_services.export_spreadsheet(
+            actor=user,
+            fmt=args.format,
+            with_passwords=args.with_passwords,
+            reason=args.reason or "",
+            resource_group_ids=group_ids,
+        )
+    out = Path(args.out)
+    temp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(result.content)
+        temp.replace(out)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise CommandError(
+            f"cannot write {args.out}: {exc.strerror} (the export was audited)"
+        ) from exc
+    _say(
+        f"exported {result.entry_count} entr{'y' if result.entry_count == 1 else 'ies'} for "
+        f"{user.username} to {out} ({result.format}, {len(result.content):,} bytes, "
+        f"SHA-256 {result.sha256})"
+    )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------
 # Argument parsing
 
 
@@ -699,6 +768,37 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TEXT",
     )
     p.set_defaults(func=cmd_open, needs_django=False)
+
+    p = sub.add_parser(
+        "export",
+        help="export a user's passwords: encrypted offline .html, or a CSV/XLSX spreadsheet",
+        description=(
+            "Export everything USER can view (or only the resource groups named with "
+            "--group), under the export policy (it may refuse), with an audit record. "
+            "html: the encrypted offline copy, locked with the passphrase from "
+            "--passphrase-file (asked twice on a terminal if omitted). csv/xlsx: without "
+            "passwords unless --with-passwords, which the policy must allow. The file is "
+            "written with mode 0600."
+        ),
+    )
+    p.add_argument("--user", required=True, help="whose scope to export (username)")
+    p.add_argument("--format", required=True, choices=("html", "csv", "xlsx"))
+    p.add_argument("--out", required=True, help="the file to write", metavar="FILE")
+    p.add_argument(
+        "--passphrase-file",
+        help="html: read the passphrase from this file's first line (- for stdin)",
+    )
+    p.add_argument("--reason", help="why (kept in the audit trail; the policy may require it)")
+    p.add_argument(
+        "--group",
+        action="append",
+        metavar="NAME",
+        help="only this resource group (repeat for several)",
+    )
+    p.add_argument(
+        "--with-passwords", action="store_true", help="csv/xlsx: include passwords in plain text"
+    )
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("check", help="check configuration, database and master key")
     p.set_defaults(func=cmd_check)
