@@ -25,6 +25,7 @@ import binascii
 import gzip
 import hashlib
 import json
+import operator
 import os
 import re
 import struct
@@ -391,35 +392,81 @@ def header_serialise(header: dict[str, Any]) -> bytes:
     return text.encode("ascii")
 
 
+_TEXT_ATTRS = (
+    "name",
+    "resource_type",
+    "host",
+    "url",
+    "username",
+    "password",
+    "notes",
+    "folder",
+    "department",
+    "location",
+)
+_ROW = operator.attrgetter(
+    "name",
+    "resource_type",
+    "host",
+    "url",
+    "username",
+    "password",
+    "notes",
+    "totp_seed",
+    "folder",
+    "department",
+    "location",
+    "updated_at",
+)
+_TOTP_COLUMN, _UPDATED_COLUMN = 7, 11
+_TEXT_COLUMNS = (0, 1, 2, 3, 4, 5, 6, 8, 9, 10)
+
+
 def _payload_json(entries: list[OfflineEntry]) -> bytes:
-    rows = []
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, OfflineEntry):
-            raise TypeError(f"entry {index} is not an OfflineEntry")
-        where = f"entry {index}"
-        rows.append(
-            [
-                _text(entry.name, f"{where} name"),
-                _text(entry.resource_type, f"{where} resource_type"),
-                _text(entry.host, f"{where} host"),
-                _text(entry.url, f"{where} url"),
-                _text(entry.username, f"{where} username"),
-                _text(entry.password, f"{where} password"),
-                _text(entry.notes, f"{where} notes"),
-                None if entry.totp_seed is None else _text(entry.totp_seed, f"{where} totp"),
-                _text(entry.folder, f"{where} folder"),
-                _text(entry.department, f"{where} department"),
-                _text(entry.location, f"{where} location"),
-                None if entry.updated_at is None else _iso(entry.updated_at, f"{where} updated"),
-            ]
-        )
+    """The payload JSON. Checked with C-speed passes over all values (100,000 entries
+    build in a couple of seconds); only when a check fails is the offending entry found
+    one by one, to name it in the error."""
+    if not all(type(entry) is OfflineEntry for entry in entries):
+        _entries_check(entries)
+    rows = [list(_ROW(entry)) for entry in entries]
+    texts = [row[i] for row in rows for i in _TEXT_COLUMNS]
+    seeds = [row[_TOTP_COLUMN] for row in rows if row[_TOTP_COLUMN] is not None]
+    if (
+        set(map(type, texts)) - {str}
+        or set(map(type, seeds)) - {str}
+        or max(map(len, texts), default=0) > MAX_TEXT
+        or max(map(len, seeds), default=0) > MAX_TEXT
+    ):
+        _entries_check(entries)
+    for row in rows:
+        moment = row[_UPDATED_COLUMN]
+        if moment is not None:
+            row[_UPDATED_COLUMN] = _iso(moment, "updated_at")
     document = {
         "format": PAYLOAD_FORMAT,
         "version": VERSION,
         "fields": list(ENTRY_FIELDS),
         "entries": rows,
     }
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        _entries_check(entries)
+        raise
+
+
+def _entries_check(entries: list[OfflineEntry]) -> None:
+    """Name the first bad value (slow; only runs once a fast check found a problem)."""
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, OfflineEntry):
+            raise TypeError(f"entry {index} is not an OfflineEntry")
+        for attr in _TEXT_ATTRS:
+            _text(getattr(entry, attr), f"entry {index} {attr}")
+        if entry.totp_seed is not None:
+            _text(entry.totp_seed, f"entry {index} totp_seed")
+        if entry.updated_at is not None:
+            _iso(entry.updated_at, f"entry {index} updated_at")
 
 
 def _text(value: Any, what: str, limit: int = MAX_TEXT) -> str:
@@ -437,9 +484,12 @@ def _text(value: Any, what: str, limit: int = MAX_TEXT) -> str:
 def _iso(moment: datetime, what: str) -> str:
     if not isinstance(moment, datetime):
         raise TypeError(f"{what} must be a datetime")
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    offset = moment.utcoffset()
+    if offset is None:
         raise ValueError(f"{what} must be timezone-aware")
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if offset:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def _parse_iso(text: Any, what: str) -> datetime:
