@@ -10,12 +10,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import list_100k
 import retrieval
 
+import exports
 import offline
 
 
 def main() -> int:
     args = sys.argv[1:]
-    return max(retrieval.main(args), list_100k.main(args), offline.main(args))
+    return max(retrieval.main(args), list_100k.main(args), offline.main(args), exports.main(args))
 
 
 if __name__ == "__main__":
