@@ -201,3 +201,20 @@ def test_navigation_follows_the_role(users):
         assert ">Admin<" not in html[role] and "/audit/" not in html[role]
     assert ">Audit trail<" in html["auditor"] and "/admin/users/" not in html["auditor"]
     assert ">Import<" in html["password_admin"] and ">Import<" not in html["password_user"]
+
+
+def test_the_500_page_renders_without_a_request_context():
+    from django.test import RequestFactory
+    from django.views.defaults import server_error
+
+    response = server_error(RequestFactory().get("/"))
+    assert response.status_code == 500
+    html = response.content.decode()
+    assert "Something went wrong on our side" in html and "/static/web/app.css" in html
+    assert not INLINE_SCRIPT.search(html) and not STYLE_ATTRIBUTE.search(html)
+
+
+@pytest.mark.django_db
+def test_health_probes_skip_the_session_machinery():
+    response = Client().get("/livez")
+    assert response.status_code == 200 and "Cache-Control" not in response
