@@ -216,3 +216,18 @@ def test_password_admin_cannot_manage_people():
         reverse("core:settings"), {"retrieval_reason_required": "on"}
     ).status_code == (403)
     assert setting_get("retrieval_reason_required") is False
+
+
+def test_lists_need_a_fixed_number_of_queries(admin_client, django_assert_max_num_queries):
+    people = [user_make(username=f"many-{index:02d}") for index in range(30)]
+    for index in range(12):
+        group = services.user_group_create(actor=None, name=f"team {index}")
+        for person in people[index : index + 5]:
+            services.user_group_add_member(actor=None, group=group, user=person)
+    with django_assert_max_num_queries(12):
+        users_page = admin_client.get(reverse("accounts:user_list"))
+    with django_assert_max_num_queries(12):
+        groups_page = admin_client.get(reverse("accounts:group_list"))
+    assert users_page.content.decode().count("many-") >= 30
+    html = groups_page.content.decode()
+    assert re.search(r'data-label="Members">5</td>', html)

@@ -619,8 +619,14 @@ def group_list_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/admin/group_list.html",
-        {"page": paginate(request, selectors.user_group_list(actor=actor)), "form": form},
+        {"page": paginate(request, _groups_with_counts(actor)), "form": form},
     )
+
+
+def _groups_with_counts(actor: User) -> Any:
+    # Counted in the query: the list page needs how many members, not who they are.
+    groups = selectors.user_group_list(actor=actor).prefetch_related(None)
+    return groups.annotate(member_count=Count("members"))
 
 
 def _member_candidates(actor: User, member_ids: set[Any]) -> list[User]:
