@@ -76,6 +76,7 @@ def test_enrol_two_factor_then_sign_in_with_a_code(device_page):
 
     sign_out(page)
     expect(page.locator(".flash")).to_contain_text("You have signed out.")
+    shoot(page, "sign-in")
     # The password alone now leads to the code step, which keeps the half-done sign-in on
     # the server: no field of the page carries the password.
     page.get_by_label("Username").fill(user.username)
@@ -204,5 +205,6 @@ def test_idle_session_ends_with_a_message(desktop_page, settings):
     expect(page.locator(".flash")).to_contain_text(
         "You were signed out after 1 minute of inactivity"
     )
+    shoot(page, "signed-out-idle")
     page.goto("/account/")
     page.wait_for_url(re.compile("/login/"))
