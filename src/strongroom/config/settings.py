@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "strongroom.vault",
     "strongroom.notifications",
     "strongroom.exports",
+    "strongroom.storage",
     "strongroom.web",
 ]
 
