@@ -193,13 +193,13 @@ def test_notifications_arrive_in_the_corner_and_dismiss(device_page):
 
 
 def test_idle_session_ends_with_a_message(desktop_page, settings):
-    settings.SESSION_COOKIE_AGE = 2
+    settings.SESSION_COOKIE_AGE = 3
     page = desktop_page
     user = make_user()
     sign_in(page, user.username, PASSWORD)
     # The notification poll is not activity: after the timeout the page takes itself to
     # the sign-in page, which says why.
-    page.wait_for_timeout(2500)
+    page.wait_for_timeout(3500)
     poll_now(page)
     page.wait_for_url(re.compile("/login/"))
     expect(page.locator(".flash")).to_contain_text(

@@ -187,3 +187,18 @@ def test_qr_code_is_an_image_not_markup():
     src = re.search(r'<img class="qr" src="([^"]+)"', html).group(1)
     assert src.startswith("data:image/svg+xml;charset=utf-8,%3Csvg")
     assert "o'brien" not in html.split('class="qr"')[1].split(">")[0]  # escaped in the attribute
+
+
+def test_two_factor_forms_after_the_state_changed_elsewhere():
+    user = user_make()
+    client = client_for(user)
+    for name, data in (
+        ("accounts:two_factor_confirm", {"code": "123456"}),  # never started
+        ("accounts:recovery_codes_regenerate", {"code": "123456"}),  # not on
+        ("accounts:two_factor_disable", {"password": PASSWORD, "code": "123456"}),
+    ):
+        response = client.post(reverse(name), data, follow=True)
+        assert response.redirect_chain == [(reverse("accounts:two_factor"), 302)], name
+        assert "changed in the meantime" in response.content.decode()
+    user.refresh_from_db()
+    assert not user.totp_enabled

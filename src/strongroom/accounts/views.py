@@ -47,7 +47,7 @@ from strongroom.accounts.models import Role, User
 from strongroom.accounts.permissions import MATRIX, Perm, has_perm
 from strongroom.core import keys
 from strongroom.core import secrets as sealed
-from strongroom.core.errors import AppError, AuthenticationFailed, Throttled
+from strongroom.core.errors import AppError, AuthenticationFailed, Conflict, Throttled
 from strongroom.core.request import client_ip
 from strongroom.crypto import envelope
 from strongroom.web import session
@@ -322,6 +322,12 @@ def two_factor_start_view(request: HttpRequest) -> HttpResponse:
     return redirect("accounts:two_factor")
 
 
+_TWO_FACTOR_STATE_CHANGED = (
+    "Two-factor sign-in changed in the meantime (another tab or a second click); "
+    "this is how it stands now."
+)
+
+
 def _recovery_codes_page(
     request: HttpRequest, codes: list[str], *, first_time: bool
 ) -> HttpResponse:
@@ -342,6 +348,10 @@ def two_factor_confirm_view(request: HttpRequest) -> HttpResponse:
                 code=form.cleaned_data["code"],
                 client_ip=client_ip(request),
             )
+        except Conflict:
+            # A second submit, or another tab: show the state as it is now.
+            messages.info(request, _TWO_FACTOR_STATE_CHANGED)
+            return redirect("accounts:two_factor")
         except AppError as exc:
             apply_error(form, exc)
         else:
@@ -362,6 +372,9 @@ def recovery_codes_regenerate_view(request: HttpRequest) -> HttpResponse:
                 code=form.cleaned_data["code"],
                 client_ip=client_ip(request),
             )
+        except Conflict:
+            messages.info(request, _TWO_FACTOR_STATE_CHANGED)
+            return redirect("accounts:two_factor")
         except AppError as exc:
             apply_error(form, exc)
         else:
@@ -383,6 +396,9 @@ def two_factor_disable_view(request: HttpRequest) -> HttpResponse:
                 code=form.cleaned_data["code"],
                 client_ip=client_ip(request),
             )
+        except Conflict:
+            messages.info(request, _TWO_FACTOR_STATE_CHANGED)
+            return redirect("accounts:two_factor")
         except AppError as exc:
             apply_error(form, exc)
         else:
