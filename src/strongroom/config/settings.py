@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "strongroom.notifications",
     "strongroom.exports",
     "strongroom.storage",
+    "strongroom.sync",
     "strongroom.web",
 ]
 

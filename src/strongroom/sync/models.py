@@ -1,0 +1,116 @@
+"""Sync jobs: one row per "put my offline copy in my cloud storage" request.
+
+The queue only ever carries a job's ID; everything a worker needs is in the row (the copy's
+public key material, the connection, the object name), so a lost queue message or a killed
+worker loses nothing: the periodic sweep finds the row again (docs/sync.md).
+
+``copy_keys`` holds ``crypto.offline.CopyKeys.to_dict()``: the public key, the private key
+wrapped under the user's passphrase, the salt and the iteration count. None of it opens the
+file without the passphrase, which the server never keeps.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    RETRY_WAIT = "retry_wait", "Waiting to retry"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RETRY_WAIT)
+FINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class SyncJob(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sync_jobs"
+    )
+    # The history outlives a connection the user removed; ``provider`` keeps its name.
+    connection = models.ForeignKey(
+        "storage.StorageConnection",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sync_jobs",
+    )
+    provider = models.CharField(max_length=32)
+    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=5)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Set when a worker claims the job; a running job whose lease expired belongs to a
+    # worker that died and is taken back by the sweep.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    worker_id = models.CharField(max_length=200, blank=True)
+    reason = models.CharField(max_length=1000, blank=True)
+    copy_keys = models.JSONField()
+    object_name = models.CharField(max_length=500)
+    result_location = models.CharField(max_length=1000, blank=True)
+    result_size = models.BigIntegerField(null=True, blank=True)
+    result_sha256 = models.CharField(max_length=64, blank=True)
+    entry_count = models.PositiveIntegerField(null=True, blank=True)
+    # Safe, user-facing text (never a credential): what went wrong and what to do.
+    last_error = models.CharField(max_length=1000, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "strongroom_sync_job"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="sync_job_user_recent"),
+            models.Index(fields=["state", "next_attempt_at"], name="sync_job_state_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sync job {self.pk} ({self.state})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class SyncCopy(models.Model):
+    """The current synced copy of one user on one connection: where it is and the key
+    material (public only) that later rebuilds (auto-sync) need, so that the same passphrase
+    opens every version without the server ever holding it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sync_copies"
+    )
+    connection = models.ForeignKey(
+        "storage.StorageConnection", on_delete=models.CASCADE, related_name="sync_copies"
+    )
+    object_name = models.CharField(max_length=500)
+    copy_keys = models.JSONField()
+    location = models.CharField(max_length=1000, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    last_job = models.ForeignKey(
+        SyncJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    keep_in_sync = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "strongroom_sync_copy"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "connection"], name="sync_copy_unique")
+        ]

@@ -1,0 +1,738 @@
+"""Sync jobs: put a user's encrypted offline copy into their own cloud storage.
+
+``sync_request`` runs in the request (web, API, CLI): it applies the export policy (export
+allowed, reason, passphrase rules), turns the passphrase into the copy's keys
+(``crypto.offline.copy_keys_create``: public key + wrapped private key) and forgets it,
+writes the audit record, creates the job row and enqueues the job's ID once the transaction
+commits. The passphrase never reaches the row, the queue, a log or an error.
+
+``sync_job_run`` runs in the worker: it claims the row with a lease, builds the file from
+the stored public key with the user's *current* scope and policy, uploads it through the
+provider (atomic replace + verify), and records the outcome. Transient storage errors are
+retried with exponential backoff and jitter (never sooner than the provider's
+``Retry-After``); auth and permission errors are not retried: the connection is marked
+``needs_reauth`` and the user is told to reconnect. ``sync_jobs_sweep`` (every minute)
+re-enqueues jobs that are due and takes back jobs whose worker died (expired lease), so
+neither a killed worker nor a lost queue message loses a job. docs/sync.md has the state
+machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection as db_connection
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from strongroom.accounts.models import User
+from strongroom.accounts.permissions import Perm, has_perm
+from strongroom.audit.services import audit_record
+from strongroom.core.errors import AppError, AuditUnavailable, Conflict, NotFound, ValidationFailed
+from strongroom.crypto import offline
+from strongroom.exports import policy as export_policy
+from strongroom.exports import selectors as export_selectors
+from strongroom.notifications.services import notification_post
+from strongroom.storage import base as storage_base
+from strongroom.storage.models import StorageConnection
+from strongroom.sync.models import ACTIVE_STATES, JobState, SyncCopy, SyncJob
+
+logger = logging.getLogger(__name__)
+
+HISTORY_LINK = "/sync/history/"
+Clock = Callable[[], datetime]
+
+_system_random = random.SystemRandom()
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def _setting(name: str, default: float) -> float:
+    """``STRONGROOM_SYNC_*`` from the Django settings, else the environment, else default."""
+    value = getattr(settings, name, None)
+    if value is None:
+        value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    return float(value)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_seconds: float = 30.0
+    cap_seconds: float = 3600.0
+    # A provider asking for longer than this is waited for this long at most.
+    retry_after_cap_seconds: float = 6 * 3600.0
+
+    @classmethod
+    def current(cls) -> RetryPolicy:
+        return cls(
+            max_attempts=max(1, int(_setting("STRONGROOM_SYNC_MAX_ATTEMPTS", 5))),
+            base_seconds=_setting("STRONGROOM_SYNC_BACKOFF_BASE_SECONDS", 30.0),
+            cap_seconds=_setting("STRONGROOM_SYNC_BACKOFF_CAP_SECONDS", 3600.0),
+        )
+
+
+def lease_seconds() -> float:
+    """How long a claimed job belongs to its worker before the sweep may take it back.
+    Longer than any upload; a worker that dies holds its jobs at most this long."""
+    return _setting("STRONGROOM_SYNC_LEASE_SECONDS", 600.0)
+
+
+def retry_delay(
+    *, attempt: int, retry_after: float | None, policy: RetryPolicy, rand: random.Random
+) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: exponential backoff with "equal
+    jitter" (half fixed, half random, so retries of many jobs spread out but never come
+    back at once), and never sooner than the provider's ``Retry-After``."""
+    backoff = min(policy.cap_seconds, policy.base_seconds * (2 ** max(0, attempt - 1)))
+    delay = backoff / 2 + rand.uniform(0, backoff / 2)
+    if retry_after is not None and retry_after > 0:
+        delay = max(delay, min(float(retry_after), policy.retry_after_cap_seconds))
+    return delay
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def object_name_for(conn: StorageConnection) -> str:
+    """One stable name per connection (the storage app's, which "delete the synced copy"
+    also uses), so every sync replaces the previous copy."""
+    from strongroom.storage.services import synced_object_name
+
+    return synced_object_name(conn)
+
+
+def _provider_label(name: str) -> str:
+    from strongroom.storage import registry
+
+    try:
+        return str(registry.provider_class(name).label)
+    except (KeyError, ImportError):
+        return name
+
+
+def _connection_for(*, actor: User, connection_id: Any) -> StorageConnection:
+    try:
+        pk = uuid.UUID(str(connection_id))
+    except ValueError as exc:
+        raise NotFound("storage connection not found", field="connection_id") from exc
+    found = StorageConnection.objects.filter(pk=pk, user_id=actor.pk).first()
+    if found is None:
+        raise NotFound("storage connection not found", field="connection_id")
+    from strongroom.storage.registry import providers_available
+
+    label = _provider_label(found.provider)
+    if found.provider not in providers_available():
+        raise ValidationFailed(
+            f"the administrator has turned off {label}; choose another provider",
+            code="provider_disabled",
+            field="connection_id",
+            refusal="provider_disabled",
+        )
+    if found.status != StorageConnection.Status.CONNECTED:
+        raise ValidationFailed(
+            f"your {label} connection needs to be reconnected before you can sync",
+            code="connection_needs_reauth",
+            field="connection_id",
+            refusal="connection_needs_reauth",
+        )
+    return found
+
+
+def _refusal_audit(
+    *, actor: User, exc: AppError, reason: Any, client_ip: str | None, connection_id: Any
+) -> None:
+    try:
+        audit_record(
+            actor=actor,
+            action="sync.request",
+            object_type="sync_job",
+            object_name=str(connection_id)[:64],
+            reason=reason if isinstance(reason, str) and "\x00" not in reason else "",
+            client_ip=client_ip,
+            details={"refusal": exc.details.get("refusal") or exc.code, "problem": exc.message},
+            outcome="failure",
+        )
+    except AuditUnavailable:
+        logger.error("could not audit a refused sync request by user %s", actor.pk)
+
+
+# --------------------------------------------------------------------------- request
+
+
+def sync_request(
+    *,
+    actor: User,
+    connection_id: Any,
+    passphrase: str,
+    reason: str = "",
+    client_ip: str | None = None,
+) -> SyncJob:
+    """Check the policy, make the copy's keys from ``passphrase`` (then forgotten), audit,
+    create the job and enqueue its ID on commit. Raises the export policy's errors."""
+    try:
+        conn = _connection_for(actor=actor, connection_id=connection_id)
+        current = export_policy.policy_get()
+        export_policy.export_require(user=actor, policy=current)
+        clean_reason = export_policy.reason_clean(reason, policy=current)
+        export_policy.passphrase_require(user=actor, passphrase=passphrase, policy=current)
+    except AppError as exc:
+        _refusal_audit(
+            actor=actor, exc=exc, reason=reason, client_ip=client_ip, connection_id=connection_id
+        )
+        logger.info("sync request by user %s refused: %s", actor.pk, exc.code)
+        raise
+    copy_keys = offline.copy_keys_create(
+        passphrase=passphrase,
+        iterations=current.kdf_iterations,
+        minimum_iterations=export_policy.iterations_minimum(),
+    )
+    del passphrase  # from here on only the public key material exists
+    retry = RetryPolicy.current()
+    job_id = uuid.uuid4()
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="sync.request",
+            object_type="sync_job",
+            object_id=str(job_id),
+            object_name=conn.provider,
+            reason=clean_reason,
+            client_ip=client_ip,
+            details={
+                "provider": conn.provider,
+                "connection_id": str(conn.pk),
+                "kdf_iterations": copy_keys.iterations,
+                "key_fingerprint": copy_keys.fingerprint,
+            },
+        )
+        job = SyncJob.objects.create(
+            id=job_id,
+            user=actor,
+            connection=conn,
+            provider=conn.provider,
+            reason=clean_reason,
+            copy_keys=copy_keys.to_dict(),
+            object_name=object_name_for(conn),
+            max_attempts=retry.max_attempts,
+        )
+        transaction.on_commit(lambda: _enqueue(job_id))
+    logger.info("sync job %s queued for user %s (%s)", job.pk, actor.pk, conn.provider)
+    return job
+
+
+def _enqueue(job_id: uuid.UUID, eta: datetime | None = None) -> None:
+    from strongroom.sync.tasks import sync_job_execute
+
+    if eta is None:
+        sync_job_execute(str(job_id))
+    else:
+        sync_job_execute.schedule((str(job_id),), eta=eta)
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _locked(queryset: QuerySet[SyncJob]) -> QuerySet[SyncJob]:
+    """Row locks where the database has them; SQLite's IMMEDIATE transactions already
+    serialise every writer (settings: ``transaction_mode``)."""
+    if db_connection.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True)
+    return queryset
+
+
+def _claim(*, job_id: Any, worker_id: str, now: datetime) -> SyncJob | None:
+    with transaction.atomic():
+        job = _locked(SyncJob.objects.filter(pk=job_id)).first()
+        if job is None:
+            return None
+        due = job.state == JobState.QUEUED or (
+            job.state == JobState.RETRY_WAIT
+            and (job.next_attempt_at is None or job.next_attempt_at <= now + timedelta(seconds=1))
+        )
+        if not due:
+            logger.debug("sync job %s not claimable (%s)", job.pk, job.state)
+            return None
+        job.state = JobState.RUNNING
+        job.attempts += 1
+        job.worker_id = worker_id[:200]
+        job.lease_expires_at = now + timedelta(seconds=lease_seconds())
+        job.next_attempt_at = None
+        job.started_at = job.started_at or now
+        job.save()
+    return job
+
+
+def _still_mine(job_id: Any, worker_id: str) -> SyncJob | None:
+    """Inside a transaction: the job, locked, if this worker still holds it."""
+    job = SyncJob.objects.select_for_update().filter(pk=job_id).first()
+    if job is None or job.state != JobState.RUNNING or job.worker_id != worker_id[:200]:
+        logger.warning("sync job %s: lease lost by worker %s; result dropped", job_id, worker_id)
+        return None
+    return job
+
+
+class _JobFailed(Exception):
+    """A failure decided before or around the upload: (code, safe message, retryable)."""
+
+    def __init__(
+        self, code: str, message: str, *, retryable: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class _Built:
+    content: bytes
+    sha256: str
+    entry_count: int
+
+
+def _build(*, job: SyncJob, user: User, now: datetime) -> _Built:
+    """The file of the user's current scope under the current policy, from the job's public
+    key. Policy refusals become job failures."""
+    if not user.is_active:
+        raise _JobFailed("user_inactive", "the account is deactivated; nothing was uploaded")
+    current = export_policy.policy_get()
+    try:
+        export_policy.export_require(user=user, policy=current)
+    except AppError as exc:
+        raise _JobFailed("export_refused", exc.message) from exc
+    scope = export_selectors.ExportScope()
+    entries = export_selectors.export_entries(user=user, scope=scope, with_secrets=True)
+    owner = f"{user.full_name} ({user.username})" if user.full_name else user.username
+    try:
+        content = offline.offline_file_build(
+            copy_keys=offline.CopyKeys.from_dict(job.copy_keys),
+            entries=entries,
+            generated_at=now,
+            expires_at=current.expires_at(now),
+            title=scope.title(),
+            owner=owner[:1000],
+            minimum_iterations=export_policy.iterations_minimum(),
+        )
+    except ValueError as exc:
+        # e.g. the administrator raised the PBKDF2 minimum after this copy was keyed.
+        raise _JobFailed(
+            "copy_keys_outdated",
+            f"this copy's key no longer meets the export policy ({exc}); sync again with "
+            "your passphrase",
+        ) from exc
+    return _Built(content, hashlib.sha256(content).hexdigest(), len(entries))
+
+
+def _upload(*, job: SyncJob, conn: StorageConnection, built: _Built) -> storage_base.ObjectInfo:
+    from strongroom.storage.registry import provider_for_connection
+
+    provider = provider_for_connection(conn)
+    info = provider.put(job.object_name, built.content)
+    # The provider verified what landed; this guards against a provider that did not.
+    if info.size != len(built.content):
+        raise storage_base.StorageTransientError(
+            f"the stored copy is {info.size} bytes, {len(built.content)} were sent"
+        )
+    algorithm = (info.hash_algorithm or "").lower()
+    if algorithm == "sha256" and info.content_hash and info.content_hash.lower() != built.sha256:
+        raise storage_base.StorageTransientError("the stored copy's SHA-256 differs")
+    return info
+
+
+def sync_job_run(
+    *,
+    job_id: Any,
+    worker_id: str,
+    clock: Clock = timezone.now,
+    rand: random.Random | None = None,
+) -> SyncJob | None:
+    """Run one attempt of the job if it is due (a no-op otherwise, so running the same job
+    twice is harmless). Returns the job as left, or None when there was nothing to do.
+
+    ``clock`` and ``rand`` exist so tests compute the retry schedule exactly."""
+    job = _claim(job_id=job_id, worker_id=worker_id, now=clock())
+    if job is None:
+        return None
+    user = User.objects.get(pk=job.user_id)
+    conn = (
+        StorageConnection.objects.filter(pk=job.connection_id).first()
+        if job.connection_id
+        else None
+    )
+    try:
+        if conn is None:
+            raise _JobFailed(
+                "connection_removed", "the storage connection was removed; connect it again"
+            )
+        built = _build(job=job, user=user, now=clock())
+        # Fail closed: the upload happens only once its audit record is written.
+        try:
+            audit_record(
+                actor=user,
+                action="sync.upload",
+                object_type="sync_job",
+                object_id=str(job.pk),
+                object_name=job.object_name,
+                reason=job.reason,
+                details={
+                    "system": True,
+                    "on_behalf_of": user.username,
+                    "provider": job.provider,
+                    "attempt": job.attempts,
+                    "entry_count": built.entry_count,
+                    "size": len(built.content),
+                    "sha256": built.sha256,
+                    "key_fingerprint": offline.CopyKeys.from_dict(job.copy_keys).fingerprint,
+                    **export_selectors.ExportScope().as_audit(),
+                },
+            )
+        except AuditUnavailable as exc:
+            raise _JobFailed(
+                "audit_unavailable", "the audit trail is unavailable", retryable=True
+            ) from exc
+        info = _upload(job=job, conn=conn, built=built)
+    except _JobFailed as failure:
+        return _after_failure(
+            job=job, user=user, failure=failure, worker_id=worker_id, clock=clock, rand=rand
+        )
+    except (storage_base.StorageAuthError, storage_base.StoragePermissionError) as exc:
+        return _after_auth_failure(job=job, user=user, exc=exc, worker_id=worker_id)
+    except storage_base.StorageTransientError as exc:
+        failure = _JobFailed(exc.code, exc.message, retryable=True, retry_after=exc.retry_after)
+        return _after_failure(
+            job=job, user=user, failure=failure, worker_id=worker_id, clock=clock, rand=rand
+        )
+    except storage_base.StorageError as exc:
+        return _after_failure(
+            job=job,
+            user=user,
+            failure=_JobFailed(exc.code, exc.message),
+            worker_id=worker_id,
+            clock=clock,
+            rand=rand,
+        )
+    return _after_success(
+        job=job, user=user, conn=conn, built=built, info=info, worker_id=worker_id, now=clock()
+    )
+
+
+def _after_success(
+    *,
+    job: SyncJob,
+    user: User,
+    conn: StorageConnection,
+    built: _Built,
+    info: storage_base.ObjectInfo,
+    worker_id: str,
+    now: datetime,
+) -> SyncJob | None:
+    location = info.location or info.name
+    with transaction.atomic():
+        locked = _still_mine(job.pk, worker_id)
+        if locked is None:
+            return None
+        locked.state = JobState.SUCCEEDED
+        locked.result_location = location[:1000]
+        locked.result_size = info.size
+        locked.result_sha256 = built.sha256
+        locked.entry_count = built.entry_count
+        locked.last_error = ""
+        locked.error_code = ""
+        locked.lease_expires_at = None
+        locked.finished_at = now
+        locked.save()
+        SyncCopy.objects.update_or_create(
+            user=user,
+            connection=conn,
+            defaults={
+                "object_name": locked.object_name,
+                "copy_keys": locked.copy_keys,
+                "location": location[:1000],
+                "size": info.size,
+                "sha256": built.sha256,
+                "last_job": locked,
+                "last_synced_at": now,
+            },
+        )
+        label = _provider_label(job.provider)
+        notification_post(
+            user=user,
+            level="success",
+            title=f"Your offline copy is in {label}"[:200],
+            body=(
+                f"{built.entry_count} entr{'y' if built.entry_count == 1 else 'ies'} synced to "
+                f"{location}. Open it on your phone with your passphrase."
+            ),
+            link=HISTORY_LINK,
+        )
+    logger.info(
+        "sync job %s succeeded: %d entries, %d bytes (attempt %d)",
+        job.pk,
+        built.entry_count,
+        info.size,
+        job.attempts,
+    )
+    return locked
+
+
+def _fail_final(
+    *, locked: SyncJob, user: User, code: str, message: str, title: str, body: str, now: datetime
+) -> None:
+    locked.state = JobState.FAILED
+    locked.error_code = code[:40]
+    locked.last_error = message[:1000]
+    locked.lease_expires_at = None
+    locked.next_attempt_at = None
+    locked.finished_at = now
+    locked.save()
+    notification_post(user=user, level="error", title=title[:200], body=body, link=HISTORY_LINK)
+
+
+def _what_to_do(code: str, label: str) -> str:
+    if code in ("export_refused", "user_inactive"):
+        return "Ask an administrator if you need an offline copy."
+    if code == "storage_not_found":
+        return f"Check that the bucket or folder still exists in {label}, then sync again."
+    if code == "connection_removed" or code.startswith("copy_keys"):
+        return "Sync again from the Export menu."
+    return "Sync again later; if it keeps failing, ask an administrator."
+
+
+def _after_failure(
+    *,
+    job: SyncJob,
+    user: User,
+    failure: _JobFailed,
+    worker_id: str,
+    clock: Clock,
+    rand: random.Random | None,
+) -> SyncJob | None:
+    now = clock()
+    label = _provider_label(job.provider)
+    with transaction.atomic():
+        locked = _still_mine(job.pk, worker_id)
+        if locked is None:
+            return None
+        if failure.retryable and locked.attempts < locked.max_attempts:
+            delay = retry_delay(
+                attempt=locked.attempts,
+                retry_after=failure.retry_after,
+                policy=RetryPolicy.current(),
+                rand=rand or _system_random,
+            )
+            locked.state = JobState.RETRY_WAIT
+            locked.error_code = failure.code[:40]
+            locked.last_error = failure.message[:1000]
+            locked.lease_expires_at = None
+            locked.next_attempt_at = now + timedelta(seconds=delay)
+            locked.save()
+            eta = locked.next_attempt_at
+            transaction.on_commit(lambda: _enqueue(job.pk, eta=eta))
+            logger.info(
+                "sync job %s attempt %d failed (%s); retry in %.1f s",
+                job.pk,
+                locked.attempts,
+                failure.code,
+                delay,
+            )
+            return locked
+        gave_up = failure.retryable
+        _fail_final(
+            locked=locked,
+            user=user,
+            code=failure.code,
+            message=failure.message,
+            title=f"Sync to {label} failed",
+            body=(
+                f"{failure.message}"
+                + (f" (gave up after {locked.attempts} attempts)" if gave_up else "")
+                + ". "
+                + _what_to_do(failure.code, label)
+            ),
+            now=now,
+        )
+    _failure_audit(job=locked, user=user)
+    logger.warning("sync job %s failed (%s) after %d attempts", job.pk, failure.code, job.attempts)
+    return locked
+
+
+def _after_auth_failure(
+    *, job: SyncJob, user: User, exc: storage_base.StorageError, worker_id: str
+) -> SyncJob | None:
+    from strongroom.storage.services import storage_connection_mark_needs_reauth
+
+    label = _provider_label(job.provider)
+    with transaction.atomic():
+        locked = _still_mine(job.pk, worker_id)
+        if locked is None:
+            return None
+        _fail_final(
+            locked=locked,
+            user=user,
+            code=exc.code,
+            message=exc.message,
+            title=f"Reconnect {label} to sync your offline copy"[:200],
+            body=(
+                f"{label} refused the upload: {exc.message}. Reconnect {label} in Settings → "
+                "Cloud storage, then sync again from the Export menu."
+            ),
+            now=timezone.now(),
+        )
+        if locked.connection_id:
+            storage_connection_mark_needs_reauth(
+                connection_id=locked.connection_id, message=exc.message[:500]
+            )
+    _failure_audit(job=locked, user=user)
+    logger.warning("sync job %s: %s refused the credentials (%s)", job.pk, job.provider, exc.code)
+    return locked
+
+
+def _failure_audit(*, job: SyncJob, user: User) -> None:
+    try:
+        audit_record(
+            actor=user,
+            action="sync.upload",
+            object_type="sync_job",
+            object_id=str(job.pk),
+            object_name=job.object_name,
+            details={
+                "system": True,
+                "on_behalf_of": user.username,
+                "provider": job.provider,
+                "attempts": job.attempts,
+                "error_code": job.error_code,
+                "problem": job.last_error,
+            },
+            outcome="failure",
+        )
+    except AuditUnavailable:
+        logger.error("could not audit the failure of sync job %s", job.pk)
+
+
+# --------------------------------------------------------------------------- cancel, sweep
+
+
+def sync_job_cancel(*, actor: User, job_id: Any) -> SyncJob:
+    """Cancel a job that has not started uploading (the owner or an administrator)."""
+    from strongroom.sync.selectors import sync_job_get
+
+    sync_job_get(actor=actor, job_id=job_id)  # NotFound unless the actor may see it
+    with transaction.atomic():
+        job = SyncJob.objects.select_for_update().get(pk=job_id)
+        if job.state == JobState.RUNNING:
+            raise Conflict("the upload is already running; it cannot be cancelled now")
+        if job.is_final:
+            raise Conflict(f"the job already ended ({job.get_state_display().lower()})")
+        audit_record(
+            actor=actor,
+            action="sync.cancel",
+            object_type="sync_job",
+            object_id=str(job.pk),
+            object_name=job.provider,
+            details={"user": job.user_id and str(job.user_id)},
+        )
+        job.state = JobState.CANCELLED
+        job.next_attempt_at = None
+        job.finished_at = timezone.now()
+        job.save()
+    logger.info("sync job %s cancelled by user %s", job.pk, actor.pk)
+    return job
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    enqueued: int
+    reclaimed: int
+    failed: int
+
+
+def sync_jobs_sweep(
+    *, now: datetime | None = None, queued_grace_seconds: float = 30.0, limit: int = 1000
+) -> SweepResult:
+    """Re-enqueue what is due: queued jobs older than the grace period (their queue message
+    may be lost), retry_wait jobs past their time, and running jobs whose lease expired
+    (their worker died: back to retry_wait, or failed when out of attempts). Enqueuing a
+    job twice is harmless: only one worker can claim it."""
+    now = now or timezone.now()
+    reclaimed = failed = 0
+    expired = list(
+        SyncJob.objects.filter(state=JobState.RUNNING, lease_expires_at__lte=now).values_list(
+            "pk", flat=True
+        )[:limit]
+    )
+    for pk in expired:
+        with transaction.atomic():
+            job = _locked(
+                SyncJob.objects.filter(
+                    pk=pk, state=JobState.RUNNING, lease_expires_at__lte=now
+                ).select_related("user")
+            ).first()
+            if job is None:
+                continue
+            message = "the worker stopped during the upload"
+            if job.attempts >= job.max_attempts:
+                _fail_final(
+                    locked=job,
+                    user=job.user,
+                    code="worker_lost",
+                    message=message,
+                    title=f"Sync to {_provider_label(job.provider)} failed",
+                    body=f"{message} {job.attempts} times. Sync again later.",
+                    now=now,
+                )
+                failed += 1
+                continue
+            job.state = JobState.RETRY_WAIT
+            job.error_code = "worker_lost"
+            job.last_error = message
+            job.lease_expires_at = None
+            job.next_attempt_at = now
+            job.save()
+            reclaimed += 1
+    due = list(
+        SyncJob.objects.filter(
+            Q(state=JobState.QUEUED, created_at__lte=now - timedelta(seconds=queued_grace_seconds))
+            | Q(state=JobState.RETRY_WAIT, next_attempt_at__lte=now)
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in due:
+        _enqueue(pk)
+    if due or reclaimed or failed:
+        logger.info(
+            "sync sweep: %d enqueued, %d reclaimed from lost workers, %d failed",
+            len(due),
+            reclaimed,
+            failed,
+        )
+    return SweepResult(enqueued=len(due), reclaimed=reclaimed, failed=failed)
+
+
+def sync_jobs_active_count(*, user: User) -> int:
+    return SyncJob.objects.filter(user=user, state__in=ACTIVE_STATES).count()
+
+
+def sync_history_visible_to_all(actor: User) -> bool:
+    return has_perm(actor, Perm.USERS_MANAGE)

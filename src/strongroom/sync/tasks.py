@@ -1,0 +1,28 @@
+"""Huey tasks of sync jobs. The queue carries a job's ID and nothing else; the row holds
+the rest (docs/sync.md)."""
+
+from __future__ import annotations
+
+import logging
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
+
+logger = logging.getLogger(__name__)
+
+
+@db_task()
+def sync_job_execute(job_id: str) -> None:
+    """One attempt of a sync job (a no-op unless the job is due)."""
+    from strongroom.sync.services import sync_job_run, worker_identity
+
+    sync_job_run(job_id=job_id, worker_id=worker_identity())
+
+
+@db_periodic_task(crontab(minute="*"))
+def sync_jobs_sweep() -> None:
+    """Every minute: jobs whose queue message was lost or whose worker died are picked up
+    again, and retries that are due are enqueued."""
+    from strongroom.sync import services
+
+    services.sync_jobs_sweep()
