@@ -44,6 +44,7 @@ PAGES: list[tuple[str, str | None, set[str]]] = [
 # Every form of these pages: (URL name, argument key).
 POSTS: list[tuple[str, str | None]] = [
     ("accounts:login", None),
+    ("accounts:login_code", None),
     ("accounts:logout", None),
     ("accounts:password_change", None),
     ("accounts:two_factor_start", None),
