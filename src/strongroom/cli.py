@@ -634,6 +634,63 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# Cloud sync (`strongroom sync`): the same service, policy and audit as the web UI and API
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from django.utils import timezone
+
+    from strongroom.accounts.models import User
+    from strongroom.storage.models import StorageConnection
+    from strongroom.sync import services as sync_services
+    from strongroom.sync.models import JobState, SyncJob
+
+    _startup_gate()
+    user = User.objects.filter(username__iexact=args.user, is_active=True).first()
+    if user is None:
+        raise CommandError(f"no active user named {args.user!r}; nothing was synced")
+    conn = StorageConnection.objects.filter(user=user, provider=args.to).first()
+    if conn is None:
+        raise CommandError(f"{user.username} has no {args.to} connection; connect it first")
+    if args.passphrase_file is None and sys.stdin.isatty():
+        passphrase = getpass.getpass("Passphrase for the offline copy: ")
+        if getpass.getpass("Again: ") != passphrase:
+            raise CommandError("the two passphrases differ; nothing was synced")
+    else:
+        passphrase = _open_read_passphrase(args.passphrase_file)
+    job = sync_services.sync_request(
+        actor=user, connection_id=conn.pk, passphrase=passphrase, reason=args.reason or ""
+    )
+    del passphrase
+    if not args.wait:
+        _say(f"sync job {job.pk} queued for {user.username} to {args.to}")
+        return EXIT_OK
+    # Run it here unless a worker already claimed it (claiming is atomic), then wait for
+    # the row to reach a final state (retries included).
+    sync_services.sync_job_run(job_id=job.pk, worker_id=sync_services.worker_identity())
+    deadline = time.monotonic() + args.timeout
+    job = SyncJob.objects.get(pk=job.pk)
+    while not job.is_final and time.monotonic() < deadline:
+        if job.state == JobState.RETRY_WAIT and job.next_attempt_at is not None:
+            pause = (job.next_attempt_at - timezone.now()).total_seconds()
+            time.sleep(max(0.2, min(pause, deadline - time.monotonic(), 5.0)))
+            sync_services.sync_job_run(job_id=job.pk, worker_id=sync_services.worker_identity())
+        else:
+            time.sleep(0.5)  # polling another process's progress
+        job = SyncJob.objects.get(pk=job.pk)
+    if job.state == JobState.SUCCEEDED:
+        _say(
+            f"synced {job.entry_count} entr{'y' if job.entry_count == 1 else 'ies'} for "
+            f"{user.username} to {job.result_location} ({job.result_size:,} bytes, "
+            f"SHA-256 {job.result_sha256})"
+        )
+        return EXIT_OK
+    if not job.is_final:
+        raise CommandError(f"sync job {job.pk} is still {job.state}; the worker will finish it")
+    raise CommandError(f"sync job {job.pk} {job.state}: {job.last_error}")
+
+
+# --------------------------------------------------------------------------------------
 # Argument parsing
 
 
@@ -799,6 +856,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--with-passwords", action="store_true", help="csv/xlsx: include passwords in plain text"
     )
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "sync",
+        help="put a user's encrypted offline copy into their cloud storage (a sync job)",
+        description=(
+            "Sync everything USER can view, as the encrypted offline copy locked with the "
+            "passphrase from --passphrase-file (asked twice on a terminal if omitted), to "
+            "USER's connected storage PROVIDER, under the export policy, audited. The job "
+            "runs in the background worker; --wait runs it here if no worker took it yet "
+            "and waits for the result."
+        ),
+    )
+    p.add_argument("--user", required=True, help="whose scope to sync (username)")
+    p.add_argument("--to", required=True, metavar="PROVIDER", help="storage provider (local, s3)")
+    p.add_argument("--passphrase-file", help="read the passphrase from this file's first line")
+    p.add_argument("--reason", help="why (kept in the audit trail; the policy may require it)")
+    p.add_argument("--wait", action="store_true", help="wait for the upload to finish")
+    p.add_argument(
+        "--timeout", type=float, default=600.0, help="with --wait: give up after SECONDS"
+    )
+    p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("check", help="check configuration, database and master key")
     p.set_defaults(func=cmd_check)
