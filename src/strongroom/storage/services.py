@@ -415,3 +415,30 @@ def unsealed_credentials(conn: StorageConnection) -> dict[str, Any]:
     """For tests and the provider registry only."""
     raw = unseal(conn, "credentials")
     return json.loads(raw) if raw else {}
+
+
+def demo_enable_local_folder(*, base_dir: str | None = None) -> ProviderSettings:
+    """Enable the local folder provider with ``<data dir>/cloud-sync`` (the embedded demo;
+    idempotent; audited as a system change)."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    path = Path(base_dir) if base_dir else Path(settings.DATA_DIR) / "cloud-sync"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with transaction.atomic():
+        row, _ = ProviderSettings.objects.select_for_update().get_or_create(provider="local")
+        if row.enabled and row.config.get("base_dir"):
+            return row
+        audit_record(
+            actor=None,
+            action="storage.provider_settings",
+            object_type="storage_provider",
+            object_id="local",
+            object_name="Local folder",
+            details={"changed": ["enabled", "config"], "base_dir": str(path), "demo": True},
+        )
+        row.enabled = True
+        row.config = {**row.config, "base_dir": str(path)}
+        row.save()
+    return row
