@@ -1,0 +1,66 @@
+"""Sync test helpers: people, vault objects, storage connections and sync requests, all made
+through the real services."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from exports.helpers import (  # noqa: F401  (re-exported for the sync tests)
+    LOGIN_PASSWORD,
+    PASSPHRASE,
+    TEST_ITERATIONS,
+    Api,
+    account_make,
+    admin,
+    api_for,
+    policy_set,
+    resource_make,
+    rule_set,
+    user_make,
+)
+from strongroom.accounts.models import User
+from strongroom.crypto import offline
+from strongroom.storage import services as storage
+from strongroom.storage.models import StorageConnection
+from strongroom.sync import services as sync
+from strongroom.sync.models import SyncJob
+
+
+def local_enable(base_dir: Path) -> None:
+    storage.provider_settings_update(
+        actor=admin(), provider="local", enabled=True, config={"base_dir": str(base_dir)}
+    )
+
+
+def local_connect(user: User, folder: str | None = None) -> StorageConnection:
+    return storage.storage_connection_save(
+        actor=user,
+        provider="local",
+        config={"folder": folder or f"f-{user.username}"},
+        credentials={},
+    )
+
+
+def scope_make(owner: User, count: int = 3, prefix: str = "srv") -> dict[tuple[str, str], str]:
+    """``count`` resources owned by ``owner``, one account each; returns
+    {(resource name, username): password}."""
+    made: dict[tuple[str, str], str] = {}
+    for i in range(count):
+        resource = resource_make(owner, name=f"{prefix}-{i:03d}-{uuid.uuid4().hex[:4]}")
+        password = f"pw-{i}-{uuid.uuid4().hex[:8]}"
+        account_make(owner, resource, username=f"user{i}", password=password)
+        made[(resource.name, f"user{i}")] = password
+    return made
+
+
+def sync_start(user: User, conn: StorageConnection, **kw: Any) -> SyncJob:
+    kw.setdefault("passphrase", PASSPHRASE)
+    kw.setdefault("reason", "site visit")
+    return sync.sync_request(actor=user, connection_id=conn.pk, **kw)
+
+
+def opened(html: bytes, passphrase: str = PASSPHRASE) -> dict[tuple[str, str], str]:
+    payload = offline.offline_file_open(html=html, passphrase=passphrase)
+    return {(e.name, e.username): e.password for e in payload.entries}
