@@ -1,0 +1,50 @@
+"""The "Sync with <provider> for Mobile Access" dialog. Shape only: the policy itself is
+enforced by ``sync.services.sync_request``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from strongroom.exports import policy as export_policy
+
+
+class SyncForm(forms.Form):
+    passphrase = forms.CharField(
+        strip=False,
+        max_length=1024,
+        label="Passphrase",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    passphrase_confirm = forms.CharField(
+        strip=False,
+        max_length=1024,
+        label="Passphrase again",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        strip=True,
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": 2000}),
+    )
+
+    def __init__(self, *args: Any, policy: export_policy.Policy, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["reason"].required = policy.reason_required
+        if policy.reason_required:
+            self.fields["reason"].help_text = "The administrator requires a reason for exports."
+        self.fields["passphrase"].help_text = (
+            f"At least {policy.passphrase_min_length} characters, hard to guess, and not your "
+            "sign-in password. Strongroom never stores it: you will type it on your phone to "
+            "open the copy."
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        first, second = data.get("passphrase"), data.get("passphrase_confirm")
+        if first and second is not None and first != second:
+            self.add_error("passphrase_confirm", "The two passphrases differ.")
+        return data

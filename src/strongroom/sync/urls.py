@@ -1,0 +1,12 @@
+"""URLs of the sync pages (namespace ``sync``)."""
+
+from django.urls import path
+
+from strongroom.sync import views
+
+app_name = "sync"
+
+urlpatterns = [
+    path("export/sync/<uuid:connection_id>/", views.sync_start, name="start"),
+    path("sync/history/", views.sync_history, name="history"),
+]
