@@ -1,0 +1,466 @@
+"""Amazon S3 and S3-compatible storage (boto3).
+
+- Credentials: access key ID + secret access key (sealed). Config: bucket, region,
+  optional key prefix, optional endpoint (ONLY from the admin's allow-list; none by
+  default, which means AWS itself).
+- Atomic replace: an S3 PUT and a CompleteMultipartUpload are atomic: readers see the old
+  object or the new one, never a partial one. A failed single PUT stores nothing; a failed
+  multipart upload is aborted (s3transfer aborts it) and the previous object stays.
+- Every put asks for ``ServerSideEncryption='AES256'`` and ``ChecksumAlgorithm='SHA256'``;
+  multipart above ``chunk_threshold`` through boto3's ``TransferConfig``.
+- Verification: ``head_object`` size, plus ChecksumSHA256 (full or composite) and the
+  ETag (MD5, or MD5-of-parts for multipart) whenever the service reports them.
+- botocore's own retries are off (``max_attempts=1``): the sync jobs decide.
+- The proxy goes through ``botocore.config.Config(proxies=...)``. A before-send hook
+  refuses any request to a host other than the configured endpoint (no redirects to other
+  hosts; SSRF).
+- Errors are classified at the edge (``_classify``); messages never hold the secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import logging
+import re
+from typing import Any, ClassVar
+
+from strongroom.core.errors import ValidationFailed
+from strongroom.storage import net
+from strongroom.storage.base import (
+    ConfigField,
+    ObjectInfo,
+    Provider,
+    ProxyConfig,
+    StorageAuthError,
+    StorageError,
+    StorageNotFound,
+    StoragePermanentError,
+    StoragePermissionError,
+    StorageTransientError,
+    TestResult,
+)
+from strongroom.storage.names import check_object_name
+from strongroom.storage.registry import register
+
+logger = logging.getLogger(__name__)
+
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d$|^[a-z0-9\-]{2,40}$")
+ACCESS_KEY_RE = re.compile(r"^[A-Za-z0-9+/=_\-.]{3,128}$")
+AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
+MIN_PART_SIZE = 5 * 1024 * 1024  # what S3 (and s3transfer) accept for non-final parts
+
+AUTH_CODES = {
+    "InvalidAccessKeyId": "unknown access key: S3 does not know this access key ID",
+    "SignatureDoesNotMatch": "bad secret: the secret access key does not match the access key ID",
+    "ExpiredToken": "the credentials have expired",
+    "TokenRefreshRequired": "the credentials have expired",
+    "InvalidToken": "the credentials are not valid",
+    "InvalidClientTokenId": "unknown access key: S3 does not know this access key ID",
+    "AuthorizationHeaderMalformed": "the credentials do not match the bucket's region",
+}
+PERMISSION_CODES = {"AccessDenied", "AllAccessDisabled", "AccountProblem", "403", "Forbidden"}
+NOT_FOUND_CODES = {"NoSuchBucket", "NoSuchKey", "404", "NotFound"}
+TRANSIENT_CODES = {
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalError",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequests",
+    "RequestLimitExceeded",
+    "BadDigest",
+    "IncompleteBody",
+    "500",
+    "502",
+    "503",
+    "504",
+    "429",
+}
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    value = (headers or {}).get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        from django.utils import timezone
+
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - timezone.now()).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+def _classify(exc: BaseException, *, bucket: str, where: str = "") -> StorageError:
+    """Map a botocore/boto3/s3transfer exception to a typed StorageError."""
+    from botocore import exceptions as bce
+
+    # boto3's S3UploadFailedError wraps the ClientError: walk the chain.
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (bce.ClientError, bce.BotoCoreError)):
+            exc = seen
+            break
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, bce.ClientError):
+        err = exc.response.get("Error", {}) or {}
+        meta = exc.response.get("ResponseMetadata", {}) or {}
+        code = str(err.get("Code") or meta.get("HTTPStatusCode") or "")
+        status = int(meta.get("HTTPStatusCode") or 0)
+        retry_after = _retry_after(meta.get("HTTPHeaders", {}))
+        if code in AUTH_CODES:
+            return StorageAuthError(AUTH_CODES[code])
+        if code == "NoSuchBucket" or (code in {"404", "NotFound"} and not where):
+            return StorageNotFound(f"no such bucket: {bucket}")
+        if code in NOT_FOUND_CODES:
+            return StorageNotFound(f"no such object: {where}")
+        if code in PERMISSION_CODES or status == 403:
+            return StoragePermissionError(
+                f"access denied: the key is not allowed to use bucket {bucket}"
+            )
+        if code in TRANSIENT_CODES or status == 429 or status >= 500:
+            label = code if not code.isdigit() else f"HTTP {code}"
+            msg = f"S3 is unavailable or throttling ({label})"
+            if retry_after is not None:
+                msg += f"; retry after {retry_after:g} s"
+            return StorageTransientError(msg, retry_after=retry_after)
+        return StoragePermanentError(f"S3 refused the request ({code or status})")
+    if isinstance(exc, bce.SSLError):
+        return StoragePermanentError("endpoint unreachable: TLS verification failed")
+    if isinstance(exc, bce.ProxyConnectionError):
+        return StorageTransientError("endpoint unreachable: the proxy refused the connection")
+    if isinstance(exc, bce.EndpointConnectionError):
+        return StorageTransientError("endpoint unreachable: could not connect")
+    if isinstance(exc, (bce.ConnectTimeoutError, bce.ReadTimeoutError)):
+        return StorageTransientError("endpoint unreachable: the request timed out")
+    if isinstance(exc, (bce.ConnectionClosedError, bce.ConnectionError, bce.HTTPClientError)):
+        return StorageTransientError("the connection to S3 was reset")
+    if isinstance(exc, bce.NoCredentialsError):
+        return StorageAuthError("no credentials")
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return StorageTransientError("the connection to S3 was reset")
+    return StoragePermanentError(f"S3 request failed ({type(exc).__name__})")
+
+
+class SendGuard:
+    """botocore ``before-send`` hook: refuse any request to another host than allowed."""
+
+    def __init__(self, endpoint_url: str | None) -> None:
+        self.endpoint_url = endpoint_url
+
+    def allowed(self, url: str) -> bool:
+        if self.endpoint_url:
+            return net.same_origin(url, self.endpoint_url)
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        return parts.scheme == "https" and host.endswith(AWS_HOST_SUFFIXES)
+
+    def __call__(self, request: Any, **kwargs: Any) -> None:
+        if not self.allowed(request.url):
+            raise StoragePermanentError("refused a request to a host other than the endpoint")
+
+
+class S3Provider(Provider):
+    name: ClassVar[str] = "s3"
+    label: ClassVar[str] = "Amazon S3"
+    fields: ClassVar[tuple[ConfigField, ...]] = (
+        ConfigField("access_key_id", "Access key ID", secret=True),
+        ConfigField("secret_access_key", "Secret access key", secret=True),
+        ConfigField("bucket", "Bucket"),
+        ConfigField("region", "Region", help="For example eu-west-1"),
+        ConfigField("prefix", "Key prefix", required=False, help="Optional, e.g. strongroom/"),
+        ConfigField(
+            "endpoint",
+            "Endpoint",
+            required=False,
+            help="S3-compatible service; only endpoints the administrator allowed",
+            choices_from_admin="endpoints",
+        ),
+    )
+    default_chunk_threshold: ClassVar[int] = 8 * 1024 * 1024
+
+    # -- configuration -------------------------------------------------------------------
+
+    @classmethod
+    def validate_admin_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        out = dict(config)
+        endpoints = config.get("endpoints") or []
+        if isinstance(endpoints, str):
+            endpoints = endpoints.split()
+        out["endpoints"] = net.normalize_allow_list(endpoints)
+        threshold = config.get("chunk_threshold")
+        if threshold not in (None, ""):
+            try:
+                value = int(threshold)
+            except (TypeError, ValueError):
+                raise ValidationFailed(
+                    "the multipart threshold must be a number of bytes", field="chunk_threshold"
+                ) from None
+            if value < 1024:
+                raise ValidationFailed(
+                    "the multipart threshold must be at least 1024 bytes", field="chunk_threshold"
+                )
+            out["chunk_threshold"] = value
+        else:
+            out.pop("chunk_threshold", None)
+        return out
+
+    @classmethod
+    def validate_config(
+        cls, config: dict[str, Any], credentials: dict[str, Any], admin_config: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        key_id = str(credentials.get("access_key_id") or "").strip()
+        secret = str(credentials.get("secret_access_key") or "").strip()
+        bucket = str(config.get("bucket") or "").strip()
+        region = str(config.get("region") or "").strip() or "us-east-1"
+        prefix = str(config.get("prefix") or "").strip().lstrip("/")
+        endpoint = str(config.get("endpoint") or "").strip()
+        if not key_id:
+            raise ValidationFailed("the access key ID is required", field="access_key_id")
+        if not ACCESS_KEY_RE.match(key_id):
+            raise ValidationFailed(
+                "the access key ID contains characters S3 never uses", field="access_key_id"
+            )
+        if not secret:
+            raise ValidationFailed("the secret access key is required", field="secret_access_key")
+        if not BUCKET_RE.match(bucket) or ".." in bucket:
+            raise ValidationFailed(
+                "the bucket name must be 3-63 lower-case letters, digits, dots or hyphens",
+                field="bucket",
+            )
+        if not REGION_RE.match(region):
+            raise ValidationFailed("the region is not valid (e.g. eu-west-1)", field="region")
+        if prefix:
+            if ".." in prefix.split("/") or "\\" in prefix or len(prefix) > 200:
+                raise ValidationFailed("the key prefix is not valid", field="prefix")
+            if not prefix.endswith("/"):
+                prefix += "/"
+        if endpoint:
+            endpoint = net.check_endpoint(endpoint, admin_config.get("endpoints") or [])
+        config_out = {"bucket": bucket, "region": region, "prefix": prefix, "endpoint": endpoint}
+        return config_out, {"access_key_id": key_id, "secret_access_key": secret}
+
+    @classmethod
+    def test_connection(
+        cls, *, admin_config: dict[str, Any], proxy: ProxyConfig | None
+    ) -> TestResult:
+        endpoints = admin_config.get("endpoints") or []
+        results = [net.probe(cls.name, "https://s3.amazonaws.com/", proxy=proxy)]
+        if endpoints and not results[0].ok:
+            # An S3-compatible deployment may have no route to AWS: test its endpoints.
+            results = [net.probe(cls.name, ep.rstrip("/") + "/", proxy=proxy) for ep in endpoints]
+            failed = [r for r in results if not r.ok]
+            if failed:
+                return failed[0]
+            return results[0]
+        if endpoints and results[0].ok:
+            for ep in endpoints:
+                r = net.probe(cls.name, ep.rstrip("/") + "/", proxy=proxy)
+                if not r.ok:
+                    return r
+        return results[0]
+
+    # -- client --------------------------------------------------------------------------
+
+    @property
+    def bucket(self) -> str:
+        return str(self.config["bucket"])
+
+    @property
+    def prefix(self) -> str:
+        return str(self.config.get("prefix") or "")
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.config.get("endpoint") or None
+
+    def key(self, name: str) -> str:
+        return self.prefix + check_object_name(name)
+
+    def location(self, name: str) -> str:
+        base = f"s3://{self.bucket}/{self.key(name)}"
+        return f"{base} ({self.endpoint})" if self.endpoint else base
+
+    def describe(self) -> str:
+        where = f"s3://{self.bucket}/{self.prefix}"
+        return f"{where} at {self.endpoint}" if self.endpoint else where
+
+    def _client(self) -> Any:
+        if getattr(self, "_client_obj", None) is not None:
+            return self._client_obj
+        import boto3
+        from botocore.config import Config
+
+        endpoint = self.endpoint
+        if endpoint:
+            # Re-check at use: the allow-list may have changed since the user connected.
+            net.check_endpoint(endpoint, self.admin_config.get("endpoints") or [])
+        kwargs: dict[str, Any] = {
+            "region_name": self.config.get("region") or "us-east-1",
+            "signature_version": "s3v4",
+            "retries": {"max_attempts": 1, "mode": "standard"},
+            "connect_timeout": 10,
+            "read_timeout": 60,
+            "request_checksum_calculation": "when_required",
+            "response_checksum_validation": "when_required",
+            "s3": {"addressing_style": "path" if endpoint else "virtual"},
+        }
+        if self.proxy is not None:
+            url = self.proxy.url()
+            kwargs["proxies"] = {"http": url, "https": url}
+        session = boto3.session.Session(
+            aws_access_key_id=self.credentials.get("access_key_id"),
+            aws_secret_access_key=self.credentials.get("secret_access_key"),
+            region_name=kwargs["region_name"],
+        )
+        client = session.client("s3", endpoint_url=endpoint, config=Config(**kwargs))
+        client.meta.events.register("before-send.s3", SendGuard(endpoint))
+        self._client_obj = client
+        return client
+
+    def _call(self, fn: Any, *, where: str = "", **kwargs: Any) -> Any:
+        try:
+            return fn(**kwargs)
+        except StorageError:
+            raise
+        except Exception as exc:  # classified at the edge, never re-raised raw
+            raise _classify(exc, bucket=self.bucket, where=where) from None
+
+    # -- operations ----------------------------------------------------------------------
+
+    def check(self) -> str:
+        """Write and remove a tiny probe object: proves the key, the secret, the bucket and
+        the permission to upload (what sync needs) with one real request each."""
+        client = self._client()
+        probe_key = self.prefix + ".strongroom-check"
+        self._call(
+            client.put_object,
+            Bucket=self.bucket,
+            Key=probe_key,
+            Body=b"",
+            ServerSideEncryption="AES256",
+        )
+        try:
+            self._call(client.delete_object, where=probe_key, Bucket=self.bucket, Key=probe_key)
+        except (StoragePermissionError, StorageNotFound):
+            logger.info("s3 check: probe object not deletable in bucket %s", self.bucket)
+        key_id = str(self.credentials.get("access_key_id") or "")
+        return f"{self.describe()} (access key …{key_id[-4:]})"
+
+    def put(self, name: str, data: bytes) -> ObjectInfo:
+        from boto3.s3.transfer import TransferConfig
+
+        key = self.key(name)
+        client = self._client()
+        multipart = len(data) > self.chunk_threshold
+        part_size = _part_size(len(data), self.chunk_threshold)
+        transfer = TransferConfig(
+            multipart_threshold=self.chunk_threshold + 1,
+            multipart_chunksize=part_size,
+            use_threads=False,
+        )
+        self._call(
+            client.upload_fileobj,
+            where=key,
+            Fileobj=io.BytesIO(data),
+            Bucket=self.bucket,
+            Key=key,
+            ExtraArgs={"ServerSideEncryption": "AES256", "ChecksumAlgorithm": "SHA256"},
+            Config=transfer,
+        )
+        info, head = self._head(name)
+        if head.get("ServerSideEncryption") not in (None, "AES256", "aws:kms"):
+            raise StoragePermanentError(f"{info.location} was stored without encryption")
+        self.verify_landed(info, data, None)
+        _verify_checksums(info, head, data, part_size if multipart else None)
+        logger.info("s3: stored %d bytes at %s", len(data), info.location)
+        return info
+
+    def _head(self, name: str) -> tuple[ObjectInfo, dict[str, Any]]:
+        key = self.key(name)
+        head = self._call(
+            self._client().head_object,
+            where=key,
+            Bucket=self.bucket,
+            Key=key,
+            ChecksumMode="ENABLED",
+        )
+        checksum = head.get("ChecksumSHA256")
+        etag = str(head.get("ETag") or "").strip('"') or None
+        info = ObjectInfo(
+            name=name,
+            size=int(head.get("ContentLength", 0)),
+            content_hash=checksum or etag,
+            hash_algorithm="sha256-base64" if checksum else ("etag" if etag else None),
+            modified=head.get("LastModified"),
+            location=self.location(name),
+        )
+        return info, head
+
+    def stat(self, name: str) -> ObjectInfo:
+        return self._head(name)[0]
+
+    def delete(self, name: str) -> None:
+        key = self.key(name)
+        try:
+            self._call(self._client().delete_object, where=key, Bucket=self.bucket, Key=key)
+        except StorageNotFound as exc:
+            if "bucket" in exc.message:
+                raise
+
+
+def _part_size(size: int, threshold: int) -> int:
+    """The part size s3transfer will use (it never goes below S3's 5 MiB minimum)."""
+    from s3transfer.utils import ChunksizeAdjuster
+
+    return int(ChunksizeAdjuster().adjust_chunksize(max(threshold, MIN_PART_SIZE), size))
+
+
+def _parts(data: bytes, part_size: int) -> list[bytes]:
+    return [data[i : i + part_size] for i in range(0, len(data), part_size)] or [b""]
+
+
+def _verify_checksums(
+    info: ObjectInfo, head: dict[str, Any], data: bytes, part_size: int | None
+) -> None:
+    """Compare the reported ChecksumSHA256 / ETag with what was sent."""
+    checksum = head.get("ChecksumSHA256")
+    if checksum:
+        expected = {base64.b64encode(hashlib.sha256(data).digest()).decode()}
+        if part_size is not None:
+            parts = _parts(data, part_size)
+            composite = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts))
+            expected.add(f"{base64.b64encode(composite.digest()).decode()}-{len(parts)}")
+        if checksum not in expected:
+            raise StorageTransientError(
+                f"upload verification failed for {info.location}: SHA-256 checksum differs"
+            )
+    etag = str(head.get("ETag") or "").strip('"')
+    if etag and head.get("ServerSideEncryption") in (None, "AES256"):
+        expected_etags = {hashlib.md5(data, usedforsecurity=False).hexdigest()}
+        if part_size is not None:
+            parts = _parts(data, part_size)
+            md5s = b"".join(hashlib.md5(p, usedforsecurity=False).digest() for p in parts)
+            expected_etags.add(
+                f"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(parts)}"
+            )
+        if re.fullmatch(r"[0-9a-f]{32}(-\d+)?", etag) and etag not in expected_etags:
+            raise StorageTransientError(
+                f"upload verification failed for {info.location}: ETag differs"
+            )
+
+
+register(S3Provider)
