@@ -14,7 +14,7 @@ import base64
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -79,8 +79,8 @@ PENDING_SECONDS = 300
 @dataclass(frozen=True)
 class _PendingLogin:
     username: str
-    password: str
-    next_url: str
+    password: str = field(repr=False)
+    next_url: str = "/"
 
 
 def _pending_aad(nonce: str, username: str) -> bytes:
@@ -105,6 +105,7 @@ def _pending_store(request: HttpRequest, *, username: str, password: str, next_u
     }
 
 
+@sensitive_variables("password")
 def _pending_load(request: HttpRequest) -> _PendingLogin | None:
     state = request.session.get(PENDING_KEY)
     if not isinstance(state, dict) or state.get("expires", 0) < time.time():
@@ -118,7 +119,11 @@ def _pending_load(request: HttpRequest) -> _PendingLogin | None:
         logger.warning("discarded a half-finished sign-in that could not be unsealed")
         request.session.pop(PENDING_KEY, None)
         return None
-    return _PendingLogin(state["username"], password.decode("utf-8"), state.get("next") or "/")
+    return _PendingLogin(
+        username=state["username"],
+        password=password.decode("utf-8"),
+        next_url=state.get("next") or "/",
+    )
 
 
 def _signed_in(request: HttpRequest, user: User, next_url: str) -> HttpResponse:
@@ -160,6 +165,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 
 @sensitive_post_parameters("code")
+@sensitive_variables("pending")
 @allowed_before_password_change
 def login_code_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
