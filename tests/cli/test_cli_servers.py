@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import threading
 import uuid
 from html.parser import HTMLParser
 
@@ -249,60 +250,76 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
+def _visit_docs(chromium: str, base: str) -> dict[str, object]:
+    """Open the docs page in Chromium; report what went wrong and what left the server."""
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    elsewhere: list[str] = []
+    facts: dict[str, object] = {"problems": problems, "elsewhere": elsewhere}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            context = browser.new_context()
+            context.add_init_script(_CSP_LISTENER)
+
+            def route(route):
+                if route.request.url.startswith(base + "/"):
+                    route.continue_()
+                else:
+                    elsewhere.append(route.request.url)
+                    route.abort()
+
+            context.route("**/*", route)
+            page = context.new_page()
+            page.on(
+                "console",
+                lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None,
+            )
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(f"{base}/api/v1/docs")
+            title = page.locator(".swagger-ui .info .title")
+            title.wait_for(timeout=20_000)
+            facts["title"] = title.inner_text()
+            facts["operations"] = page.locator(".opblock").count()
+            # Expanding an operation runs more of Swagger UI's code (models, highlighting).
+            page.locator(".opblock-summary").first.click()
+            page.locator(".opblock-body").first.wait_for(timeout=10_000)
+            problems.extend(page.evaluate("window.__csp"))
+        finally:
+            browser.close()
+    return facts
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_the_api_docs_page_works_in_a_browser_under_the_strict_csp(demo):
     """Swagger UI renders and expands an operation with no CSP violation, no console error
     and no request leaving the server (anything else is aborted and recorded)."""
-    from playwright.sync_api import sync_playwright
-
     chromium = os.environ.get("STRONGROOM_CHROMIUM", "/usr/bin/chromium")
     if not os.path.exists(chromium):
         pytest.fail(f"{chromium} is missing: run scripts/test (it installs Debian's chromium)")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = demo.start("web", "--port", str(port), "--workers", "1")
-    problems: list[str] = []
-    elsewhere: list[str] = []
+    outcome: dict[str, object] = {}
     try:
         wait_until_http_ok(f"{base}/healthz", proc)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
-            )
+
+        # Playwright's sync API refuses to start in a thread whose event loop another
+        # session-wide Playwright (the browser test suites') is already running.
+        def visit() -> None:
             try:
-                context = browser.new_context()
-                context.add_init_script(_CSP_LISTENER)
+                outcome.update(_visit_docs(chromium, base))
+            except Exception as exc:  # reported below, in the test's thread
+                outcome["error"] = exc
 
-                def route(route):
-                    if route.request.url.startswith(base + "/"):
-                        route.continue_()
-                    else:
-                        elsewhere.append(route.request.url)
-                        route.abort()
-
-                context.route("**/*", route)
-                page = context.new_page()
-                page.on(
-                    "console",
-                    lambda m: (
-                        problems.append(f"console {m.type}: {m.text}")
-                        if m.type == "error"
-                        else None
-                    ),
-                )
-                page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-                page.goto(f"{base}/api/v1/docs")
-                title = page.locator(".swagger-ui .info .title")
-                title.wait_for(timeout=20_000)
-                assert "Strongroom API" in title.inner_text()
-                assert page.locator(".opblock").count() > 5
-                # Expanding an operation runs more of Swagger UI's code (models, highlighting).
-                page.locator(".opblock-summary").first.click()
-                page.locator(".opblock-body").first.wait_for(timeout=10_000)
-                problems.extend(page.evaluate("window.__csp"))
-            finally:
-                browser.close()
+        thread = threading.Thread(target=visit)
+        thread.start()
+        thread.join(120)
+        assert not thread.is_alive(), "the browser did not finish in time"
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -311,5 +328,9 @@ def test_the_api_docs_page_works_in_a_browser_under_the_strict_csp(demo):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    assert problems == []
-    assert elsewhere == []
+    if "error" in outcome:
+        raise outcome["error"]
+    assert "Strongroom API" in str(outcome["title"])
+    assert int(outcome["operations"]) > 5
+    assert outcome["problems"] == []
+    assert outcome["elsewhere"] == []
