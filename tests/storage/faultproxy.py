@@ -225,7 +225,8 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 if k.lower() in {"transfer-encoding", "connection", "content-length"}:
                     continue
                 self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
+            length = resp.getheader("Content-Length") if self.command == "HEAD" else None
+            self.send_header("Content-Length", length or str(len(data)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)

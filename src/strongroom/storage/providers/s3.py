@@ -10,7 +10,8 @@
   multipart above ``chunk_threshold`` through boto3's ``TransferConfig``.
 - Verification: ``head_object`` size, plus ChecksumSHA256 (full or composite) and the
   ETag (MD5, or MD5-of-parts for multipart) whenever the service reports them.
-- botocore's own retries are off (``max_attempts=1``): the sync jobs decide.
+- botocore's own retries are off (``total_max_attempts=1``; botocore's ``max_attempts`` counts
+  retries, so ``max_attempts=1`` would still retry once): the sync jobs decide.
 - The proxy goes through ``botocore.config.Config(proxies=...)``. A before-send hook
   refuses any request to a host other than the configured endpoint (no redirects to other
   hosts; SSRF).
@@ -24,6 +25,7 @@ import hashlib
 import io
 import logging
 import re
+import threading
 from typing import Any, ClassVar
 
 from strongroom.core.errors import ValidationFailed
@@ -50,7 +52,9 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d$|^[a-z0-9\-]{2,40}$")
 ACCESS_KEY_RE = re.compile(r"^[A-Za-z0-9+/=_\-.]{3,128}$")
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
-MIN_PART_SIZE = 5 * 1024 * 1024  # what S3 (and s3transfer) accept for non-final parts
+MIN_PART_SIZE = 5 * 1024 * 1024
+_SESSION: Any = None
+_SESSION_LOCK = threading.Lock()  # what S3 (and s3transfer) accept for non-final parts
 
 AUTH_CODES = {
     "InvalidAccessKeyId": "unknown access key: S3 does not know this access key ID",
@@ -311,7 +315,7 @@ class S3Provider(Provider):
         kwargs: dict[str, Any] = {
             "region_name": self.config.get("region") or "us-east-1",
             "signature_version": "s3v4",
-            "retries": {"max_attempts": 1, "mode": "standard"},
+            "retries": {"total_max_attempts": 1, "mode": "standard"},
             "connect_timeout": 10,
             "read_timeout": 60,
             "request_checksum_calculation": "when_required",
@@ -321,12 +325,21 @@ class S3Provider(Provider):
         if self.proxy is not None:
             url = self.proxy.url()
             kwargs["proxies"] = {"http": url, "https": url}
-        session = boto3.session.Session(
-            aws_access_key_id=self.credentials.get("access_key_id"),
-            aws_secret_access_key=self.credentials.get("secret_access_key"),
-            region_name=kwargs["region_name"],
-        )
-        client = session.client("s3", endpoint_url=endpoint, config=Config(**kwargs))
+        with _SESSION_LOCK:
+            global _SESSION
+            if _SESSION is None:
+                # One shared session: its loader caches the service models, so building a
+                # client per job costs milliseconds. Credentials are per client.
+                _SESSION = boto3.session.Session()
+            client = _SESSION.client(
+                "s3",
+                endpoint_url=endpoint,
+                region_name=kwargs["region_name"],
+                aws_access_key_id=self.credentials.get("access_key_id"),
+                aws_secret_access_key=self.credentials.get("secret_access_key"),
+                aws_session_token=None,
+                config=Config(**kwargs),
+            )
         client.meta.events.register("before-send.s3", SendGuard(endpoint))
         self._client_obj = client
         return client
@@ -443,7 +456,10 @@ def _verify_checksums(
         if part_size is not None:
             parts = _parts(data, part_size)
             composite = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts))
-            expected.add(f"{base64.b64encode(composite.digest()).decode()}-{len(parts)}")
+            composite_b64 = base64.b64encode(composite.digest()).decode()
+            # S3 reports a composite checksum as "<b64>-<parts>"; some compatible services
+            # (and moto) omit the suffix.
+            expected |= {f"{composite_b64}-{len(parts)}", composite_b64}
         if checksum not in expected:
             raise StorageTransientError(
                 f"upload verification failed for {info.location}: SHA-256 checksum differs"
