@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                 for key in ("build_s", "peak_mib", "size_bytes")
             }
             if browser:
-                row |= browse(path, floor_path, repeats=3)
+                row |= browse(path, floor_path, repeats=repeats)
             results[n] = row
             print(f"  {n:>7,} entries measured", file=sys.stderr, flush=True)
 
