@@ -74,6 +74,7 @@ def _register() -> None:
     from strongroom.core.api import router as core_router
     from strongroom.exports.api import router as exports_router
     from strongroom.notifications.api import router as notifications_router
+    from strongroom.storage.api import router as storage_router
     from strongroom.sync.api import router as sync_router
     from strongroom.vault.api import router as vault_router
 
@@ -83,6 +84,7 @@ def _register() -> None:
     api.add_router("/", core_router)
     api.add_router("/", notifications_router)
     api.add_router("/", exports_router)
+    api.add_router("/", storage_router)
     api.add_router("/", sync_router)
 
 

@@ -368,7 +368,7 @@ def storage_connection_mark_needs_reauth(*, connection_id: Any, message: str) ->
             object_type="storage_connection",
             object_id=str(conn.pk),
             object_name=conn.provider,
-            details={"provider": conn.provider, "user_id": conn.user_id, "message": message},
+            details={"provider": conn.provider, "user_id": str(conn.user_id), "message": message},
         )
         conn.status = StorageConnection.Status.NEEDS_REAUTH
         conn.status_message = message[:500]

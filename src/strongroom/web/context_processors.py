@@ -30,6 +30,7 @@ MAIN_NAV: tuple[NavEntry, ...] = (
     NavEntry("Resource groups", "vault:resource_group_list"),
     NavEntry("Import", "vault:import", Perm.IMPORT),
     NavEntry("Export", "exports:menu"),
+    NavEntry("Cloud storage", "storage:connections"),
 )
 ADMIN_NAV: tuple[NavEntry, ...] = (
     NavEntry("Users", "accounts:user_list", Perm.USERS_MANAGE),
@@ -38,6 +39,7 @@ ADMIN_NAV: tuple[NavEntry, ...] = (
     NavEntry("General settings", "core:settings", Perm.SETTINGS_MANAGE),
     # Slot for the export / offline-access policy page of the exports app.
     NavEntry("Export / Offline Access", "exports:settings", Perm.SETTINGS_MANAGE),
+    NavEntry("Cloud Storage", "storage:admin", Perm.SETTINGS_MANAGE),
     NavEntry("Audit trail", "audit:list", Perm.AUDIT_READ),
 )
 

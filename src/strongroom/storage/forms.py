@@ -1,0 +1,100 @@
+"""Forms of the cloud storage pages (shape only; the services validate and verify)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+
+class S3ConnectForm(forms.Form):
+    access_key_id = forms.CharField(label="Access key ID", max_length=128)
+    secret_access_key = forms.CharField(
+        label="Secret access key",
+        max_length=256,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+    bucket = forms.CharField(label="Bucket", max_length=63)
+    region = forms.CharField(label="Region", max_length=40, initial="us-east-1")
+    prefix = forms.CharField(
+        label="Key prefix", max_length=200, required=False, help_text="For example strongroom/"
+    )
+    endpoint = forms.ChoiceField(label="Endpoint", required=False)
+
+    def __init__(self, *args: Any, endpoints: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [("", "Amazon S3 (AWS)")] + [(e, e) for e in endpoints or []]
+        self.fields["endpoint"].choices = choices
+        if not endpoints:
+            self.fields["endpoint"].widget = forms.HiddenInput()
+
+    def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        data = self.cleaned_data
+        config = {k: data.get(k, "") for k in ("bucket", "region", "prefix", "endpoint")}
+        creds = {k: data[k] for k in ("access_key_id", "secret_access_key")}
+        return config, creds
+
+
+class LocalConnectForm(forms.Form):
+    folder = forms.CharField(
+        label="Folder name",
+        max_length=100,
+        help_text="A folder inside the server's sync directory; created when missing.",
+    )
+
+    def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {"folder": self.cleaned_data["folder"]}, {}
+
+
+CONNECT_FORMS: dict[str, type[forms.Form]] = {"s3": S3ConnectForm, "local": LocalConnectForm}
+
+
+class DisconnectForm(forms.Form):
+    delete_remote_copy = forms.BooleanField(label="Also delete the synced copy", required=False)
+
+
+class ProviderSettingsForm(forms.Form):
+    enabled = forms.BooleanField(label="Enabled for users", required=False)
+    endpoints = forms.CharField(
+        label="Allowed S3-compatible endpoints",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line, e.g. https://minio.example.com:9000. Empty: Amazon S3 only.",
+    )
+    base_dir = forms.CharField(
+        label="Base directory on the server",
+        required=False,
+        max_length=500,
+        help_text="An absolute path; each user's folder is created inside it.",
+    )
+
+    def __init__(self, *args: Any, provider: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.provider = provider
+        if provider != "s3":
+            del self.fields["endpoints"]
+        if provider != "local":
+            del self.fields["base_dir"]
+
+    def config(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        if self.provider == "s3":
+            return {"endpoints": [line for line in data["endpoints"].split() if line]}
+        if self.provider == "local":
+            return {"base_dir": data["base_dir"].strip()}
+        return {}
+
+
+class ProxyForm(forms.Form):
+    enabled = forms.BooleanField(label="Use a proxy for outbound connections", required=False)
+    host = forms.CharField(label="Host", required=False, max_length=253)
+    port = forms.IntegerField(label="Port", min_value=1, max_value=65535, initial=3128)
+    username = forms.CharField(label="User name", required=False, max_length=150)
+    password = forms.CharField(
+        label="Password",
+        required=False,
+        max_length=256,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: leave empty to keep the stored password.",
+    )
+    clear_password = forms.BooleanField(label="Remove the stored password", required=False)

@@ -1,0 +1,231 @@
+"""Pages: the user's "Cloud storage" (connect, status, disconnect) and Admin → Integration →
+Cloud Storage (providers, S3 endpoint allow-list, proxy, test connection). Thin: the forms
+check shape, the services validate, verify with a real request, and audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from strongroom.accounts.permissions import Perm
+from strongroom.core.errors import AppError
+from strongroom.core.request import client_ip
+from strongroom.storage import registry, services
+from strongroom.storage.forms import (
+    CONNECT_FORMS,
+    DisconnectForm,
+    ProviderSettingsForm,
+    ProxyForm,
+)
+from strongroom.storage.models import StorageConnection
+from strongroom.web.helpers import apply_error, perm_required, sentence
+
+
+def _connect_form(provider: str, data: Any = None) -> Any:
+    cls = CONNECT_FORMS[provider]
+    kwargs: dict[str, Any] = {"auto_id": f"{provider}_%s"}
+    if provider == "s3":
+        admin_config, _ = registry.admin_settings("s3")
+        kwargs["endpoints"] = admin_config.get("endpoints") or []
+    return cls(data, **kwargs)
+
+
+def _connections_render(
+    request: HttpRequest, *, forms: dict[str, Any] | None = None, status: int = 200
+) -> HttpResponse:
+    forms = forms or {}
+    existing = {c.provider: c for c in services.storage_connections_for(request.user)}
+    cards = []
+    for name in registry.providers_available():
+        if name not in CONNECT_FORMS:
+            continue
+        conn = existing.get(name)
+        cards.append(
+            {
+                "name": name,
+                "label": registry.provider_class(name).label,
+                "connection": conn,
+                "form": forms.get(name) or _connect_form(name),
+                "disconnect_form": DisconnectForm(auto_id=f"dc_{name}_%s"),
+            }
+        )
+    return render(request, "storage/connections.html", {"cards": cards}, status=status)
+
+
+@login_required
+def connections(request: HttpRequest) -> HttpResponse:
+    return _connections_render(request)
+
+
+@login_required
+@require_POST
+def connect(request: HttpRequest, provider: str) -> HttpResponse:
+    if provider not in CONNECT_FORMS or provider not in registry.providers_available():
+        messages.error(request, "This storage provider is not enabled.")
+        return redirect("storage:connections")
+    form = _connect_form(provider, request.POST)
+    if form.is_valid():
+        config, creds = form.split()
+        try:
+            conn = services.storage_connection_save(
+                actor=request.user,
+                provider=provider,
+                config=config,
+                credentials=creds,
+                client_ip=client_ip(request),
+            )
+        except AppError as exc:
+            apply_error(form, exc)
+        else:
+            label = registry.provider_class(provider).label
+            messages.success(request, sentence(f"{label} connected: {conn.account_label}"))
+            return redirect("storage:connections")
+    return _connections_render(request, forms={provider: form}, status=400)
+
+
+@login_required
+@require_POST
+def disconnect(request: HttpRequest, connection_id: Any) -> HttpResponse:
+    form = DisconnectForm(request.POST)
+    form.is_valid()
+    try:
+        conn = services.storage_connection_disconnect(
+            actor=request.user,
+            connection_id=connection_id,
+            delete_remote_copy=bool(form.cleaned_data.get("delete_remote_copy")),
+            client_ip=client_ip(request),
+        )
+    except AppError as exc:
+        messages.error(request, sentence(exc.message))
+    else:
+        messages.success(request, sentence(f"Disconnected; {conn.status_message}"))
+    return redirect("storage:connections")
+
+
+# -- admin ----------------------------------------------------------------------------
+
+
+def _admin_render(
+    request: HttpRequest,
+    *,
+    provider_forms: dict[str, Any] | None = None,
+    proxy_form: ProxyForm | None = None,
+    test_result: Any = None,
+    status: int = 200,
+) -> HttpResponse:
+    provider_forms = provider_forms or {}
+    cards = []
+    for name in registry.provider_names():
+        row = services.provider_settings_get(name)
+        initial = {
+            "enabled": row.enabled,
+            "endpoints": "\n".join(row.config.get("endpoints") or []),
+            "base_dir": row.config.get("base_dir") or "",
+        }
+        cards.append(
+            {
+                "name": name,
+                "label": registry.provider_class(name).label,
+                "row": row,
+                "form": provider_forms.get(name)
+                or ProviderSettingsForm(initial=initial, provider=name, auto_id=f"{name}_%s"),
+                "test_result": (
+                    test_result if test_result and test_result.provider == name else None
+                ),
+                "connections": StorageConnection.objects.filter(
+                    provider=name, status=StorageConnection.Status.CONNECTED
+                ).count(),
+            }
+        )
+    proxy = services.proxy_settings_get()
+    if proxy_form is None:
+        proxy_form = ProxyForm(
+            initial={
+                "enabled": proxy.enabled,
+                "host": proxy.host,
+                "port": proxy.port,
+                "username": proxy.username,
+            },
+            auto_id="proxy_%s",
+        )
+    context = {
+        "cards": cards,
+        "proxy_form": proxy_form,
+        "proxy_has_password": proxy.password is not None,
+    }
+    return render(request, "storage/admin.html", context, status=status)
+
+
+@perm_required(Perm.SETTINGS_MANAGE)
+def admin_settings(request: HttpRequest) -> HttpResponse:
+    return _admin_render(request)
+
+
+@perm_required(Perm.SETTINGS_MANAGE)
+@require_POST
+def admin_provider(request: HttpRequest, provider: str) -> HttpResponse:
+    if provider not in registry.provider_names():
+        messages.error(request, "Unknown storage provider.")
+        return redirect("storage:admin")
+    form = ProviderSettingsForm(request.POST, provider=provider, auto_id=f"{provider}_%s")
+    if form.is_valid():
+        try:
+            services.provider_settings_update(
+                actor=request.user,
+                provider=provider,
+                enabled=form.cleaned_data["enabled"],
+                config=form.config(),
+                client_ip=client_ip(request),
+            )
+        except AppError as exc:
+            apply_error(form, exc)
+        else:
+            label = registry.provider_class(provider).label
+            messages.success(request, f"{label} settings saved.")
+            return redirect("storage:admin")
+    return _admin_render(request, provider_forms={provider: form}, status=400)
+
+
+@perm_required(Perm.SETTINGS_MANAGE)
+@require_POST
+def admin_proxy(request: HttpRequest) -> HttpResponse:
+    form = ProxyForm(request.POST, auto_id="proxy_%s")
+    if form.is_valid():
+        data = form.cleaned_data
+        password: str | None = data["password"] or None
+        if data["clear_password"]:
+            password = ""
+        try:
+            services.proxy_settings_update(
+                actor=request.user,
+                enabled=data["enabled"],
+                host=data["host"],
+                port=data["port"],
+                username=data["username"],
+                password=password,
+                client_ip=client_ip(request),
+            )
+        except AppError as exc:
+            apply_error(form, exc)
+        else:
+            messages.success(request, "Proxy settings saved.")
+            return redirect("storage:admin")
+    return _admin_render(request, proxy_form=form, status=400)
+
+
+@perm_required(Perm.SETTINGS_MANAGE)
+@require_POST
+def admin_test(request: HttpRequest, provider: str) -> HttpResponse:
+    try:
+        result = services.provider_test_connection(
+            actor=request.user, provider=provider, client_ip=client_ip(request)
+        )
+    except AppError as exc:
+        messages.error(request, sentence(exc.message))
+        return redirect("storage:admin")
+    return _admin_render(request, test_result=result)

@@ -1,0 +1,76 @@
+"""Storage test helpers: people and settings made through the real services."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.test import Client
+
+from strongroom.accounts import services as people
+from strongroom.accounts.models import User
+from strongroom.storage import services
+
+from .moto_server import S3Credentials
+
+LOGIN_PASSWORD = "Correct-horse-battery-staple-7"
+
+
+def user_make(role: str = "password_user", username: str | None = None) -> User:
+    return people.user_create(
+        actor=None,
+        username=username or f"{role}-{uuid.uuid4().hex[:8]}",
+        password=LOGIN_PASSWORD,
+        role=role,
+    )
+
+
+def admin() -> User:
+    found = User.objects.filter(username="storage-admin").first()
+    return found or user_make("admin", "storage-admin")
+
+
+def enable_s3(*endpoints: str, chunk_threshold: int | None = None) -> None:
+    config: dict[str, Any] = {"endpoints": list(endpoints)}
+    if chunk_threshold:
+        config["chunk_threshold"] = chunk_threshold
+    services.provider_settings_update(actor=admin(), provider="s3", enabled=True, config=config)
+
+
+def enable_local(base_dir: Any) -> None:
+    services.provider_settings_update(
+        actor=admin(), provider="local", enabled=True, config={"base_dir": str(base_dir)}
+    )
+
+
+def s3_input(
+    creds: S3Credentials, endpoint: str, *, bucket: str | None = None, **changes: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    config = {
+        "bucket": bucket or creds.bucket,
+        "region": creds.region,
+        "prefix": changes.pop("prefix", "people/"),
+        "endpoint": endpoint,
+    }
+    credentials = {
+        "access_key_id": changes.pop("access_key_id", creds.access_key_id),
+        "secret_access_key": changes.pop("secret_access_key", creds.secret_access_key),
+    }
+    return config, credentials
+
+
+@dataclass
+class Api:
+    token: str
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        kwargs: dict[str, Any] = {"headers": {"Authorization": f"Bearer {self.token}"}}
+        if body is not None:
+            kwargs["data"] = body
+            kwargs["content_type"] = "application/json"
+        return getattr(Client(), method)(f"/api/v1{path}", **kwargs)
+
+
+def api_for(user: User) -> Api:
+    return Api(token=people.api_token_create(user=user, name="storage tests").raw)
