@@ -43,6 +43,16 @@
     }
   }
 
+  // On a narrow screen the tab row scrolls sideways: bring the current tab into view.
+  function initTabs() {
+    for (const tabs of document.querySelectorAll(".tabs")) {
+      const current = tabs.querySelector("[aria-current='page']");
+      if (!current || tabs.scrollWidth <= tabs.clientWidth) continue;
+      // .tabs is position: relative, so offsetLeft is measured from the row itself.
+      tabs.scrollLeft = current.offsetLeft - (tabs.clientWidth - current.offsetWidth) / 2;
+    }
+  }
+
   // Close an open confirmation panel when clicking elsewhere or pressing Escape.
   function initConfirmPanels() {
     document.addEventListener("click", (event) => {
@@ -204,6 +214,7 @@
 
   function init() {
     initMenu();
+    initTabs();
     initCopyButtons();
     initConfirmPanels();
     initNotifications();
