@@ -71,6 +71,18 @@ class Api:
             kwargs["content_type"] = "application/json"
         return getattr(Client(), method)(f"/api/v1{path}", **kwargs)
 
+    def get(self, path: str) -> Any:
+        return self.call("get", path)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.call("post", path, body if body is not None else {})
+
+    def put(self, path: str, body: Any) -> Any:
+        return self.call("put", path, body)
+
+    def delete(self, path: str) -> Any:
+        return self.call("delete", path)
+
 
 def api_for(user: User) -> Api:
     return Api(token=people.api_token_create(user=user, name="storage tests").raw)

@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from strongroom.core.request import client_ip
 from strongroom.storage import registry, services
@@ -175,7 +175,7 @@ def connections_list(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @router.post("/storage/connections", response={201: ConnectionOut})
-def connection_create(request: HttpRequest, payload: ConnectionIn) -> tuple[int, dict[str, Any]]:
+def connection_create(request: HttpRequest, payload: ConnectionIn) -> Status:
     conn = services.storage_connection_save(
         actor=_actor(request),
         provider=payload.provider,
@@ -183,7 +183,7 @@ def connection_create(request: HttpRequest, payload: ConnectionIn) -> tuple[int,
         credentials=payload.credentials,
         client_ip=client_ip(request),
     )
-    return 201, _conn_out(conn)
+    return Status(201, _conn_out(conn))
 
 
 @router.delete("/storage/connections/{connection_id}", response=ConnectionOut)
