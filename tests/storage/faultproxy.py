@@ -150,6 +150,9 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if not self._auth_ok():
                 self._reply(407, b"", {"Proxy-Authenticate": 'Basic realm="test"'})
                 return
+            if host.strip("[]") not in {"127.0.0.1", "::1", "localhost"}:
+                self._reply(502, b"the test proxy only connects to 127.0.0.1")
+                return
             try:
                 upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=10)
             except OSError:
@@ -167,6 +170,11 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 parts = urlsplit(target)
                 upstream_host, upstream_port = parts.hostname or "", parts.port or 80
                 path = parts.path + (f"?{parts.query}" if parts.query else "")
+                if upstream_host not in {"127.0.0.1", "::1", "localhost"}:
+                    proxy._record(Recorded(self.command, target, upstream_host, dict(self.headers)))
+                    self._drain_body()
+                    self._reply(502, b"the test proxy only connects to 127.0.0.1")
+                    return
             elif proxy.upstream:
                 parts = urlsplit(proxy.upstream)
                 upstream_host, upstream_port = parts.hostname or "", parts.port or 80

@@ -123,6 +123,8 @@ def _classify(exc: BaseException, *, bucket: str, where: str = "") -> StorageErr
         code = str(err.get("Code") or meta.get("HTTPStatusCode") or "")
         status = int(meta.get("HTTPStatusCode") or 0)
         retry_after = _retry_after(meta.get("HTTPHeaders", {}))
+        if status == 407:
+            return StoragePermanentError("the proxy refused the credentials (HTTP 407)")
         if code in AUTH_CODES:
             return StorageAuthError(AUTH_CODES[code])
         if code == "NoSuchBucket" or (code in {"404", "NotFound"} and not where):
@@ -262,20 +264,18 @@ class S3Provider(Provider):
         cls, *, admin_config: dict[str, Any], proxy: ProxyConfig | None
     ) -> TestResult:
         endpoints = admin_config.get("endpoints") or []
-        results = [net.probe(cls.name, "https://s3.amazonaws.com/", proxy=proxy)]
-        if endpoints and not results[0].ok:
-            # An S3-compatible deployment may have no route to AWS: test its endpoints.
-            results = [net.probe(cls.name, ep.rstrip("/") + "/", proxy=proxy) for ep in endpoints]
-            failed = [r for r in results if not r.ok]
-            if failed:
-                return failed[0]
-            return results[0]
-        if endpoints and results[0].ok:
-            for ep in endpoints:
-                r = net.probe(cls.name, ep.rstrip("/") + "/", proxy=proxy)
-                if not r.ok:
-                    return r
-        return results[0]
+        aws = net.probe(cls.name, "https://s3.amazonaws.com/", proxy=proxy)
+        if not endpoints:
+            return aws
+        # Each allow-listed endpoint must answer; AWS itself is reported alongside (an
+        # S3-compatible deployment may have no route to AWS).
+        for ep in endpoints:
+            result = net.probe(cls.name, ep.rstrip("/") + "/", proxy=proxy)
+            if not result.ok:
+                return result
+        note = "reachable" if aws.ok else f"not reachable ({aws.stage}: {aws.message})"
+        result.message += f"; Amazon S3 itself is {note}"
+        return result
 
     # -- client --------------------------------------------------------------------------
 
