@@ -12,8 +12,10 @@ file from disk (file://) in Debian's Chromium with the real KDF cost (PBKDF2-HMA
 * search keystroke: from the key event to the frame after the results are drawn;
 * JS heap: V8's used heap after unlocking, after a garbage collection.
 
-Next to each figure: the reference floor from /work/shared/bench/PEERS.md (measured on a
-machine like this one; compare ratios, these machines are noisy) and the target.
+Next to each figure: PEERS.md's floor measured in this same run (Python: JSON + gzip +
+AES-256-GCM + base64 into a page; browser: PBKDF2 + AES-GCM + gunzip + JSON.parse, drawing
+nothing), interleaved with our own runs so that load from elsewhere hits both alike, the
+ratio to it, the reference figures of /work/shared/bench/PEERS.md, and the target.
 
     .venv/bin/python bench/offline.py [--quick] [--sizes 1000,10000,100000]
 """
