@@ -207,19 +207,18 @@ def probe(
         return result(False, "dns", f"DNS lookup failed for {urlsplit(url).hostname}")
     except u3e.SSLError as exc:
         return result(False, "tls", f"TLS handshake failed: {_reason(exc)}")
+    except u3e.NewConnectionError as exc:  # (a subclass of ConnectTimeoutError)
+        return result(False, "connect", f"connection refused or unreachable: {_reason(exc)}")
     except (u3e.ConnectTimeoutError, u3e.ReadTimeoutError):
         return result(False, "timeout", f"no answer within {timeout:g} s")
-    except u3e.NewConnectionError as exc:
-        return result(False, "connect", f"connection refused or unreachable: {_reason(exc)}")
     except u3e.HTTPError as exc:
         return result(False, "connect", f"request failed: {_reason(exc)}")
     finally:
         manager.clear()
-    ok_set = set(ok_statuses)
-    if resp.status in ok_set:
+    if proxy is not None and resp.status == 407:
+        return result(False, "proxy", f"the proxy {via} refused the credentials (HTTP 407)", 407)
+    if resp.status in set(ok_statuses):
         return result(True, "ok", f"the service answered (HTTP {resp.status})", resp.status)
-    if proxy is not None and resp.status in {407}:
-        return result(False, "proxy", "the proxy refused the credentials (HTTP 407)", 407)
     return result(False, "http", f"the service answered HTTP {resp.status}", resp.status)
 
 
