@@ -437,6 +437,9 @@ def _load_or_create_logins(path: Path) -> dict[str, str]:
 
 def demo_seed() -> DemoLogin:
     """Seed the demo vault once; always return the demo admin's login."""
+    from strongroom.storage.services import demo_enable_local_folder
+
+    demo_enable_local_folder()  # cloud sync to <data dir>/cloud-sync works offline
     path = login_file()
     logins = _load_or_create_logins(path)
     login = DemoLogin(DEMO_ADMIN, logins[DEMO_ADMIN], path)
