@@ -11,9 +11,10 @@ A cell gets one leading apostrophe (``'``) when
   value back by removing one leading apostrophe from every cell that starts with one).
 
 The XLSX file applies the same prefix (so copying its cells into CSV stays safe) and stores
-every cell as a string, never a formula. XML cannot hold most control characters, so they
-are written with the OOXML ``_xHHHH_`` escape that Excel and LibreOffice decode (a literal
-``_xHHHH_`` in the text is escaped as ``_x005F_xHHHH_``).
+every cell as an inline string in the "Text" number format, never a formula. XML cannot
+hold most control characters, so they are written with the OOXML ``_xHHHH_`` escape that
+Excel and LibreOffice decode (a literal ``_xHHHH_`` in the text is escaped as
+``_x005F_xHHHH_``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Sequence
-from datetime import UTC
-
-from openpyxl import Workbook
+from datetime import UTC, datetime
 
 from strongroom.crypto.offline import OfflineEntry
 
@@ -123,18 +123,123 @@ def csv_build(entries: Sequence[OfflineEntry], *, with_secrets: bool) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
+_COLUMN_LETTERS = [chr(ord("A") + i) for i in range(26)]
+_XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_DOC_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_CONTENT_TYPES = (
+    _XML_HEAD + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" '
+    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    '<Override PartName="/xl/styles.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+    '<Override PartName="/docProps/core.xml" '
+    'ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
+    "</Types>"
+)
+_ROOT_RELS = (
+    _XML_HEAD + f'<Relationships xmlns="{_REL_NS}">'
+    f'<Relationship Id="rId1" Type="{_DOC_REL}/officeDocument" Target="xl/workbook.xml"/>'
+    f'<Relationship Id="rId2" Type="{_REL_NS}/metadata/core-properties" '
+    'Target="docProps/core.xml"/></Relationships>'
+)
+_WORKBOOK = (
+    _XML_HEAD + f'<workbook xmlns="{_MAIN_NS}" xmlns:r="{_DOC_REL}">'
+    '<sheets><sheet name="Export" sheetId="1" r:id="rId1"/></sheets></workbook>'
+)
+_WORKBOOK_RELS = (
+    _XML_HEAD + f'<Relationships xmlns="{_REL_NS}">'
+    f'<Relationship Id="rId1" Type="{_DOC_REL}/worksheet" Target="worksheets/sheet1.xml"/>'
+    f'<Relationship Id="rId2" Type="{_DOC_REL}/styles" Target="styles.xml"/></Relationships>'
+)
+# Style 1: bold (the header). Style 2: the "Text" number format (@), so that a value typed
+# into a cell later is also taken as text, not as a formula.
+_STYLES = (
+    _XML_HEAD + f'<styleSheet xmlns="{_MAIN_NS}">'
+    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill></fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="49" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1" '
+    'applyNumberFormat="1"/>'
+    '<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    "</cellXfs>"
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+    "</styleSheet>"
+)
+_ROWS_PER_WRITE = 1000
+
+
+def _xml_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _sheet_row(number: int, values: Sequence[str], style: int) -> str:
+    cells = []
+    for index, value in enumerate(values):
+        if value:
+            text = _xml_text(ooxml_escape(cell_neutralise(value)))
+            cells.append(
+                f'<c r="{_COLUMN_LETTERS[index]}{number}" s="{style}" t="inlineStr">'
+                f'<is><t xml:space="preserve">{text}</t></is></c>'
+            )
+    return f'<row r="{number}">{"".join(cells)}</row>'
+
+
 def xlsx_build(entries: Sequence[OfflineEntry], *, with_secrets: bool, title: str = "") -> bytes:
-    """One worksheet, a header row, every cell a string."""
-    workbook = Workbook(write_only=True)
-    if title:
-        workbook.properties.title = ooxml_escape(title[:200])
-    workbook.properties.creator = "Strongroom"
-    sheet = workbook.create_sheet("Export")
-    sheet.append(list(columns(with_secrets=with_secrets)))
-    for entry in entries:
-        sheet.append(
-            [ooxml_escape(cell_neutralise(v)) for v in entry_row(entry, with_secrets=with_secrets)]
-        )
+    """One worksheet "Export" (header row frozen), every cell an inline string.
+
+    Written directly as SpreadsheetML (ECMA-376) rather than through a workbook library:
+    at 100,000 rows a general-purpose writer spends a minute on per-cell objects, this
+    takes seconds. The tests read every file back with openpyxl."""
+    header = list(columns(with_secrets=with_secrets))
+    if len(header) > len(_COLUMN_LETTERS):
+        raise ValueError("more columns than this writer names")
+    last = _COLUMN_LETTERS[len(header) - 1]
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    core = (
+        _XML_HEAD + '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/'
+        '2006/metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:dcterms="http://purl.org/dc/terms/" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        f"<dc:title>{_xml_text(ooxml_escape(title[:200]))}</dc:title>"
+        "<dc:creator>Strongroom</dc:creator>"
+        f'<dcterms:created xsi:type="dcterms:W3CDTF">{created}</dcterms:created>'
+        "</cp:coreProperties>"
+    )
     buffer = io.BytesIO()
-    workbook.save(buffer)
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        zf.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        zf.writestr("_rels/.rels", _ROOT_RELS)
+        zf.writestr("docProps/core.xml", core)
+        zf.writestr("xl/workbook.xml", _WORKBOOK)
+        zf.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        zf.writestr("xl/styles.xml", _STYLES)
+        with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(
+                (
+                    _XML_HEAD + f'<worksheet xmlns="{_MAIN_NS}"><dimension ref="A1:{last}'
+                    f'{len(entries) + 1}"/><sheetViews><sheetView workbookViewId="0">'
+                    '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
+                    "</sheetView></sheetViews>"
+                    f'<cols><col min="1" max="{len(header)}" width="24" customWidth="1"/></cols>'
+                    "<sheetData>" + _sheet_row(1, header, 1)
+                ).encode("utf-8")
+            )
+            chunk: list[str] = []
+            for number, entry in enumerate(entries, start=2):
+                chunk.append(_sheet_row(number, entry_row(entry, with_secrets=with_secrets), 2))
+                if len(chunk) >= _ROWS_PER_WRITE:
+                    sheet.write("".join(chunk).encode("utf-8"))
+                    chunk = []
+            sheet.write(("".join(chunk) + "</sheetData></worksheet>").encode("utf-8"))
     return buffer.getvalue()
