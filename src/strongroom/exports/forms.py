@@ -3,7 +3,7 @@ the policy itself is enforced by the services."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.validators import MinValueValidator
@@ -31,13 +31,13 @@ class _ScopeForm(forms.Form):
 
     def __init__(self, *args: Any, groups: list[tuple[str, str]], reason_required: bool, **kw: Any):
         super().__init__(*args, **kw)
-        self.fields["resource_groups"].choices = groups
+        cast(forms.ChoiceField, self.fields["resource_groups"]).choices = groups
         self.fields["reason"].required = reason_required
         if reason_required:
             self.fields["reason"].help_text = "The administrator requires a reason for exports."
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("scope") == "groups" and not data.get("resource_groups"):
             self.add_error("resource_groups", "Choose at least one resource group.")
         return data
@@ -73,7 +73,7 @@ class HtmlExportForm(_ScopeForm):
         )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         first, second = data.get("passphrase"), data.get("passphrase_confirm")
         if first and second is not None and first != second:
             self.add_error("passphrase_confirm", "The two passphrases differ.")
@@ -145,7 +145,7 @@ class PolicyForm(forms.Form):
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         minimum = export_policy.iterations_minimum()
-        field = self.fields["kdf_iterations"]
+        field = cast(forms.IntegerField, self.fields["kdf_iterations"])
         field.min_value = minimum
         field.widget.attrs["min"] = minimum
         field.help_text = (
@@ -175,11 +175,17 @@ class RuleForm(forms.Form):
             User.objects.filter(is_active=True).order_by("username").values_list("pk", "username")
         )
         groups = UserGroup.objects.order_by("name").values_list("pk", "name")
-        self.fields["user"].choices = [("", "—"), *((str(pk), name) for pk, name in users)]
-        self.fields["user_group"].choices = [("", "—"), *((str(pk), name) for pk, name in groups)]
+        cast(forms.ChoiceField, self.fields["user"]).choices = [
+            ("", "—"),
+            *((str(pk), name) for pk, name in users),
+        ]
+        cast(forms.ChoiceField, self.fields["user_group"]).choices = [
+            ("", "—"),
+            *((str(pk), name) for pk, name in groups),
+        ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         kind = data.get("subject_type")
         if kind and not data.get(kind):
             self.add_error(kind, "Choose one.")

@@ -86,7 +86,7 @@ def export_scope_resolve(*, user: User, resource_group_ids: Iterable[Any] | None
     )
 
 
-def export_resource_ids(*, user: User, scope: ExportScope) -> QuerySet[Resource]:
+def export_resource_ids(*, user: User, scope: ExportScope) -> QuerySet[Resource, Any]:
     """A subquery of the IDs of the resources in the scope (only ones the user can view)."""
     if scope.resource_group_ids is None:
         return resources_visible(user=user).values("pk")
