@@ -4,6 +4,7 @@ test says what failed (DNS, proxy refused, proxy credentials, TLS, HTTP status).
 from __future__ import annotations
 
 import http.server
+import logging
 import socket
 import ssl
 import threading
@@ -52,6 +53,7 @@ def _closed_port() -> int:
 
 
 def test_s3_traffic_goes_through_the_proxy(moto, s3_credentials, recording_proxy, caplog):
+    caplog.set_level(logging.DEBUG)
     enable_s3(moto.url)
     _set_proxy(recording_proxy)
     user = user_make()
@@ -65,7 +67,9 @@ def test_s3_traffic_goes_through_the_proxy(moto, s3_credentials, recording_proxy
     assert ("PUT", f"{moto.url}/strongroom-test/people/through-proxy.html") in methods
     assert ("HEAD", f"{moto.url}/strongroom-test/people/through-proxy.html") in methods
     assert all(r.headers.get("Proxy-Authorization") for r in recording_proxy.requests)
+    # Canary: at DEBUG (botocore logs requests) neither the secret nor the proxy password.
     assert "proxy-Pass-9" not in caplog.text
+    assert s3_credentials.secret_access_key not in caplog.text
 
 
 def test_wrong_proxy_password_is_reported(moto, s3_credentials, recording_proxy):
