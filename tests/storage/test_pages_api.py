@@ -149,3 +149,30 @@ def test_api_test_connection(local_base_dir):
     resp = api_for(admin()).post("/storage/providers/local/test")
     assert resp.status_code == 200 and resp.json()["ok"] is True
     assert api_for(user_make()).post("/storage/providers/local/test").status_code == 403
+
+
+def test_user_connects_local_folder(local_base_dir):
+    enable_local(local_base_dir)
+    client = _client(user_make())
+    bad = client.post("/storage/local/connect/", {"folder": "../escape"})
+    assert bad.status_code == 400 and "single name" in bad.content.decode()
+    resp = client.post("/storage/local/connect/", {"folder": "Téléphone de Tom"})
+    assert resp.status_code == 302
+    page = client.get("/storage/").content.decode()
+    assert "connected" in page and str(local_base_dir / "Téléphone de Tom") in page
+    assert (local_base_dir / "Téléphone de Tom").is_dir()
+
+
+def test_api_settings_are_all_or_nothing():
+    api = api_for(admin())
+    resp = api.put(
+        "/storage/settings",
+        {
+            "providers": [
+                {"name": "s3", "enabled": True, "config": {"endpoints": []}},
+                {"name": "local", "enabled": True, "config": {"base_dir": "relative/path"}},
+            ]
+        },
+    )
+    assert resp.status_code == 400
+    assert not ProviderSettings.objects.filter(provider="s3", enabled=True).exists()

@@ -200,3 +200,19 @@ def test_retries_are_off(fault_proxy: FaultProxy, s3_credentials: S3Credentials,
     with pytest.raises(StorageTransientError):
         provider.put("x.html", b"x")
     assert len([r for r in fault_proxy.requests if r.fault == "status"]) == 1
+
+
+def test_timeout_is_transient(fault_proxy: FaultProxy, s3_credentials: S3Credentials, bucket: str):
+    provider = S3Provider(
+        config={"bucket": bucket, "region": "us-east-1", "endpoint": fault_proxy.url},
+        credentials={
+            "access_key_id": s3_credentials.access_key_id,
+            "secret_access_key": s3_credentials.secret_access_key,
+        },
+        admin_config={"endpoints": [fault_proxy.url]},
+        timeout=0.5,
+    )
+    fault_proxy.add_fault("delay", method="PUT", delay=1.5)
+    with pytest.raises(StorageTransientError) as excinfo:
+        provider.put("slow.html", b"x")
+    assert "timed out" in excinfo.value.message

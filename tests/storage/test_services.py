@@ -83,6 +83,9 @@ def test_connect_s3_says_what_is_wrong_and_saves_nothing(
     if field:
         assert excinfo.value.details.get("field") == field
     assert not StorageConnection.objects.filter(user=user).exists()
+    if field is None:  # the check ran and failed: audited as a failure
+        failed = AuditEvent.objects.filter(action="storage.connect", outcome="failure")
+        assert failed.filter(actor_id=user.pk).exists()
     for secret in (s3_credentials.secret_access_key, creds["secret_access_key"]):
         assert secret not in excinfo.value.message
         assert secret not in caplog.text

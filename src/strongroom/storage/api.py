@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.db import transaction
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
@@ -146,6 +147,12 @@ def settings_get(request: HttpRequest) -> dict[str, Any]:
 def settings_put(request: HttpRequest, payload: SettingsIn) -> dict[str, Any]:
     actor = _actor(request)
     services._require_admin(actor)
+    with transaction.atomic():  # all or nothing
+        _settings_apply(request, actor, payload)
+    return _settings_out()
+
+
+def _settings_apply(request: HttpRequest, actor: Any, payload: SettingsIn) -> None:
     for item in payload.providers:
         services.provider_settings_update(
             actor=actor,
@@ -158,7 +165,6 @@ def settings_put(request: HttpRequest, payload: SettingsIn) -> dict[str, Any]:
         services.proxy_settings_update(
             actor=actor, client_ip=client_ip(request), **payload.proxy.dict()
         )
-    return _settings_out()
 
 
 @router.post("/storage/providers/{name}/test", response=TestResultOut)

@@ -178,6 +178,9 @@ def sha256_hex(data: bytes) -> str:
 # ---------------------------------------------------------------------------------------
 
 
+DEFAULT_TIMEOUT = 60.0
+
+
 class Provider(ABC):
     """One storage backend. Subclasses set ``name``/``label`` and call
     ``registry.register(TheClass)`` at the bottom of their module."""
@@ -202,6 +205,7 @@ class Provider(ABC):
         on_credentials_changed: Callable[[dict[str, Any]], None] | None = None,
         credentials_lock: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
         chunk_threshold: int | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.config = dict(config)
         self.credentials = dict(credentials or {})
@@ -213,6 +217,8 @@ class Provider(ABC):
         self.chunk_threshold = chunk_threshold or int(
             self.admin_config.get("chunk_threshold") or self.default_chunk_threshold
         )
+        #: Seconds a network provider waits to connect / for an answer (then transient).
+        self.timeout = float(timeout or self.admin_config.get("timeout") or DEFAULT_TIMEOUT)
 
     def __repr__(self) -> str:  # never show credentials
         return f"<{type(self).__name__} {self.describe()}>"

@@ -386,7 +386,8 @@ def user_storage_erase(
     for conn in StorageConnection.objects.filter(user=user).exclude(credentials=None):
         if delete_remote_copies and conn.status == StorageConnection.Status.CONNECTED:
             try:
-                provider = registry.provider_for_connection(conn)
+                # Short timeouts: this runs after the deactivation commits, in its request.
+                provider = registry.provider_for_connection(conn, timeout=10)
             except (StorageAuthError, StoragePermissionError, ValueError):
                 provider = None
             if provider is not None:
