@@ -176,3 +176,16 @@ def test_api_settings_are_all_or_nothing():
     )
     assert resp.status_code == 400
     assert not ProviderSettings.objects.filter(provider="s3", enabled=True).exists()
+
+
+def test_api_admin_secret_is_write_only():
+    api = api_for(admin())
+    resp = api.put(
+        "/storage/settings",
+        {"providers": [{"name": "s3", "enabled": False, "secret": {"client_secret": "zz-top"}}]},
+    )
+    assert resp.status_code == 200
+    s3 = next(p for p in resp.json()["providers"] if p["name"] == "s3")
+    assert s3["has_secret"] is True and "zz-top" not in resp.content.decode()
+    row = ProviderSettings.objects.get(provider="s3")
+    assert b"zz-top" not in bytes(row.secret)

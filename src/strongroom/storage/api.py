@@ -34,6 +34,7 @@ class ProviderSettingsOut(Schema):
     label: str
     enabled: bool
     config: dict[str, Any]
+    has_secret: bool
 
 
 class ProxyOut(Schema):
@@ -53,6 +54,7 @@ class ProviderSettingsIn(Schema):
     name: str
     enabled: bool | None = None
     config: dict[str, Any] | None = None
+    secret: dict[str, Any] | None = None  # write-only admin secrets (e.g. a client secret)
 
 
 class ProxyIn(Schema):
@@ -107,6 +109,7 @@ def _settings_out() -> dict[str, Any]:
                 "label": registry.provider_class(name).label,
                 "enabled": row.enabled,
                 "config": row.config,
+                "has_secret": row.secret is not None,
             }
         )
     proxy = services.proxy_settings_get()
@@ -159,6 +162,7 @@ def _settings_apply(request: HttpRequest, actor: Any, payload: SettingsIn) -> No
             provider=item.name,
             enabled=item.enabled,
             config=item.config,
+            secret=item.secret,
             client_ip=client_ip(request),
         )
     if payload.proxy is not None:
