@@ -52,3 +52,50 @@ def enqueued():
     finally:
         HUEY.disconnect_signal(record, signals.SIGNAL_ENQUEUED)
         HUEY.flush()
+
+
+# The storage engineer's S3 fixtures: moto's server mode on 127.0.0.1 (credential checking
+# on) and a fault-injecting proxy in front of it.
+from storage.conftest import (  # noqa: E402, F401
+    _fault_proxy_session,
+    moto_server,
+)
+from storage.conftest import fault_proxy as fault_proxy  # noqa: E402
+from storage.conftest import moto as moto  # noqa: E402
+from storage.conftest import s3_credentials as s3_credentials  # noqa: E402
+
+
+@pytest.fixture
+def s3_enabled(db, fault_proxy):
+    """S3 enabled with the fault proxy (in front of moto) as the one allowed endpoint."""
+    from strongroom.storage import services as storage
+
+    from .helpers import admin
+
+    storage.provider_settings_update(
+        actor=admin(), provider="s3", enabled=True, config={"endpoints": [fault_proxy.url]}
+    )
+    return fault_proxy
+
+
+@pytest.fixture
+def s3_connect(s3_enabled, moto, s3_credentials):
+    """connect(user) -> (connection, bucket): a fresh bucket per user, through the proxy."""
+    import uuid
+
+    from strongroom.storage import services as storage
+
+    def connect(user, bucket=None):
+        bucket = bucket or moto.new_bucket(f"sync-{uuid.uuid4().hex[:12]}")
+        conn = storage.storage_connection_save(
+            actor=user,
+            provider="s3",
+            config={"bucket": bucket, "region": "us-east-1", "endpoint": s3_enabled.url},
+            credentials={
+                "access_key_id": s3_credentials.access_key_id,
+                "secret_access_key": s3_credentials.secret_access_key,
+            },
+        )
+        return conn, bucket
+
+    return connect

@@ -279,6 +279,7 @@ def _claim(*, job_id: Any, worker_id: str, now: datetime) -> SyncJob | None:
         job.next_attempt_at = None
         job.started_at = job.started_at or now
         job.save()
+    logger.info("sync job %s claimed by worker %s (attempt %d)", job.pk, worker_id, job.attempts)
     return job
 
 
@@ -706,8 +707,9 @@ def sync_jobs_sweep(
             job.state = JobState.RETRY_WAIT
             job.error_code = "worker_lost"
             job.last_error = message
+            # Due at once (never later than the real time: a caller may pass ``now`` ahead).
+            job.next_attempt_at = min(now, timezone.now())
             job.lease_expires_at = None
-            job.next_attempt_at = now
             job.save()
             reclaimed += 1
     due = list(
