@@ -420,9 +420,7 @@ _ROW = operator.attrgetter(
 )
 _TOTP_COLUMN, _UPDATED_COLUMN = 7, 11
 _TEXT_COLUMNS = (0, 1, 2, 3, 4, 5, 6, 8, 9, 10)
-_LONE_SURROGATE = re.compile(
-    r"\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}"
-)
+_SURROGATE_ESCAPE = re.compile(r"\\ud[89a-f][0-9a-f]{2}")
 
 
 def _payload_json(entries: list[OfflineEntry]) -> bytes:
@@ -454,11 +452,27 @@ def _payload_json(entries: list[OfflineEntry]) -> bytes:
     # ASCII with \u escapes: the same JSON to every reader, and Python keeps one byte per
     # character instead of four as soon as one emoji appears (a third less peak memory).
     text = json.dumps(document, ensure_ascii=True, separators=(",", ":"))
-    if _LONE_SURROGATE.search(text):
-        # Lone surrogates are not Unicode text. (A value holding the characters
-        # "\\ud800" matches too; the exact check below then finds nothing wrong.)
+    if _has_lone_surrogate(text):
+        # Not Unicode text. (A value holding the six characters "\\ud800" looks the same
+        # here; the exact check then finds nothing wrong.)
         _entries_check(entries)
     return text.encode("ascii")
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    """Whether ASCII JSON holds a surrogate escape that is not half of a pair."""
+    pending_high = -1  # end of a high-surrogate escape still waiting for its low half
+    for found in _SURROGATE_ESCAPE.finditer(text):
+        high = found.group()[3] in "89ab"
+        if pending_high >= 0 and (high or found.start() != pending_high):
+            return True
+        if high:
+            pending_high = found.end()
+        elif pending_high < 0:
+            return True
+        else:
+            pending_high = -1
+    return pending_high >= 0
 
 
 def _entries_check(entries: list[OfflineEntry]) -> None:
