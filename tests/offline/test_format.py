@@ -302,3 +302,18 @@ def test_hostile_title_and_owner_round_trip_through_the_clear_header(keys, kind)
     assert (opened.title, opened.owner) == (value, value)
     header = html.split(b'id="strongroom-header">', 1)[1].split(b"</script>", 1)[0]
     assert header.isascii() and not any(c in header for c in b"<>&\r\n")
+
+
+@pytest.mark.parametrize(
+    "value", ["\ud800", "x\udc00", "🔑\ud800", "\udc00🔑", "\ud83d\ud83d", "a\ud800b🔑"]
+)
+def test_lone_surrogates_are_refused_naming_the_entry(keys, value):
+    entries = [OfflineEntry(name="ok 🔑", username="u", password="p")] * 3
+    entries.append(OfflineEntry(name="n", username="u", password="p", notes=value))
+    with pytest.raises(ValueError, match="entry 3 notes contains a lone surrogate"):
+        build(keys, entries)
+
+
+def test_text_that_merely_looks_like_an_escape_is_fine(keys):
+    entry = OfflineEntry(name="\\ud800 \\udc00 \\\\ud83d", username="u", password="p")
+    assert offline_file_open(html=build(keys, [entry]), passphrase=PASSPHRASE).entries == [entry]
