@@ -140,23 +140,9 @@ def _csp_violations(page: Any) -> list[Any]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/test (it installs Debian's chromium)")
-    # Playwright's sync API keeps an event loop in this thread, which Django's ORM takes for
-    # async code; the test code's own database calls are ordinary synchronous calls.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+def browser(chromium: Any) -> Any:
+    """The session's shared Chromium (tests/conftest.py)."""
+    return chromium
 
 
 @pytest.fixture(autouse=True)

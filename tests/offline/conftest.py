@@ -61,16 +61,9 @@ class Watch:
 
 
 @pytest.fixture(scope="session")
-def offline_browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        hint = " (an apt install may be running: see /tmp/apt-chromium.log)"
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/test{hint}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+def offline_browser(chromium: Any) -> Any:
+    """The session's shared Chromium (tests/conftest.py)."""
+    return chromium
 
 
 @pytest.fixture
