@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-# The API docs page (Swagger UI, served locally by django-ninja) needs inline styles.
+# One policy for every page, the API docs page (Swagger UI, served locally) included.
 _CSP_DEFAULT = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
