@@ -136,6 +136,23 @@ def test_worker_killed_mid_upload_loses_no_job_and_leaves_no_broken_file(tmp_pat
             "attempts": sorted(a for _, a in states.values()),
         }
         print("worker kill report:", json.dumps(report))
+
+        # The CLI once: `strongroom sync --wait` for one user, then `strongroom open` reads
+        # the object back to exactly that user's entries.
+        secret = tmp_path / "passphrase.txt"
+        secret.write_text("another quiet meadow of lanterns\n", encoding="utf-8")
+        done = inst.ok(
+            "sync", "--user", "tech0", "--to", "local", "--passphrase-file", str(secret),
+            "--reason", "CLI check", "--wait", "--timeout", "120",
+        )  # fmt: skip
+        assert f"synced {ENTRIES} entries for tech0 to " in done.stdout
+        assert "lantern" not in done.stdout + done.stderr
+        shown = inst.ok(
+            "open", str(base / "tech0" / "strongroom-offline.html"), "--passphrase-file",
+            str(secret), "--json",
+        )  # fmt: skip
+        names = sorted(e["name"] for e in json.loads(shown.stdout)["entries"])
+        assert names == [f"host-0-{i:03d}" for i in range(ENTRIES)]
         assert lost == []
         assert broken == []
         assert len(visible) == USERS
