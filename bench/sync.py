@@ -1,0 +1,221 @@
+"""Cloud sync throughput: 1,000 users, each with a 50-entry scope, synced to S3 (moto's
+server mode on 127.0.0.1, credential checking on) by one worker.
+
+usage: .venv/bin/python bench/sync.py [--users 1000] [--entries 50]
+
+Set-up (not timed): a private installation (SQLite in a temporary data directory, or a new
+database when STRONGROOM_DATABASE_URL points at PostgreSQL); users, resources and accounts
+bulk-inserted with every password sealed like the services do; one S3 connection per user
+(credentials sealed per row); one queued sync job per user whose copy keys were made with
+10,000 PBKDF2 iterations (the passphrase stretching happens once, at request time, in the
+web process; the worker's work per job is ECDH + HKDF + AES-GCM and does not depend on it).
+
+Timed: one worker (this process, one thread) runs every job through ``sync_job_run``:
+claim with a lease, policy check, scope query and unsealing, file build, audit record,
+S3 PUT with SSE and SHA-256 checksum, verification, result row, copy record and
+notification. Then the overhead of one sync against a bare boto3 ``put_object`` of the same
+bytes (medians of 20).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_ITERATIONS = 10_000
+PASSPHRASE = "bench sync passphrase, not a secret"
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _setup(tmp: Path) -> None:
+    os.environ["STRONGROOM_DATA_DIR"] = str(tmp / "data")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "strongroom.config.settings")
+    os.environ["STRONGROOM_LOG_LEVEL"] = "WARNING"
+    os.environ["STRONGROOM_ARGON2_FAST"] = "1"
+    os.environ["STRONGROOM_HUEY_IMMEDIATE"] = "0"  # jobs are run below, not by enqueueing
+    sys.path.insert(0, str(ROOT / "src"))
+    sys.path.insert(0, str(ROOT / "tests"))
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    # The bench-only cheap KDF (see the module docstring); production never goes below 600k.
+    settings.STRONGROOM_EXPORT_MIN_ITERATIONS = BENCH_ITERATIONS
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--entries", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="100 users")
+    args, _ = parser.parse_known_args(argv)
+    users_n = 100 if args.quick else args.users
+    with tempfile.TemporaryDirectory(prefix="sr-bench-sync-") as tmpdir:
+        _setup(Path(tmpdir))
+        return _run(users_n, args.entries)
+
+
+def _run(users_n: int, entries_n: int) -> int:
+    import json
+
+    from django.core.management import call_command
+    from django.db.models import Count
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        raise SystemExit("run on SQLite (the PostgreSQL variant needs a private database)")
+    call_command("migrate", verbosity=0)
+    from storage.moto_server import start_moto_server
+    from strongroom.accounts import services as people
+    from strongroom.accounts.models import User
+    from strongroom.core import keys
+    from strongroom.core.secrets import seal_into
+    from strongroom.crypto import offline
+    from strongroom.exports.services import export_policy_update
+    from strongroom.storage import services as storage
+    from strongroom.storage.models import StorageConnection
+    from strongroom.sync import services as sync
+    from strongroom.sync.models import JobState, SyncJob
+    from strongroom.vault.models import Account, Resource
+
+    keys.verify()
+    moto = start_moto_server()
+    try:
+        creds = moto.admin
+        t_setup = time.perf_counter()
+        boss = people.user_create(
+            actor=None, username="boss", password="Bench-login-0123", role="admin"
+        )
+        export_policy_update(actor=boss, values={"kdf_iterations": BENCH_ITERATIONS})
+        storage.provider_settings_update(
+            actor=boss, provider="s3", enabled=True, config={"endpoints": [moto.url]}
+        )
+        users = [
+            User(username=f"tech{i:04d}", role="password_admin", is_active=True)
+            for i in range(users_n)
+        ]
+        for user in users:
+            user.set_unusable_password()
+        User.objects.bulk_create(users, batch_size=500)
+        users = list(User.objects.filter(username__startswith="tech").order_by("username"))
+        resources, accounts = [], []
+        for user in users:
+            for j in range(entries_n):
+                res = Resource(owner=user, name=f"{user.username}-host-{j:02d}", host="10.0.0.1")
+                resources.append(res)
+                account = Account(resource=res, username="root")
+                seal_into(account, "password", f"pw-{user.username}-{j}")
+                accounts.append(account)
+        Resource.objects.bulk_create(resources, batch_size=2000)
+        Account.objects.bulk_create(accounts, batch_size=2000)
+        config = {"bucket": creds.bucket, "region": "us-east-1", "prefix": "", "endpoint": moto.url}
+        secret = json.dumps(
+            {"access_key_id": creds.access_key_id, "secret_access_key": creds.secret_access_key}
+        )
+        conns = []
+        for user in users:
+            conn = StorageConnection(
+                user=user,
+                provider="s3",
+                config={**config, "prefix": f"{user.username}/"},
+                account_label=creds.bucket,
+            )
+            seal_into(conn, "credentials", secret)
+            conns.append(conn)
+        StorageConnection.objects.bulk_create(conns, batch_size=500)
+        jobs = []
+        for user, conn in zip(users, conns, strict=True):
+            copy_keys = offline.copy_keys_create(
+                passphrase=PASSPHRASE,
+                iterations=BENCH_ITERATIONS,
+                minimum_iterations=BENCH_ITERATIONS,
+            )
+            jobs.append(
+                SyncJob(
+                    user=user,
+                    connection=conn,
+                    provider="s3",
+                    copy_keys=copy_keys.to_dict(),
+                    object_name=sync.object_name_for(conn),
+                )
+            )
+        SyncJob.objects.bulk_create(jobs, batch_size=500)
+        setup_seconds = time.perf_counter() - t_setup
+
+        rss_before = _rss_mib()
+        t0 = time.perf_counter()
+        for job in jobs:
+            sync.sync_job_run(job_id=job.pk, worker_id="bench-worker")
+        total = time.perf_counter() - t0
+        rss_after = _rss_mib()
+        states = dict(
+            SyncJob.objects.values_list("state").annotate(
+                n=__import__("django").db.models.Count("id")
+            )
+        )
+        succeeded = states.get(JobState.SUCCEEDED, 0)
+
+        # Overhead of one sync against a bare put_object of the same bytes.
+        last = SyncJob.objects.get(pk=jobs[-1].pk)
+        client = moto.client()
+        key = f"{users[-1].username}/{last.object_name}"
+        body = client.get_object(Bucket=creds.bucket, Key=key)["Body"].read()
+        payload = offline.offline_file_open(html=body, passphrase=PASSPHRASE)
+        assert len(payload.entries) == entries_n
+        bare, full = [], []
+        for _ in range(20):
+            t = time.perf_counter()
+            client.put_object(Bucket=creds.bucket, Key=f"bare/{uuid.uuid4().hex}", Body=body)
+            bare.append(time.perf_counter() - t)
+            job = SyncJob.objects.create(
+                user=users[-1],
+                connection=conns[-1],
+                provider="s3",
+                copy_keys=last.copy_keys,
+                object_name=last.object_name,
+            )
+            t = time.perf_counter()
+            sync.sync_job_run(job_id=job.pk, worker_id="bench-worker")
+            full.append(time.perf_counter() - t)
+        bare_ms = statistics.median(bare) * 1000
+        full_ms = statistics.median(full) * 1000
+    finally:
+        moto.stop()
+
+    rows = [
+        ("users (jobs)", f"{users_n:,}"),
+        ("entries per user", f"{entries_n}"),
+        ("set-up (not timed)", f"{setup_seconds:.1f} s"),
+        ("jobs succeeded", f"{succeeded:,} of {users_n:,}  {states}"),
+        ("total time, one worker", f"{total:.1f} s  (target: 1,000 within 60 s)"),
+        ("jobs per second", f"{users_n / total:.1f}"),
+        ("peak RSS (whole process)", f"{rss_after:.0f} MiB (before the run {rss_before:.0f} MiB)"),
+        ("file size", f"{len(body):,} bytes"),
+        ("bare boto3 put_object, median", f"{bare_ms:.1f} ms"),
+        ("one sync job, median", f"{full_ms:.1f} ms"),
+        (
+            "overhead of a sync over the bare PUT",
+            f"{full_ms - bare_ms:.1f} ms ({full_ms / bare_ms:.1f}x)",
+        ),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print(f"\nCloud sync to S3 (moto server on 127.0.0.1), {connection.vendor}")
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value}")
+    return 0 if succeeded == users_n else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
