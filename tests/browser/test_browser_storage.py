@@ -98,3 +98,35 @@ def test_admin_enables_s3_and_user_connects(new_page, moto: MotoServer):
     shoot(page, "storage-connected")
     conn = StorageConnection.objects.get(user=user, provider="s3")
     assert conn.status == "connected"
+
+
+def test_user_connects_and_disconnects_the_local_folder_on_a_phone(new_page, tmp_path):
+    from strongroom.storage import registry, services
+
+    admin = person("admin", "ada")
+    base = tmp_path / "cloud-sync"
+    base.mkdir()
+    services.provider_settings_update(
+        actor=admin, provider="local", enabled=True, config={"base_dir": str(base)}
+    )
+    user = person("password_user", "pia")
+    page = new_page("phone")
+    sign_in(page, user.username, PASSWORD)
+    open_menu(page)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Cloud storage").click()
+    card = page.locator("section[data-provider=local]")
+    card.get_by_label("Folder name").fill("pia-phone")
+    card.get_by_role("button", name="Connect Local folder").click()
+    expect(card.locator(".storage-status")).to_contain_text("connected")
+    expect(card.locator(".storage-status")).to_contain_text(str(base / "pia-phone"))
+    shoot(page, "storage-local-connected")
+    conn = StorageConnection.objects.get(user=user, provider="local")
+    registry.provider_for_connection(conn).put(services.SYNCED_OBJECT_NAME, b"copy")
+
+    card.get_by_label("Also delete the synced copy").check()
+    card.get_by_role("button", name="Disconnect Local folder").click()
+    expect(page.locator(".flash")).to_contain_text("synced copy deleted")
+    expect(card.locator(".storage-status")).to_contain_text("disconnected")
+    assert not (base / "pia-phone" / services.SYNCED_OBJECT_NAME).exists()
+    conn.refresh_from_db()
+    assert conn.credentials is None
