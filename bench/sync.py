@@ -71,8 +71,8 @@ def _run(users_n: int, entries_n: int) -> int:
     import json
 
     from django.core.management import call_command
-    from django.db.models import Count
     from django.db import connection
+    from django.db.models import Count
 
     if connection.vendor == "postgresql":
         raise SystemExit("run on SQLite (the PostgreSQL variant needs a private database)")
@@ -160,11 +160,7 @@ def _run(users_n: int, entries_n: int) -> int:
             sync.sync_job_run(job_id=job.pk, worker_id="bench-worker")
         total = time.perf_counter() - t0
         rss_after = _rss_mib()
-        states = dict(
-            SyncJob.objects.values_list("state").annotate(
-                n=__import__("django").db.models.Count("id")
-            )
-        )
+        states = dict(SyncJob.objects.values_list("state").annotate(n=Count("id")))
         succeeded = states.get(JobState.SUCCEEDED, 0)
 
         # Overhead of one sync against a bare put_object of the same bytes.
