@@ -241,11 +241,12 @@ def totp_code(secret: str) -> str:
 
     The server accepts each time step once (replay protection) and the steps either side of
     now, so a test that enrols and then signs in within 30 seconds needs the next step's code.
+    The previous step's code is never used: it may expire before the request arrives.
     """
     totp = pyotp.TOTP(secret)
     while True:
         now_step = int(time.time()) // totp.interval
-        for step in (now_step - 1, now_step, now_step + 1):
+        for step in (now_step, now_step + 1):
             if step > _LAST_STEP.get(secret, 0):
                 _LAST_STEP[secret] = step
                 return totp.generate_otp(step)
