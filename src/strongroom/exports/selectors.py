@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from django.db.models import Q, QuerySet
-from django.db.models.functions import Greatest
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast, Greatest
 
 from strongroom.accounts.models import User
 from strongroom.core.errors import ValidationFailed
@@ -94,7 +94,7 @@ def export_resource_ids(*, user: User, scope: ExportScope) -> QuerySet[Resource,
     return resources_visible(user=user).filter(pk__in=in_groups.values("resource_id")).values("pk")
 
 
-def _folders(user: User, resource_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+def _folders(user: User, resource_ids: set[str]) -> dict[str, str]:
     """Each resource's folder: the names of the resource groups holding it that the user can
     see (never the name of a group they cannot), sorted and joined with ", ".
 
@@ -103,10 +103,11 @@ def _folders(user: User, resource_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     visible_groups = resource_groups_visible(user=user).values("pk")
     links = (
         _RG_THROUGH.objects.filter(resourcegroup_id__in=visible_groups)
-        .values_list("resource_id", "resourcegroup__name")
+        .annotate(rid=_ID_TEXT)
+        .values_list("rid", "resourcegroup__name")  # type: ignore[misc]
         .order_by()
     )
-    names: dict[uuid.UUID, list[str]] = {}
+    names: dict[str, list[str]] = {}
     for resource_id, name in links.iterator(chunk_size=CHUNK):
         if resource_id in resource_ids:
             names.setdefault(resource_id, []).append(name)
@@ -129,10 +130,13 @@ class _SealedRow:
         self.totp_seed = totp_seed
 
 
+# Resource IDs are only compared, never shown: read as text they skip a UUID conversion per
+# row (on SQLite and PostgreSQL alike, both queries get the same spelling).
+_ID_TEXT = Cast("resource_id", output_field=CharField())
 _ENTRY_COLUMNS = (
     "id",
     "username",
-    "resource_id",
+    "rid",
     "resource__name",
     "resource__resource_type",
     "resource__host",
@@ -152,7 +156,7 @@ def export_entries(*, user: User, scope: ExportScope, with_secrets: bool) -> lis
     )
     rows = list(
         Account.objects.filter(resource_id__in=resource_ids)
-        .annotate(changed=Greatest("updated_at", "resource__updated_at"))
+        .annotate(changed=Greatest("updated_at", "resource__updated_at"), rid=_ID_TEXT)
         .order_by("resource__name", "resource_id", "username", "id")
         .values_list(*columns)
         .iterator(chunk_size=CHUNK)

@@ -464,7 +464,7 @@ def export_rule_delete(*, actor: User, rule_id: Any, client_ip: str | None = Non
         raise NotFound("export rule not found") from exc
     with transaction.atomic():
         rule = (
-            ExportRule.objects.select_for_update()
+            ExportRule.objects.select_for_update(of=("self",))
             .select_related("user", "user_group")
             .filter(pk=pk)
             .first()
