@@ -93,6 +93,14 @@ def start_moto_server() -> MotoServer:
                 process.kill()
                 raise RuntimeError("moto server did not start") from None
             time.sleep(0.1)
+    try:
+        return _set_up(url, process)
+    except BaseException:
+        process.kill()
+        raise
+
+
+def _set_up(url: str, process: subprocess.Popen[bytes]) -> MotoServer:
     iam = boto3.client(
         "iam",
         endpoint_url=url,
