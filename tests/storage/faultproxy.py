@@ -50,6 +50,17 @@ class Recorded:
     fault: str = ""
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Connections the proxy resets on purpose (or clients drop) are not errors."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
 class FaultProxy:
     def __init__(self, upstream: str | None = None) -> None:
         self.upstream = upstream  # "http://127.0.0.1:PORT" for reverse mode
@@ -58,7 +69,7 @@ class FaultProxy:
         self.proxy_auth: tuple[str, str] | None = None
         self._lock = threading.Lock()
         handler = _make_handler(self)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server = _QuietServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
