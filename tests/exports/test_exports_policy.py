@@ -341,3 +341,15 @@ def test_rules_replace_and_delete_audited():
         services.export_rule_set(actor=boss, allowed=True, role="emperor")
     with pytest.raises(ValidationFailed):
         services.export_rule_set(actor=boss, allowed=True, role="auditor", user_id=user.pk)
+
+
+def test_bad_reasons_are_refused_and_the_refusal_record_stays_small(cheap):
+    user = user_make()
+    with pytest.raises(ValidationFailed) as caught:
+        html(user, reason="r" * 3000)
+    assert caught.value.details["field"] == "reason"
+    with pytest.raises(ValidationFailed):
+        html(user, reason="nul\x00byte")
+    long_refusal, nul_refusal = failures()
+    assert long_refusal.reason == "r" * 2000
+    assert nul_refusal.reason == ""

@@ -94,7 +94,7 @@ def _refusal_record(
             action=f"export.{'html' if fmt == 'html' else 'spreadsheet'}",
             object_type="export",
             object_name=fmt,
-            reason=reason if isinstance(reason, str) and "\x00" not in reason else "",
+            reason=reason[:2000] if isinstance(reason, str) and "\x00" not in reason else "",
             client_ip=client_ip,
             details=details,
             outcome="failure",
