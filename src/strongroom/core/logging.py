@@ -52,8 +52,11 @@ SENSITIVE_KEYS = (
 )
 _KEY_RE = "|".join(SENSITIVE_KEYS)
 _PATTERNS = [
-    re.compile(r"(?i)((?:" + _KEY_RE + r")\w*[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}]+)"),
+    # key=value, "key": "value", 'key': b'value' (headers logged as bytes by SDKs)
+    re.compile(r"(?i)((?:" + _KEY_RE + r")\w*[\"']?\s*[:=]\s*b?[\"']?)([^\s\"'&,}]+)"),
     re.compile(r"(?i)(bearer\s+)(\S+)"),
+    # AWS Signature V4 parts (Authorization header, presigned URLs)
+    re.compile(r"(?i)((?:credential|signature|x-amz-credential|x-amz-signature)=)([^\s,&\"']+)"),
     re.compile(r"(sr_[A-Za-z0-9_-]{6})[A-Za-z0-9_-]+"),
 ]
 
