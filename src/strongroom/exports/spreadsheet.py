@@ -115,12 +115,18 @@ def columns(*, with_secrets: bool) -> Sequence[str]:
 
 def csv_build(entries: Sequence[OfflineEntry], *, with_secrets: bool) -> bytes:
     """UTF-8 with a byte-order mark (so Excel reads it as UTF-8), RFC 4180 quoting, CRLF."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    buffer = io.BytesIO()
+    # Encoded as it is written: a str buffer of the whole file would take up to four bytes
+    # a character, and another copy to encode it.
+    text = io.TextIOWrapper(buffer, encoding="utf-8-sig", newline="", write_through=True)
+    writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(columns(with_secrets=with_secrets))
     for entry in entries:
         writer.writerow([cell_neutralise(v) for v in entry_row(entry, with_secrets=with_secrets)])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    text.flush()
+    content = buffer.getvalue()
+    text.detach()
+    return content
 
 
 _COLUMN_LETTERS = [chr(ord("A") + i) for i in range(26)]
