@@ -170,9 +170,10 @@ def export_entries(*, user: User, scope: ExportScope, with_secrets: bool) -> lis
         password, notes, totp_seed = "", "", None
         if with_secrets:
             sealed = cast(Account, _SealedRow(pk, *row[10:]))
-            password = unseal(sealed, "password") or ""
-            notes = unseal(sealed, "notes") or ""
-            totp_seed = unseal(sealed, "totp_seed") or None
+            # Empty columns (no notes, no TOTP seed: most rows) need no call at all.
+            password = (row[10] is not None and unseal(sealed, "password")) or ""
+            notes = (row[11] is not None and unseal(sealed, "notes")) or ""
+            totp_seed = (row[12] is not None and unseal(sealed, "totp_seed")) or None
         entries.append(
             OfflineEntry(
                 name=name,
