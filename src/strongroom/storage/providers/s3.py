@@ -23,9 +23,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import logging
 import re
 import threading
+from collections import OrderedDict
 from typing import Any, ClassVar
 
 from strongroom.core.errors import ValidationFailed
@@ -55,6 +57,25 @@ AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
 MIN_PART_SIZE = 5 * 1024 * 1024
 _SESSION: Any = None
 _SESSION_LOCK = threading.Lock()  # what S3 (and s3transfer) accept for non-final parts
+# boto3 clients by the fingerprint of everything they are built from (endpoint, region,
+# credentials, proxy, timeouts): building one costs ~30 ms, and a client is thread-safe.
+# New credentials give a new fingerprint, so a changed secret never reuses the old client;
+# the least recently used clients are dropped beyond _CLIENTS_MAX.
+_CLIENTS: OrderedDict[str, Any] = OrderedDict()
+_CLIENTS_MAX = 256
+
+
+def _client_fingerprint(parts: dict[str, Any]) -> str:
+    """A digest of the client's configuration (never stored or logged in the clear)."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def s3_clients_clear() -> None:
+    """Forget every cached client (tests; a process that rotates the proxy password)."""
+    with _SESSION_LOCK:
+        _CLIENTS.clear()
+
 
 AUTH_CODES = {
     "InvalidAccessKeyId": "unknown access key: S3 does not know this access key ID",
@@ -322,25 +343,41 @@ class S3Provider(Provider):
             "response_checksum_validation": "when_required",
             "s3": {"addressing_style": "path" if endpoint else "virtual"},
         }
-        if self.proxy is not None:
-            url = self.proxy.url()
-            kwargs["proxies"] = {"http": url, "https": url}
+        proxy_url = self.proxy.url() if self.proxy is not None else None
+        if proxy_url is not None:
+            kwargs["proxies"] = {"http": proxy_url, "https": proxy_url}
+        access_key_id = self.credentials.get("access_key_id")
+        secret_access_key = self.credentials.get("secret_access_key")
+        fingerprint = _client_fingerprint(
+            {
+                "endpoint": endpoint,
+                "config": kwargs,
+                "access_key_id": access_key_id,
+                "secret_access_key": secret_access_key,
+            }
+        )
         with _SESSION_LOCK:
-            global _SESSION
-            if _SESSION is None:
-                # One shared session: its loader caches the service models, so building a
-                # client per job costs milliseconds. Credentials are per client.
-                _SESSION = boto3.session.Session()
-            client = _SESSION.client(
-                "s3",
-                endpoint_url=endpoint,
-                region_name=kwargs["region_name"],
-                aws_access_key_id=self.credentials.get("access_key_id"),
-                aws_secret_access_key=self.credentials.get("secret_access_key"),
-                aws_session_token=None,
-                config=Config(**kwargs),
-            )
-        client.meta.events.register("before-send.s3", SendGuard(endpoint))
+            client = _CLIENTS.get(fingerprint)
+            if client is not None:
+                _CLIENTS.move_to_end(fingerprint)
+            else:
+                global _SESSION
+                if _SESSION is None:
+                    # One shared session: its loader caches the service models.
+                    _SESSION = boto3.session.Session()
+                client = _SESSION.client(
+                    "s3",
+                    endpoint_url=endpoint,
+                    region_name=kwargs["region_name"],
+                    aws_access_key_id=access_key_id,
+                    aws_secret_access_key=secret_access_key,
+                    aws_session_token=None,
+                    config=Config(**kwargs),
+                )
+                client.meta.events.register("before-send.s3", SendGuard(endpoint))
+                _CLIENTS[fingerprint] = client
+                while len(_CLIENTS) > _CLIENTS_MAX:
+                    _CLIENTS.popitem(last=False)
         self._client_obj = client
         return client
 
