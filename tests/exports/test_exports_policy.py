@@ -353,3 +353,21 @@ def test_bad_reasons_are_refused_and_the_refusal_record_stays_small(cheap):
     long_refusal, nul_refusal = failures()
     assert long_refusal.reason == "r" * 2000
     assert nul_refusal.reason == ""
+
+
+def test_refused_passphrases_are_throttled_so_the_login_password_cannot_be_guessed_here(cheap):
+    from strongroom.core.errors import Throttled
+
+    user = user_make()
+    other = user_make()
+    for _ in range(10):
+        with pytest.raises(ValidationFailed):
+            services.export_offline_html(actor=user, passphrase="guess-1234")
+    with pytest.raises(Throttled) as caught:
+        services.export_offline_html(actor=user, passphrase=LOGIN_PASSWORD)
+    assert caught.value.status == 429
+    # Not even the right answer gets through, and others are not affected.
+    with pytest.raises(Throttled):
+        html(user)
+    assert html(other).entry_count == 0
+    assert failures()[-1].details["refusal"] == "throttled"

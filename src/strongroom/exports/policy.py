@@ -34,7 +34,7 @@ from django.conf import settings
 from zxcvbn import zxcvbn
 
 from strongroom.accounts.models import Role, User, UserGroup
-from strongroom.core.errors import PermissionDenied, ValidationFailed
+from strongroom.core.errors import PermissionDenied, Throttled, ValidationFailed
 from strongroom.crypto import offline
 from strongroom.exports.models import ExportPolicy, ExportRule
 
@@ -273,7 +273,37 @@ def passphrase_problems(*, user: User, passphrase: Any, policy: Policy) -> list[
     return problems
 
 
+PASSPHRASE_REFUSALS_ALLOWED = 10
+PASSPHRASE_REFUSAL_WINDOW = timedelta(minutes=15)
+
+
+def passphrase_attempts_check(*, user: User) -> None:
+    """Refuse (429) after 10 refused passphrases in 15 minutes. The check against the
+    sign-in password would otherwise let someone holding a session or API token test
+    guesses of the login password here, beyond the sign-in page's throttle. Counted from the
+    audit trail, so every server node sees the same number."""
+    from django.utils import timezone
+
+    from strongroom.audit.models import AuditEvent
+
+    since = timezone.now() - PASSPHRASE_REFUSAL_WINDOW
+    recent = AuditEvent.objects.filter(
+        actor_id=user.pk,
+        action="export.html",
+        outcome="failure",
+        at__gte=since,
+        details__refusal="passphrase_refused",
+    ).count()
+    if recent >= PASSPHRASE_REFUSALS_ALLOWED:
+        raise Throttled(
+            "too many refused passphrases; wait a quarter of an hour before trying again",
+            retry_after=int(PASSPHRASE_REFUSAL_WINDOW.total_seconds()),
+            refusal="throttled",
+        )
+
+
 def passphrase_require(*, user: User, passphrase: Any, policy: Policy) -> None:
+    passphrase_attempts_check(user=user)
     problems = passphrase_problems(user=user, passphrase=passphrase, policy=policy)
     if problems:
         raise ValidationFailed(
