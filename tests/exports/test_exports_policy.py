@@ -149,6 +149,7 @@ def test_inactive_users_never_export(cheap):
         ("aaaaaaaaaaaaaaaaaaaa", ["too_weak"], "too easy to guess"),
         ("abc123", ["too_short", "too_weak"], "at least 12"),
         (LOGIN_PASSWORD, ["login_password"], "must not be your sign-in password"),
+        ("x" * 1025, ["too_long"], "at most 1024 characters"),
     ],
 )
 def test_weak_passphrases_are_refused_with_the_reason(cheap, passphrase, codes, words):

@@ -44,6 +44,7 @@ MIN_LENGTH_FLOOR = 8
 MIN_LENGTH_CEILING = 256
 MAX_AGE_CEILING_DAYS = 3650
 ZXCVBN_MAX_LENGTH = 72
+MAX_PASSPHRASE_LENGTH = 1024
 SCORE_LABELS = ("very weak", "weak", "fair", "strong", "very strong")
 
 
@@ -236,6 +237,13 @@ def passphrase_problems(*, user: User, passphrase: Any, policy: Policy) -> list[
         passphrase.encode("utf-8")
     except UnicodeEncodeError:
         return [{"code": "invalid", "message": "the passphrase is not valid Unicode"}]
+    if len(passphrase) > MAX_PASSPHRASE_LENGTH:
+        return [
+            {
+                "code": "too_long",
+                "message": f"the passphrase must be at most {MAX_PASSPHRASE_LENGTH} characters",
+            }
+        ]
     problems: list[dict[str, str]] = []
     length = len(unicodedata.normalize("NFC", passphrase))
     if length < policy.passphrase_min_length:
