@@ -295,9 +295,9 @@ def passphrase_attempts_check(*, user: User) -> None:
     from strongroom.audit.models import AuditEvent
 
     since = timezone.now() - PASSPHRASE_REFUSAL_WINDOW
+    # Any action: the sync set-up checks passphrases with the same rules.
     recent = AuditEvent.objects.filter(
         actor_id=user.pk,
-        action="export.html",
         outcome="failure",
         at__gte=since,
         details__refusal="passphrase_refused",
