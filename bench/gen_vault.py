@@ -15,6 +15,7 @@ symbol, and (in about half of them) non-ASCII text, so HTML/JS/CSV escaping is
 exercised.  Notes are 0-200 chars and sometimes contain markup-like text
 ("</script>", "<!--", "]]>") and newlines.  Same N + seed => byte-identical files.
 """
+
 import argparse
 import csv
 import json
@@ -23,26 +24,77 @@ import random
 import string
 
 FIELDS = ["name", "type", "url", "username", "password", "notes", "folder"]
-TYPES = ["website", "server-ssh", "database", "api-key", "email", "wifi", "vpn",
-         "router", "cloud-console", "ftp", "certificate", "software-license"]
-WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
-         "november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu "
-         "prod staging dev backup billing payroll crm erp wiki git ci monitor mail vpn core edge "
-         "legacy east west north south primary replica archive").split()
+TYPES = [
+    "website",
+    "server-ssh",
+    "database",
+    "api-key",
+    "email",
+    "wifi",
+    "vpn",
+    "router",
+    "cloud-console",
+    "ftp",
+    "certificate",
+    "software-license",
+]
+WORDS = (
+    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
+    "november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu "
+    "prod staging dev backup billing payroll crm erp wiki git ci monitor mail vpn core edge "
+    "legacy east west north south primary replica archive"
+).split()
 TLDS = ["com", "net", "org", "io", "de", "fr", "co.uk", "internal", "local", "example"]
-UNICODE_BITS = ["é", "ü", "ß", "ñ", "ø", "Ж", "λ", "密", "码", "日本", "ä", "€", "£", "🔑", "✓", "Ω"]
+UNICODE_BITS = [
+    "é",
+    "ü",
+    "ß",
+    "ñ",
+    "ø",
+    "Ж",
+    "λ",
+    "密",
+    "码",
+    "日本",
+    "ä",
+    "€",
+    "£",
+    "🔑",
+    "✓",
+    "Ω",
+]
 PW_BASE = string.ascii_letters + string.digits + "!#$%()*+,-./:;=?@[]^_{|}~\\`"
 PW_DANGER = "\"'<>&"
-NOTE_SNIPPETS = ["</script>", "<!--", "-->", "]]>", "<b>bold</b>", "a & b", "\"quoted\"",
-                 "it's", "C:\\path\\to", "line1\nline2", "tab\there", "${not_a_template}",
-                 "{{mustache}}", "Grüße", "パスワード", "🙂"]
+NOTE_SNIPPETS = [
+    "</script>",
+    "<!--",
+    "-->",
+    "]]>",
+    "<b>bold</b>",
+    "a & b",
+    '"quoted"',
+    "it's",
+    "C:\\path\\to",
+    "line1\nline2",
+    "tab\there",
+    "${not_a_template}",
+    "{{mustache}}",
+    "Grüße",
+    "パスワード",
+    "🙂",
+]
 FOLDERS_TOP = ["Work", "Personal", "Infrastructure", "Clients", "Shared", "Archive", "Finance"]
 
 
 def _password(rng):
     n = rng.randint(16, 32)
-    chars = [rng.choice(PW_DANGER), rng.choice("<>&"), rng.choice("!#$%*+-=?@^_~"),
-             rng.choice(string.ascii_uppercase), rng.choice(string.digits)]
+    chars = [
+        rng.choice(PW_DANGER),
+        rng.choice("<>&"),
+        rng.choice("!#$%*+-=?@^_~"),
+        rng.choice(string.ascii_uppercase),
+        rng.choice(string.digits),
+    ]
     if rng.random() < 0.5:
         chars.append(rng.choice(UNICODE_BITS))
     while len(chars) < n:
@@ -66,16 +118,28 @@ def make_entry(rng, i):
     typ = rng.choice(TYPES)
     host = f"{w1}-{w2}{rng.randint(1, 999)}.{rng.choice(TLDS)}"
     if typ in ("website", "cloud-console", "api-key", "email"):
-        url = f"https://{host}/" + rng.choice(["", "login", "admin/", "app?tab=sec&x=1", "sso/start"])
+        url = f"https://{host}/" + rng.choice(
+            ["", "login", "admin/", "app?tab=sec&x=1", "sso/start"]
+        )
     elif typ in ("server-ssh", "ftp", "database", "router", "vpn"):
         url = f"{host}:{rng.choice([22, 21, 5432, 3306, 443, 1194, 8443])}"
     else:
         url = host
-    user = rng.choice([f"{rng.choice(WORDS)}.{rng.choice(WORDS)}",
-                       f"{rng.choice(WORDS)}{rng.randint(1, 99)}@{host}",
-                       "admin", "root", f"svc_{w1}", f"josé.{w2}", f"{w1}\\{w2}"])
+    user = rng.choice(
+        [
+            f"{rng.choice(WORDS)}.{rng.choice(WORDS)}",
+            f"{rng.choice(WORDS)}{rng.randint(1, 99)}@{host}",
+            "admin",
+            "root",
+            f"svc_{w1}",
+            f"josé.{w2}",
+            f"{w1}\\{w2}",
+        ]
+    )
     depth = rng.choice([1, 1, 2, 2, 3])
-    folder = "/".join([rng.choice(FOLDERS_TOP)] + [rng.choice(WORDS).capitalize() for _ in range(depth - 1)])
+    folder = "/".join(
+        [rng.choice(FOLDERS_TOP)] + [rng.choice(WORDS).capitalize() for _ in range(depth - 1)]
+    )
     return {
         "name": f"{w1.capitalize()} {w2} {typ} #{i}",
         "type": typ,
@@ -100,14 +164,27 @@ def main():
     a = ap.parse_args()
     entries = generate(a.n, a.seed)
     with open(a.out, "w", encoding="utf-8") as f:
-        json.dump({"format": "bench-vault/1", "seed": a.seed, "count": a.n, "fields": FIELDS,
-                   "entries": entries}, f, ensure_ascii=False, indent=None, separators=(",", ":"))
+        json.dump(
+            {
+                "format": "bench-vault/1",
+                "seed": a.seed,
+                "count": a.n,
+                "fields": FIELDS,
+                "entries": entries,
+            },
+            f,
+            ensure_ascii=False,
+            indent=None,
+            separators=(",", ":"),
+        )
     csv_path = os.path.splitext(a.out)[0] + ".csv"
     with open(csv_path, "w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS, quoting=csv.QUOTE_MINIMAL)
         w.writeheader()
         w.writerows(entries)
-    print(f"wrote {a.n} entries -> {a.out} ({os.path.getsize(a.out)} B), {csv_path} ({os.path.getsize(csv_path)} B)")
+    print(
+        f"wrote {a.n} entries -> {a.out} ({os.path.getsize(a.out)} B), {csv_path} ({os.path.getsize(csv_path)} B)"
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ class S3ConnectForm(forms.Form):
     )
     bucket = forms.CharField(label="Bucket", max_length=63)
     region = forms.CharField(label="Region", max_length=40, initial="us-east-1")
-    prefix = forms.CharField(
+    # Django's form metaclass moves declared fields out of the class, so this does not
+    # shadow Form.prefix at run time; mypy only sees the class attribute.
+    prefix = forms.CharField(  # type: ignore[assignment]
         label="Key prefix", max_length=200, required=False, help_text="For example strongroom/"
     )
     endpoint = forms.ChoiceField(label="Endpoint", required=False)
@@ -24,7 +26,9 @@ class S3ConnectForm(forms.Form):
     def __init__(self, *args: Any, endpoints: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         choices = [("", "Amazon S3 (AWS)")] + [(e, e) for e in endpoints or []]
-        self.fields["endpoint"].choices = choices
+        endpoint_field = self.fields["endpoint"]
+        assert isinstance(endpoint_field, forms.ChoiceField)  # noqa: S101 - narrows for mypy
+        endpoint_field.choices = choices
         if not endpoints:
             self.fields["endpoint"].widget = forms.HiddenInput()
 

@@ -43,7 +43,7 @@ class SyncForm(forms.Form):
         )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         first, second = data.get("passphrase"), data.get("passphrase_confirm")
         if first and second is not None and first != second:
             self.add_error("passphrase_confirm", "The two passphrases differ.")

@@ -420,9 +420,9 @@ def sync_job_run(
     except (storage_base.StorageAuthError, storage_base.StoragePermissionError) as exc:
         return _after_auth_failure(job=job, user=user, exc=exc, worker_id=worker_id)
     except storage_base.StorageTransientError as exc:
-        failure = _JobFailed(exc.code, exc.message, retryable=True, retry_after=exc.retry_after)
+        transient = _JobFailed(exc.code, exc.message, retryable=True, retry_after=exc.retry_after)
         return _after_failure(
-            job=job, user=user, failure=failure, worker_id=worker_id, clock=clock, rand=rand
+            job=job, user=user, failure=transient, worker_id=worker_id, clock=clock, rand=rand
         )
     except storage_base.StorageError as exc:
         return _after_failure(

@@ -324,8 +324,9 @@ class S3Provider(Provider):
         return f"{where} at {self.endpoint}" if self.endpoint else where
 
     def _client(self) -> Any:
-        if getattr(self, "_client_obj", None) is not None:
-            return self._client_obj
+        cached: Any = getattr(self, "_client_obj", None)
+        if cached is not None:
+            return cached
         import boto3
         from botocore.config import Config
 
