@@ -223,6 +223,14 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "strongroom.core.logging.SecretMaskingReport
 
 TRUST_X_FORWARDED_FOR = env_bool("STRONGROOM_TRUST_X_FORWARDED_FOR", False)
 
+# Cloud storage (OAuth providers). A PEM file of extra CA certificates trusted for the
+# providers' HTTPS APIs (a TLS-inspecting corporate proxy; the tests' local stand-ins).
+# Empty: the SDKs' own trust stores. The machine's REQUESTS_CA_BUNDLE is never used for
+# provider calls (sessions are built with trust_env=False, so the proxy is ours alone).
+PROVIDER_CA_BUNDLE = env_str("STRONGROOM_PROVIDER_CA_BUNDLE", "")
+# How long a started OAuth authorisation (PKCE verifier, Box state) may be completed.
+OAUTH_PENDING_SECONDS = int(env_str("STRONGROOM_OAUTH_PENDING_SECONDS", "900"))
+
 # Argon2id cost. Tests lower it (still Argon2id) through STRONGROOM_ARGON2_FAST=1.
 if env_bool("STRONGROOM_ARGON2_FAST", False):
     PASSWORD_HASHERS = ["strongroom.accounts.hashers.FastArgon2PasswordHasher"]
