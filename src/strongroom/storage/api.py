@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from strongroom.core.request import client_ip
-from strongroom.storage import registry, services
+from strongroom.storage import oauth, registry, services
 from strongroom.storage.models import StorageConnection
 
 router = Router(tags=["storage"])
@@ -191,6 +191,45 @@ def connection_create(request: HttpRequest, payload: ConnectionIn) -> Status:
         provider=payload.provider,
         config=payload.config,
         credentials=payload.credentials,
+        client_ip=client_ip(request),
+    )
+    return Status(201, _conn_out(conn))
+
+
+class OAuthStartOut(Schema):
+    authorize_url: str
+    state: str
+    flow: str
+    expires_at: datetime
+
+
+class OAuthCompleteIn(Schema):
+    state: str
+    code: str
+
+
+@router.post("/storage/oauth/{provider}/start", response=OAuthStartOut)
+def oauth_start(request: HttpRequest, provider: str) -> dict[str, Any]:
+    """Start an OAuth authorisation (Dropbox, Box): open ``authorize_url`` in a browser,
+    then send the code (pasted, or from the redirect) with ``state`` to ``complete``."""
+    start = oauth.storage_oauth_begin(
+        actor=_actor(request), provider=provider, client_ip=client_ip(request)
+    )
+    return {
+        "authorize_url": start.authorize_url,
+        "state": start.state,
+        "flow": start.flow,
+        "expires_at": start.expires_at,
+    }
+
+
+@router.post("/storage/oauth/{provider}/complete", response={201: ConnectionOut})
+def oauth_complete(request: HttpRequest, provider: str, payload: OAuthCompleteIn) -> Status:
+    conn = oauth.storage_oauth_complete(
+        actor=_actor(request),
+        provider=provider,
+        state=payload.state,
+        code=payload.code,
         client_ip=client_ip(request),
     )
     return Status(201, _conn_out(conn))

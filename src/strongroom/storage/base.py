@@ -193,6 +193,12 @@ class Provider(ABC):
     fields: ClassVar[tuple[ConfigField, ...]] = ()
     #: Uploads above this many bytes take the multipart / chunked path.
     default_chunk_threshold: ClassVar[int] = 8 * 1024 * 1024
+    #: OAuth providers only: "paste" (the provider shows a code that the user pastes back
+    #: into Strongroom: Dropbox) or "redirect" (the provider sends the browser back to
+    #: ``storage.oauth.oauth_redirect_uri``: Box). See ``storage/oauth.py``.
+    oauth_flow: ClassVar[str] = ""
+    #: OAuth providers only: send a PKCE challenge (S256) and the verifier at exchange.
+    oauth_pkce: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -274,6 +280,38 @@ class Provider(ABC):
         """Admin "Test connection": does the service answer (through ``proxy``)? Network
         providers probe their API with ``storage.net.probe`` and say what failed."""
         return TestResult(ok=True, provider=cls.name, stage="ok", message="nothing to test")
+
+    # -- OAuth (auth_kind == "oauth") -----------------------------------------------------
+
+    @classmethod
+    def oauth_authorize_url(
+        cls,
+        *,
+        admin_config: dict[str, Any],
+        admin_secret: dict[str, Any],
+        state: str,
+        code_challenge: str | None,
+        redirect_uri: str | None,
+    ) -> str:
+        """The provider's consent page for a new authorisation (no request made)."""
+        raise NotImplementedError(f"{cls.name} does not use OAuth")
+
+    @classmethod
+    def oauth_exchange_code(
+        cls,
+        *,
+        admin_config: dict[str, Any],
+        admin_secret: dict[str, Any],
+        proxy: ProxyConfig | None,
+        code: str,
+        code_verifier: str | None,
+        redirect_uri: str | None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Exchange an authorisation code for the credentials to seal (tokens, expiry).
+        A wrong, expired or reused code raises StorageAuthError with a message for the
+        user; an outage raises StorageTransientError."""
+        raise NotImplementedError(f"{cls.name} does not use OAuth")
 
     def verify_landed(self, info: ObjectInfo, data: bytes, expected_hash: str | None) -> None:
         """Shared check: the size and (when the provider reports one) hash match."""

@@ -53,6 +53,18 @@ class LocalConnectForm(forms.Form):
 CONNECT_FORMS: dict[str, type[forms.Form]] = {"s3": S3ConnectForm, "local": LocalConnectForm}
 
 
+class OAuthCodeForm(forms.Form):
+    """The paste flow's code (shape only: ``storage.oauth`` validates and exchanges it)."""
+
+    code = forms.CharField(
+        label="Authorisation code",
+        required=False,
+        strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        help_text="The code the provider shows after you allow access.",
+    )
+
+
 class DisconnectForm(forms.Form):
     delete_remote_copy = forms.BooleanField(label="Also delete the synced copy", required=False)
 
@@ -79,6 +91,10 @@ class ProviderSettingsForm(forms.Form):
             del self.fields["endpoints"]
         if provider != "local":
             del self.fields["base_dir"]
+
+    def secret(self) -> dict[str, Any] | None:
+        """The admin secret to seal, or None to keep the stored one (write-only fields)."""
+        return None
 
     def config(self) -> dict[str, Any]:
         data = self.cleaned_data

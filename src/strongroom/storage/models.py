@@ -87,3 +87,26 @@ class StorageConnection(models.Model):
     @property
     def is_connected(self) -> bool:
         return self.status == self.Status.CONNECTED
+
+
+class OAuthPending(models.Model):
+    """One started OAuth authorisation (Dropbox, Box), kept in the database so that any web
+    node can finish it: the ``state`` is stored only as its SHA-256 digest, the PKCE
+    verifier only sealed. Bound to the user (and, for the web UI, to the session that
+    started it), single-use (``used_at`` is set by a conditional update) and expiring."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=32)
+    state_digest = models.CharField(max_length=64, unique=True)
+    #: SHA-256 of the Django session key that started the flow ("" for the API).
+    session_digest = models.CharField(max_length=64, blank=True)
+    code_verifier = SealedField()
+    redirect_uri = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "strongroom_storage_oauth_pending"
+        indexes = [models.Index(fields=["user", "provider"], name="storage_oauth_user_provider")]

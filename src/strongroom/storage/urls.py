@@ -9,6 +9,9 @@ app_name = "storage"
 urlpatterns = [
     path("storage/", views.connections, name="connections"),
     path("storage/<str:provider>/connect/", views.connect, name="connect"),
+    path("storage/<str:provider>/authorize/", views.oauth_authorize, name="oauth_authorize"),
+    path("storage/<str:provider>/oauth/code/", views.oauth_code, name="oauth_code"),
+    path("storage/<str:provider>/oauth/callback/", views.oauth_callback, name="oauth_callback"),
     path(
         "storage/connections/<uuid:connection_id>/disconnect/",
         views.disconnect,

@@ -8,17 +8,20 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
 from django.views.decorators.http import require_POST
 
 from strongroom.accounts.permissions import Perm
 from strongroom.core.errors import AppError
 from strongroom.core.request import client_ip
-from strongroom.storage import registry, services
+from strongroom.storage import oauth, registry, services
 from strongroom.storage.forms import (
     CONNECT_FORMS,
     DisconnectForm,
+    OAuthCodeForm,
     ProviderSettingsForm,
     ProxyForm,
 )
@@ -42,15 +45,21 @@ def _connections_render(
     existing = {c.provider: c for c in services.storage_connections_for(request.user)}
     cards = []
     for name in registry.providers_available():
-        if name not in CONNECT_FORMS:
+        cls = registry.provider_class(name)
+        if cls.auth_kind == "oauth":
+            form = forms.get(name) or OAuthCodeForm(auto_id=f"{name}_%s")
+        elif name in CONNECT_FORMS:
+            form = forms.get(name) or _connect_form(name)
+        else:
             continue
         conn = existing.get(name)
         cards.append(
             {
                 "name": name,
-                "label": registry.provider_class(name).label,
+                "label": cls.label,
+                "oauth_flow": cls.oauth_flow if cls.auth_kind == "oauth" else "",
                 "connection": conn,
-                "form": forms.get(name) or _connect_form(name),
+                "form": form,
                 "disconnect_form": DisconnectForm(auto_id=f"dc_{name}_%s"),
             }
         )
@@ -86,6 +95,102 @@ def connect(request: HttpRequest, provider: str) -> HttpResponse:
             messages.success(request, sentence(f"{label} connected: {conn.account_label}"))
             return redirect("storage:connections")
     return _connections_render(request, forms={provider: form}, status=400)
+
+
+# -- OAuth providers (Dropbox, Box): storage/oauth.py ---------------------------------
+
+
+def _state_key(provider: str) -> str:
+    return f"strongroom.oauth_state.{provider}"
+
+
+@login_required
+def oauth_authorize(request: HttpRequest, provider: str) -> HttpResponse:
+    """Start an authorisation and send the browser to the provider's consent page.
+
+    A GET link (opened in a new window for the paste flow): a form POST could not redirect
+    to the provider's origin under ``form-action 'self'``. It only creates a pending
+    authorisation for the signed-in user, so a forged request gains an attacker nothing.
+    """
+    if provider not in registry.providers_available():
+        messages.error(request, "This storage provider is not enabled.")
+        return redirect("storage:connections")
+    if request.session.session_key is None:
+        request.session.save()
+    try:
+        start = oauth.storage_oauth_begin(
+            actor=request.user,
+            provider=provider,
+            session_key=request.session.session_key or "",
+            client_ip=client_ip(request),
+        )
+    except AppError as exc:
+        messages.error(request, sentence(exc.message))
+        return redirect("storage:connections")
+    request.session[_state_key(provider)] = start.state
+    response = HttpResponseRedirect(start.authorize_url)
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@login_required
+@require_POST
+def oauth_code(request: HttpRequest, provider: str) -> HttpResponse:
+    """The paste flow: the code the provider showed the user."""
+    if provider not in registry.providers_available():
+        messages.error(request, "This storage provider is not enabled.")
+        return redirect("storage:connections")
+    form = OAuthCodeForm(request.POST, auto_id=f"{provider}_%s")
+    form.is_valid()
+    try:
+        conn = oauth.storage_oauth_complete(
+            actor=request.user,
+            provider=provider,
+            state=request.session.get(_state_key(provider), ""),
+            code=form.cleaned_data.get("code", ""),
+            session_key=request.session.session_key or "",
+            client_ip=client_ip(request),
+        )
+    except AppError as exc:
+        apply_error(form, exc)
+        return _connections_render(request, forms={provider: form}, status=400)
+    request.session.pop(_state_key(provider), None)
+    label = registry.provider_class(provider).label
+    messages.success(request, sentence(f"{label} connected: {conn.account_label}"))
+    return redirect("storage:connections")
+
+
+@login_required
+def oauth_callback(request: HttpRequest, provider: str) -> HttpResponse:
+    """The redirect flow: the provider sends the browser back with ``code`` and ``state``."""
+    if provider not in registry.providers_available():
+        messages.error(request, "This storage provider is not enabled.")
+        return redirect("storage:connections")
+    label = registry.provider_class(provider).label
+    error = request.GET.get("error", "")
+    if error:
+        # The user denied access, or the provider refused the request: nothing to complete.
+        request.session.pop(_state_key(provider), None)
+        text = "access was denied" if error == "access_denied" else f"error {error[:80]}"
+        messages.error(request, sentence(f"{label} did not authorise Strongroom: {text}"))
+        return redirect("storage:connections")
+    # The service checks that this state was started by this user in this session (so a
+    # callback carrying another user's state links nothing) and spends it.
+    request.session.pop(_state_key(provider), None)
+    try:
+        conn = oauth.storage_oauth_complete(
+            actor=request.user,
+            provider=provider,
+            state=request.GET.get("state", ""),
+            code=request.GET.get("code", ""),
+            session_key=request.session.session_key or "",
+            client_ip=client_ip(request),
+        )
+    except AppError as exc:
+        messages.error(request, sentence(exc.message))
+        return redirect("storage:connections")
+    messages.success(request, sentence(f"{label} connected: {conn.account_label}"))
+    return redirect("storage:connections")
 
 
 @login_required
@@ -131,6 +236,9 @@ def _admin_render(
             {
                 "name": name,
                 "label": registry.provider_class(name).label,
+                # Set-up guide of a provider that needs one: storage/admin_guide_<name>.html.
+                "guide": _template_or_none(f"storage/admin_guide_{name}.html"),
+                "redirect_uri": oauth.oauth_redirect_uri(name),
                 "row": row,
                 "form": provider_forms.get(name)
                 or ProviderSettingsForm(initial=initial, provider=name, auto_id=f"{name}_%s"),
@@ -161,6 +269,14 @@ def _admin_render(
     return render(request, "storage/admin.html", context, status=status)
 
 
+def _template_or_none(name: str) -> str | None:
+    try:
+        get_template(name)
+    except TemplateDoesNotExist:
+        return None
+    return name
+
+
 @perm_required(Perm.SETTINGS_MANAGE)
 def admin_settings(request: HttpRequest) -> HttpResponse:
     return _admin_render(request)
@@ -180,6 +296,7 @@ def admin_provider(request: HttpRequest, provider: str) -> HttpResponse:
                 provider=provider,
                 enabled=form.cleaned_data["enabled"],
                 config=form.config(),
+                secret=form.secret(),
                 client_ip=client_ip(request),
             )
         except AppError as exc:
