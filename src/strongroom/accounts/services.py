@@ -40,6 +40,7 @@ from strongroom.core.errors import (
     Throttled,
     ValidationFailed,
 )
+from strongroom.sync.hooks import scope_changed
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +194,7 @@ def user_update(
         for field, change in changes.items():
             setattr(user, field, change["new"])
         user.save(update_fields=list(changes))
+        scope_changed(cause="user.update", user_ids=[user.pk])
     return user
 
 
@@ -216,6 +218,7 @@ def _user_set_active(*, actor: User, user: User, active: bool, client_ip: str | 
         )
         user.is_active = active
         user.save(update_fields=["is_active"])
+        scope_changed(cause="user.activate" if active else "user.deactivate", user_ids=[user.pk])
     return user
 
 
@@ -450,6 +453,7 @@ def user_group_delete(*, actor: User, group: UserGroup, client_ip: str | None = 
                 "shares_removed": group.shares.count(),  # type: ignore[attr-defined]
             },
         )
+        scope_changed(cause="user_group.delete", user_group_ids=[group.pk])
         group.delete()
 
 
@@ -472,6 +476,7 @@ def user_group_add_member(
             details={"user_id": str(user.pk), "username": user.username},
         )
         group.members.add(user)
+        scope_changed(cause="user_group.add_member", user_ids=[user.pk])
 
 
 def user_group_remove_member(
@@ -491,6 +496,7 @@ def user_group_remove_member(
             details={"user_id": str(user.pk), "username": user.username},
         )
         group.members.remove(user)
+        scope_changed(cause="user_group.remove_member", user_ids=[user.pk])
 
 
 # --- login and throttling ----------------------------------------------------------------

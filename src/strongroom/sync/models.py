@@ -31,6 +31,13 @@ ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RETRY_WAIT)
 FINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
+class JobTrigger(models.TextChoices):
+    MANUAL = "manual", "Requested"
+    AUTO = "auto", "Automatic update"
+    RESYNC = "resync", "Re-sync now"
+    REKEY = "rekey", "New passphrase"
+
+
 class SyncJob(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
@@ -56,6 +63,13 @@ class SyncJob(models.Model):
     reason = models.CharField(max_length=1000, blank=True)
     copy_keys = models.JSONField()
     object_name = models.CharField(max_length=500)
+    # What started the job; automatic ones (auto-sync) point at the copy they rebuild.
+    trigger = models.CharField(max_length=16, choices=JobTrigger.choices, default=JobTrigger.MANUAL)
+    sync_copy = models.ForeignKey(
+        "SyncCopy", on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs"
+    )
+    # The user's "keep this copy up to date" choice made with a manual sync.
+    keep_in_sync = models.BooleanField(default=False)
     result_location = models.CharField(max_length=1000, blank=True)
     result_size = models.BigIntegerField(null=True, blank=True)
     result_sha256 = models.CharField(max_length=64, blank=True)
@@ -84,10 +98,23 @@ class SyncJob(models.Model):
         return self.state in FINAL_STATES
 
 
+class AutoState(models.TextChoices):
+    OFF = "off", "Not kept in sync"
+    ACTIVE = "active", "Kept in sync"
+    PAUSED = "paused", "Paused: reconnect the storage"
+    STOPPED = "stopped", "Stopped"
+
+
 class SyncCopy(models.Model):
     """The current synced copy of one user on one connection: where it is and the key
     material (public only) that later rebuilds (auto-sync) need, so that the same passphrase
-    opens every version without the server ever holding it."""
+    opens every version without the server ever holding it.
+
+    Auto-sync (docs/sync.md, "Auto-synchronisation"): every change to what the user may see
+    adds one to ``change_seq`` and, if no rebuild is pending, sets ``due_at`` to now plus the
+    debounce. A claim (one transaction, row locked) copies ``change_seq`` into ``built_seq``,
+    clears ``due_at`` and creates the upload's SyncJob, so the copy is current when
+    ``built_seq == change_seq`` and its last job succeeded."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
@@ -106,6 +133,21 @@ class SyncCopy(models.Model):
     )
     last_synced_at = models.DateTimeField(null=True, blank=True)
     keep_in_sync = models.BooleanField(default=False)
+    auto_state = models.CharField(max_length=16, choices=AutoState.choices, default=AutoState.OFF)
+    # Why the copy is paused or stopped (safe, user-facing text) and a short code.
+    state_code = models.CharField(max_length=40, blank=True)
+    state_message = models.CharField(max_length=1000, blank=True)
+    change_seq = models.BigIntegerField(default=0)
+    built_seq = models.BigIntegerField(default=0)
+    due_at = models.DateTimeField(null=True, blank=True)
+    # Skip the debounce window once (re-sync now, new passphrase, reconnected).
+    urgent = models.BooleanField(default=False)
+    # When the last automatic rebuild was claimed: at most one per debounce window, and the
+    # periodic full check counts from it.
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=1000, blank=True)
+    last_error_code = models.CharField(max_length=40, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -114,3 +156,13 @@ class SyncCopy(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "connection"], name="sync_copy_unique")
         ]
+        indexes = [
+            models.Index(fields=["auto_state", "due_at"], name="sync_copy_state_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"synced copy {self.pk} ({self.auto_state})"
+
+    @property
+    def is_current(self) -> bool:
+        return self.built_seq >= self.change_seq and self.due_at is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -62,3 +63,97 @@ def sync_targets(*, user: User) -> list[Any]:
         user=user, status=StorageConnection.Status.CONNECTED, provider__in=enabled
     )
     return sorted(connections, key=lambda c: enabled.index(c.provider))
+
+
+# --------------------------------------------------------------------------- auto-sync
+
+
+def sync_copies_visible(*, actor: User, user_id: Any = None) -> QuerySet[SyncCopy]:
+    """The synced copies the actor may see: their own; administrators everyone's (or one
+    user's with ``user_id``)."""
+    copies = SyncCopy.objects.select_related("user", "connection", "last_job").order_by(
+        "user__username", "connection__provider"
+    )
+    if _sees_all(actor):
+        if user_id not in (None, ""):
+            try:
+                copies = copies.filter(user_id=uuid.UUID(str(user_id)))
+            except ValueError as exc:
+                raise NotFound("user not found", field="user_id") from exc
+        return copies
+    if user_id not in (None, "") and str(user_id) != str(actor.pk):
+        return copies.none()
+    return copies.filter(user_id=actor.pk)
+
+
+def sync_copy_get(*, actor: User, copy_id: Any) -> SyncCopy:
+    """One copy the actor may see (their own, any for administrators); NotFound otherwise,
+    exactly as for a copy that does not exist."""
+    try:
+        pk = uuid.UUID(str(copy_id))
+    except ValueError as exc:
+        raise NotFound("synced copy not found", field="copy_id") from exc
+    found = SyncCopy.objects.select_related("user", "connection", "last_job").filter(pk=pk).first()
+    if found is None or (found.user_id != actor.pk and not _sees_all(actor)):
+        raise NotFound("synced copy not found", field="copy_id")
+    return found
+
+
+def _uuids(values: Iterable[Any]) -> set[uuid.UUID]:
+    out: set[uuid.UUID] = set()
+    for value in values:
+        if value is None:
+            continue
+        out.add(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+    return out
+
+
+def sync_users_affected(
+    *,
+    user_ids: Iterable[Any] = (),
+    user_group_ids: Iterable[Any] = (),
+    resource_ids: Iterable[Any] = (),
+    resource_group_ids: Iterable[Any] = (),
+) -> set[uuid.UUID]:
+    """Who keeps a copy in sync *and* may see something the change touched: the users
+    named, the members of the user groups named, everyone who reaches the resources named
+    (owner, direct shares, resource groups holding them and their shares and owners), and
+    everyone who reaches the resource groups named. Read it before a deletion (afterwards
+    the paths are gone). One cheap query when nobody keeps a copy in sync."""
+    from strongroom.accounts.models import UserGroup
+    from strongroom.vault.models import Resource, ResourceGroup, Share
+
+    keepers = set(
+        SyncCopy.objects.filter(keep_in_sync=True).values_list("user_id", flat=True).distinct()
+    )
+    if not keepers:
+        return set()
+    users = _uuids(user_ids)
+    user_groups = _uuids(user_group_ids)
+    resources = _uuids(resource_ids)
+    groups = _uuids(resource_group_ids)
+    if resources:
+        through = ResourceGroup.resources.through
+        users |= set(Resource.objects.filter(pk__in=resources).values_list("owner_id", flat=True))
+        groups |= set(
+            through.objects.filter(resource_id__in=resources).values_list(
+                "resourcegroup_id", flat=True
+            )
+        )
+        for user_id, group_id in Share.objects.filter(resource_id__in=resources).values_list(
+            "user_id", "user_group_id"
+        ):
+            users.add(user_id) if user_id else user_groups.add(group_id)
+    if groups:
+        users |= set(ResourceGroup.objects.filter(pk__in=groups).values_list("owner_id", flat=True))
+        for user_id, group_id in Share.objects.filter(resource_group_id__in=groups).values_list(
+            "user_id", "user_group_id"
+        ):
+            users.add(user_id) if user_id else user_groups.add(group_id)
+    if user_groups:
+        users |= set(
+            UserGroup.members.through.objects.filter(usergroup_id__in=user_groups).values_list(
+                "user_id", flat=True
+            )
+        )
+    return {u for u in users if u in keepers}

@@ -186,9 +186,13 @@ def sync_request(
     passphrase: str,
     reason: str = "",
     client_ip: str | None = None,
+    keep_in_sync: bool = False,
 ) -> SyncJob:
     """Check the policy, make the copy's keys from ``passphrase`` (then forgotten), audit,
-    create the job and enqueue its ID on commit. Raises the export policy's errors."""
+    create the job and enqueue its ID on commit. Raises the export policy's errors.
+
+    With ``keep_in_sync`` the copy is kept up to date from now on (``sync.autosync``): the
+    server keeps its public key and wrapped private key, never the passphrase."""
     try:
         conn = _connection_for(actor=actor, connection_id=connection_id)
         current = export_policy.policy_get()
@@ -223,8 +227,19 @@ def sync_request(
                 "connection_id": str(conn.pk),
                 "kdf_iterations": copy_keys.iterations,
                 "key_fingerprint": copy_keys.fingerprint,
+                "keep_in_sync": bool(keep_in_sync),
             },
         )
+        sync_copy = None
+        if keep_in_sync:
+            from strongroom.sync.autosync import sync_copy_for_request
+
+            sync_copy = sync_copy_for_request(
+                user=actor,
+                conn=conn,
+                copy_keys=copy_keys.to_dict(),
+                object_name=object_name_for(conn),
+            )
         job = SyncJob.objects.create(
             id=job_id,
             user=actor,
@@ -234,6 +249,8 @@ def sync_request(
             copy_keys=copy_keys.to_dict(),
             object_name=object_name_for(conn),
             max_attempts=retry.max_attempts,
+            keep_in_sync=bool(keep_in_sync),
+            sync_copy=sync_copy,
         )
         transaction.on_commit(lambda: _enqueue(job_id))
     logger.info("sync job %s queued for user %s (%s)", job.pk, actor.pk, conn.provider)
@@ -400,6 +417,8 @@ def sync_job_run(
                     "system": True,
                     "on_behalf_of": user.username,
                     "provider": job.provider,
+                    "trigger": job.trigger,
+                    "sync_copy_id": str(job.sync_copy_id) if job.sync_copy_id else None,
                     "attempt": job.attempts,
                     "entry_count": built.entry_count,
                     "size": len(built.content),
@@ -462,20 +481,28 @@ def _after_success(
         locked.error_code = ""
         locked.lease_expires_at = None
         locked.finished_at = now
-        locked.save()
-        SyncCopy.objects.update_or_create(
-            user=user,
-            connection=conn,
-            defaults={
-                "object_name": locked.object_name,
-                "copy_keys": locked.copy_keys,
-                "location": location[:1000],
-                "size": info.size,
-                "sha256": built.sha256,
-                "last_job": locked,
-                "last_synced_at": now,
-            },
+        defaults: dict[str, Any] = {
+            "object_name": locked.object_name,
+            "location": location[:1000],
+            "size": info.size,
+            "sha256": built.sha256,
+            "last_job": locked,
+            "last_synced_at": now,
+        }
+        if locked.sync_copy_id is None:
+            # A one-off sync: the copy takes this job's keys (a kept copy took them at the
+            # request, rekey or claim, so a slower older job cannot bring old keys back).
+            defaults["copy_keys"] = locked.copy_keys
+        sync_copy, _ = SyncCopy.objects.update_or_create(
+            user=user, connection=conn, defaults=defaults
         )
+        if locked.sync_copy_id is None:
+            locked.sync_copy = sync_copy
+        locked.save()
+        from strongroom.sync.autosync import sync_copy_job_ended
+
+        if not sync_copy_job_ended(job=locked, succeeded=True, now=now):
+            return locked
         label = _provider_label(job.provider)
         notification_post(
             user=user,
@@ -498,7 +525,15 @@ def _after_success(
 
 
 def _fail_final(
-    *, locked: SyncJob, user: User, code: str, message: str, title: str, body: str, now: datetime
+    *,
+    locked: SyncJob,
+    user: User,
+    code: str,
+    message: str,
+    title: str,
+    body: str,
+    now: datetime,
+    auth: bool = False,
 ) -> None:
     locked.state = JobState.FAILED
     locked.error_code = code[:40]
@@ -507,6 +542,12 @@ def _fail_final(
     locked.next_attempt_at = None
     locked.finished_at = now
     locked.save()
+    from strongroom.sync.autosync import sync_copy_job_ended
+
+    if not sync_copy_job_ended(
+        job=locked, succeeded=False, code=code, message=message, auth=auth, now=now
+    ):
+        return
     notification_post(user=user, level="error", title=title[:200], body=body, link=HISTORY_LINK)
 
 
@@ -596,9 +637,14 @@ def _after_auth_failure(
             title=f"Reconnect {label} to sync your offline copy"[:200],
             body=(
                 f"{label} refused the upload: {exc.message}. Reconnect {label} in Settings → "
-                "Cloud storage, then sync again from the Export menu."
+                + (
+                    "Cloud storage; your kept copy resumes by itself."
+                    if locked.sync_copy_id and locked.keep_in_sync
+                    else "Cloud storage, then sync again from the Export menu."
+                )
             ),
             now=timezone.now(),
+            auth=True,
         )
         if locked.connection_id:
             storage_connection_mark_needs_reauth(

@@ -26,3 +26,20 @@ def sync_jobs_sweep() -> None:
     from strongroom.sync import services
 
     services.sync_jobs_sweep()
+
+
+@db_task()
+def sync_copy_rebuild(copy_id: str) -> None:
+    """Start the debounced rebuild of one kept copy if it is due (a no-op otherwise)."""
+    from strongroom.sync.autosync import sync_copy_claim
+
+    sync_copy_claim(copy_id=copy_id)
+
+
+@db_periodic_task(crontab(minute="*"))
+def sync_copies_sweep() -> None:
+    """Every minute: kept copies that are due (debounce passed, periodic full check,
+    reconnected) are rebuilt, whatever queue messages were lost or workers restarted."""
+    from strongroom.sync import autosync
+
+    autosync.sync_copies_sweep()

@@ -28,6 +28,7 @@ from strongroom.audit.services import audit_record
 from strongroom.core.errors import AuditUnavailable, Conflict, NotFound, ValidationFailed
 from strongroom.core.secrets import SealedValueDamaged, seal_into, unseal
 from strongroom.core.settings_store import setting_get
+from strongroom.sync.hooks import scope_changed
 from strongroom.vault import selectors
 from strongroom.vault import validation as v
 from strongroom.vault.importers import FORMATS, ImportReport, import_parse
@@ -116,6 +117,7 @@ def resource_create(
             client_ip=client_ip,
         )
         resource.save(force_insert=True)
+        scope_changed(cause="resource.create", user_ids=[actor.pk])
     logger.info("resource %s created by user %s", resource.pk, actor.pk)
     return resource
 
@@ -167,6 +169,7 @@ def resource_update(
         for key in changed:
             setattr(locked, key, changes[key])
         locked.save(update_fields=[*changed, "updated_at"])
+        scope_changed(cause="resource.update", resource_ids=[locked.pk])
     logger.info("resource %s updated by user %s: %s", locked.pk, actor.pk, ",".join(changed))
     return locked
 
@@ -186,6 +189,7 @@ def resource_delete(*, actor: User, resource_id: Any, client_ip: str | None = No
             client_ip=client_ip,
             details={"accounts": resource.account_count},  # type: ignore[attr-defined]
         )
+        scope_changed(cause="resource.delete", resource_ids=[resource.pk])
         Resource.objects.filter(pk=resource.pk).delete()
     logger.info("resource %s deleted by user %s", resource.pk, actor.pk)
 
@@ -228,6 +232,7 @@ def account_create(
             details={"resource_id": str(resource.pk), "totp": seed is not None},
         )
         account.save(force_insert=True)
+        scope_changed(cause="account.create", resource_ids=[resource.pk])
     logger.info("account %s created on resource %s by user %s", account.pk, resource.pk, actor.pk)
     return account
 
@@ -289,6 +294,7 @@ def account_update(
         if history is not None:
             history.save(force_insert=True)
         locked.save(update_fields=[*_columns(changed), "updated_at"])
+        scope_changed(cause="account.update", resource_ids=[locked.resource_id])
     logger.info("account %s updated by user %s: %s", locked.pk, actor.pk, ",".join(changed))
     return locked
 
@@ -313,6 +319,7 @@ def account_delete(*, actor: User, account_id: Any, client_ip: str | None = None
             client_ip=client_ip,
             details={"resource_id": str(account.resource_id)},
         )
+        scope_changed(cause="account.delete", resource_ids=[account.resource_id])
         Account.objects.filter(pk=account.pk).delete()
     logger.info("account %s deleted by user %s", account.pk, actor.pk)
 
@@ -509,6 +516,7 @@ def resource_group_update(
         for key in changed:
             setattr(locked, key, changes[key])
         locked.save(update_fields=changed)
+        scope_changed(cause="resource_group.update", resource_group_ids=[locked.pk])
     return locked
 
 
@@ -529,6 +537,7 @@ def resource_group_delete(
             client_ip=client_ip,
             details={"resources": group.resource_count},  # type: ignore[attr-defined]
         )
+        scope_changed(cause="resource_group.delete", resource_group_ids=[group.pk])
         ResourceGroup.objects.filter(pk=group.pk).delete()
     logger.info("resource group %s deleted by user %s", group.pk, actor.pk)
 
@@ -565,6 +574,11 @@ def resource_group_add_resource(
             details={"resource_id": str(resource.pk), "resource_name": resource.name},
         )
         group.resources.add(resource)
+        scope_changed(
+            cause="resource_group.add_resource",
+            resource_ids=[resource.pk],
+            resource_group_ids=[group.pk],
+        )
 
 
 def resource_group_remove_resource(
@@ -584,6 +598,11 @@ def resource_group_remove_resource(
             object_name=group.name,
             client_ip=client_ip,
             details={"resource_id": str(resource.pk), "resource_name": resource.name},
+        )
+        scope_changed(
+            cause="resource_group.remove_resource",
+            resource_ids=[resource.pk],
+            resource_group_ids=[group.pk],
         )
         group.resources.remove(resource)
 
@@ -687,6 +706,9 @@ def share_grant(
                 raise Conflict(
                     "this share was changed by someone else at the same moment; try again"
                 ) from exc
+        scope_changed(
+            cause="share.grant", user_ids=[share.user_id], user_group_ids=[share.user_group_id]
+        )
     logger.info("share %s on %s %s set to level %s", share.pk, target_type, target.pk, new_level)
     return share
 
@@ -717,6 +739,9 @@ def share_revoke(*, actor: User, share_id: Any, client_ip: str | None = None) ->
                 "user_group_id": str(share.user_group_id) if share.user_group_id else None,
                 "level": AccessLevel(share.level).label,
             },
+        )
+        scope_changed(
+            cause="share.revoke", user_ids=[share.user_id], user_group_ids=[share.user_group_id]
         )
         Share.objects.filter(pk=share.pk).delete()
     logger.info("share %s revoked by user %s", share.pk, actor.pk)
@@ -819,6 +844,11 @@ def import_csv(*, actor: User, data: bytes, fmt: str, client_ip: str | None = No
         through.objects.bulk_create(
             [through(resourcegroup_id=g, resource_id=r) for g, r in sorted(memberships)],
             batch_size=500,
+        )
+        scope_changed(
+            cause="vault.import",
+            user_ids=[actor.pk],
+            resource_group_ids=[g.pk for g in existing_groups.values()],
         )
     report.ok = True
     logger.info(
