@@ -17,8 +17,8 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from strongroom.core.request import client_ip
-from strongroom.sync import selectors, services
-from strongroom.sync.models import SyncJob
+from strongroom.sync import autosync, selectors, services
+from strongroom.sync.models import SyncCopy, SyncJob
 
 router = Router(tags=["sync"])
 
@@ -29,6 +29,12 @@ def _actor(request: HttpRequest) -> Any:
 
 class SyncIn(Schema):
     connection_id: Any = None
+    passphrase: Any = None
+    reason: Any = ""
+    keep_in_sync: bool = False
+
+
+class RekeyIn(Schema):
     passphrase: Any = None
     reason: Any = ""
 
@@ -90,6 +96,7 @@ def sync_start(request: HttpRequest, payload: SyncIn) -> Any:
         passphrase=payload.passphrase,
         reason=payload.reason,
         client_ip=client_ip(request),
+        keep_in_sync=bool(payload.keep_in_sync),
     )
     job.refresh_from_db()
     return Status(202, job_out(job))
@@ -112,3 +119,119 @@ def sync_job(request: HttpRequest, job_id: str) -> Any:
 def sync_job_cancel(request: HttpRequest, job_id: str) -> Any:
     services.sync_job_cancel(actor=_actor(request), job_id=job_id)
     return job_out(selectors.sync_job_get(actor=_actor(request), job_id=job_id))
+
+
+# --------------------------------------------------------------------------- synced copies
+
+
+class SyncCopyOut(Schema):
+    id: UUID
+    user_id: UUID
+    username: str
+    provider: str
+    provider_label: str
+    location: str
+    keep_in_sync: bool
+    auto_state: str
+    state_message: str
+    current: bool
+    last_synced_at: datetime | None
+    last_error: str
+    last_error_at: datetime | None
+    next_scheduled_at: datetime | None
+    key_fingerprint: str
+    size: int | None
+
+
+class CopyActionOut(Schema):
+    synced_copy: SyncCopyOut
+    job: SyncJobOut | None
+
+
+def copy_out(copy: SyncCopy) -> dict[str, Any]:
+    from strongroom.crypto import offline
+
+    try:
+        fingerprint = offline.CopyKeys.from_dict(copy.copy_keys).fingerprint
+    except (ValueError, KeyError, TypeError):
+        fingerprint = ""
+    return {
+        "id": copy.pk,
+        "user_id": copy.user_id,
+        "username": copy.user.username,
+        "provider": copy.connection.provider,
+        "provider_label": services._provider_label(copy.connection.provider),
+        "location": copy.location,
+        "keep_in_sync": copy.keep_in_sync,
+        "auto_state": copy.auto_state,
+        "state_message": copy.state_message,
+        "current": copy.is_current,
+        "last_synced_at": copy.last_synced_at,
+        "last_error": copy.last_error,
+        "last_error_at": copy.last_error_at,
+        "next_scheduled_at": selectors.sync_copy_next_at(copy),
+        "key_fingerprint": fingerprint,
+        "size": copy.size,
+    }
+
+
+def _action_out(request: HttpRequest, copy_id: str, job: SyncJob | None) -> dict[str, Any]:
+    copy = selectors.sync_copy_get(actor=_actor(request), copy_id=copy_id)
+    if job is not None:
+        job.refresh_from_db()
+    return {"synced_copy": copy_out(copy), "job": job_out(job) if job is not None else None}
+
+
+@router.get("/sync/copies", response=list[SyncCopyOut])
+def sync_copies(request: HttpRequest, user_id: str | None = None) -> Any:
+    """The caller's synced copies (administrators: everyone's, or one user's)."""
+    return [
+        copy_out(c) for c in selectors.sync_copies_visible(actor=_actor(request), user_id=user_id)
+    ]
+
+
+@router.get("/sync/copies/{copy_id}", response=SyncCopyOut)
+def sync_copy(request: HttpRequest, copy_id: str) -> Any:
+    return copy_out(selectors.sync_copy_get(actor=_actor(request), copy_id=copy_id))
+
+
+@router.post("/sync/copies/{copy_id}/stop", response=SyncCopyOut)
+def sync_copy_stop(request: HttpRequest, copy_id: str) -> Any:
+    """Stop keeping the copy up to date (its owner or an administrator). The file stays."""
+    autosync.sync_copy_keep_set(
+        actor=_actor(request), copy_id=copy_id, keep=False, client_ip=client_ip(request)
+    )
+    return copy_out(selectors.sync_copy_get(actor=_actor(request), copy_id=copy_id))
+
+
+@router.post("/sync/copies/{copy_id}/keep", response=SyncCopyOut)
+def sync_copy_keep(request: HttpRequest, copy_id: str) -> Any:
+    """Keep the copy up to date again (its owner; policy-checked; rebuilt at once)."""
+    autosync.sync_copy_keep_set(
+        actor=_actor(request), copy_id=copy_id, keep=True, client_ip=client_ip(request)
+    )
+    return copy_out(selectors.sync_copy_get(actor=_actor(request), copy_id=copy_id))
+
+
+@router.post("/sync/copies/{copy_id}/resync", response={202: CopyActionOut})
+def sync_copy_resync(request: HttpRequest, copy_id: str) -> Any:
+    """Rebuild and upload now (its owner). ``job`` is null when it waits for a running job
+    of the same connection."""
+    job = autosync.sync_copy_resync(
+        actor=_actor(request), copy_id=copy_id, client_ip=client_ip(request)
+    )
+    return Status(202, _action_out(request, copy_id, job))
+
+
+@router.post("/sync/copies/{copy_id}/passphrase", response={202: CopyActionOut})
+def sync_copy_passphrase(request: HttpRequest, copy_id: str, payload: RekeyIn) -> Any:
+    """A new passphrase for the copy (its owner): checked like ``POST /sync``, the copy is
+    re-keyed and rebuilt. The passphrase is never stored or returned."""
+    job = autosync.sync_copy_rekey(
+        actor=_actor(request),
+        copy_id=copy_id,
+        passphrase=payload.passphrase,
+        reason=payload.reason,
+        client_ip=client_ip(request),
+    )
+    return Status(202, _action_out(request, copy_id, job))

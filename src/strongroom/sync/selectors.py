@@ -157,3 +157,19 @@ def sync_users_affected(
             )
         )
     return {u for u in users if u in keepers}
+
+
+def sync_copy_next_at(copy: SyncCopy) -> Any:
+    """When the copy is next rebuilt: the pending debounced rebuild, else the periodic full
+    check; None when it is not kept in sync (or paused)."""
+    from datetime import timedelta
+
+    from strongroom.sync.autosync import full_check_seconds
+    from strongroom.sync.models import AutoState
+
+    if not copy.keep_in_sync or copy.auto_state != AutoState.ACTIVE:
+        return None
+    if copy.due_at is not None:
+        return copy.due_at
+    since = copy.last_started_at or copy.last_synced_at or copy.created_at
+    return since + timedelta(seconds=full_check_seconds())
