@@ -659,7 +659,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
     else:
         passphrase = _open_read_passphrase(args.passphrase_file)
     job = sync_services.sync_request(
-        actor=user, connection_id=conn.pk, passphrase=passphrase, reason=args.reason or ""
+        actor=user,
+        connection_id=conn.pk,
+        passphrase=passphrase,
+        reason=args.reason or "",
+        keep_in_sync=bool(args.keep),
     )
     del passphrase
     if not args.wait:
@@ -688,6 +692,49 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if not job.is_final:
         raise CommandError(f"sync job {job.pk} is still {job.state}; the worker will finish it")
     raise CommandError(f"sync job {job.pk} {job.state}: {job.last_error}")
+
+
+def cmd_sync_copies(args: argparse.Namespace) -> int:
+    """`strongroom sync-copies list|stop|keep|resync|passphrase`: the synced copies and
+    their auto-sync controls, through the same services as the web UI and API."""
+    from strongroom.accounts.models import User
+    from strongroom.sync import autosync
+    from strongroom.sync import selectors as sync_selectors
+
+    _startup_gate()
+    actor = User.objects.filter(username__iexact=args.user, is_active=True).first()
+    if actor is None:
+        raise CommandError(f"no active user named {args.user!r}; nothing was changed")
+    if args.action == "list":
+        for copy in sync_selectors.sync_copies_visible(actor=actor):
+            next_at = sync_selectors.sync_copy_next_at(copy)
+            _say(
+                f"{copy.pk}  {copy.user.username}  {copy.connection.provider}  "
+                f"{copy.auto_state}  last synced "
+                f"{copy.last_synced_at.isoformat() if copy.last_synced_at else 'never'}  next "
+                f"{next_at.isoformat() if next_at else '-'}  {copy.location}"
+                + (f"  error: {copy.last_error}" if copy.last_error else "")
+            )
+        return EXIT_OK
+    if not args.copy_id:
+        raise CommandError(f"sync-copies {args.action} needs the copy's ID (see `list`)")
+    if args.action in ("stop", "keep"):
+        autosync.sync_copy_keep_set(actor=actor, copy_id=args.copy_id, keep=args.action == "keep")
+        _say(f"copy {args.copy_id}: {'kept up to date' if args.action == 'keep' else 'stopped'}")
+        return EXIT_OK
+    if args.action == "resync":
+        job = autosync.sync_copy_resync(actor=actor, copy_id=args.copy_id)
+        _say(f"copy {args.copy_id}: re-sync " + (f"job {job.pk} queued" if job else "queued"))
+        return EXIT_OK
+    passphrase = _open_read_passphrase(args.passphrase_file)
+    job = autosync.sync_copy_rekey(
+        actor=actor, copy_id=args.copy_id, passphrase=passphrase, reason=args.reason or ""
+    )
+    del passphrase
+    _say(
+        f"copy {args.copy_id}: new passphrase set, " + (f"job {job.pk} queued" if job else "queued")
+    )
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------------------
@@ -874,9 +921,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", help="why (kept in the audit trail; the policy may require it)")
     p.add_argument("--wait", action="store_true", help="wait for the upload to finish")
     p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep this copy up to date (rebuilt after changes and daily; passphrase not stored)",
+    )
+    p.add_argument(
         "--timeout", type=float, default=600.0, help="with --wait: give up after SECONDS"
     )
     p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser(
+        "sync-copies",
+        help="list synced copies; stop, keep, re-sync or re-key one (auto-sync controls)",
+    )
+    p.add_argument("action", choices=["list", "stop", "keep", "resync", "passphrase"])
+    p.add_argument("copy_id", nargs="?", help="the copy's ID (from `list`)")
+    p.add_argument("--user", required=True, help="acting user (administrators see everyone's)")
+    p.add_argument("--passphrase-file", help="passphrase: the new passphrase's file")
+    p.add_argument("--reason", help="passphrase: why (the policy may require it)")
+    p.set_defaults(func=cmd_sync_copies)
 
     p = sub.add_parser("check", help="check configuration, database and master key")
     p.set_defaults(func=cmd_check)

@@ -31,6 +31,15 @@ class SyncForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "maxlength": 2000}),
     )
 
+    keep_in_sync = forms.BooleanField(
+        required=False,
+        label="Keep this copy up to date",
+        help_text=(
+            "Strongroom rebuilds the file when anything you can see changes (about a minute "
+            "later) and once a day. The same passphrase keeps opening it; it is not stored."
+        ),
+    )
+
     def __init__(self, *args: Any, policy: export_policy.Policy, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.fields["reason"].required = policy.reason_required
@@ -48,3 +57,13 @@ class SyncForm(forms.Form):
         if first and second is not None and first != second:
             self.add_error("passphrase_confirm", "The two passphrases differ.")
         return data
+
+
+class RekeyForm(SyncForm):
+    """A new passphrase for a synced copy (the same rules as a first sync)."""
+
+    def __init__(self, *args: Any, policy: export_policy.Policy, **kw: Any) -> None:
+        super().__init__(*args, policy=policy, **kw)
+        del self.fields["keep_in_sync"]
+        self.fields["passphrase"].label = "New passphrase"
+        self.fields["passphrase_confirm"].label = "New passphrase again"
