@@ -62,3 +62,26 @@ def chromium() -> Iterator[Any]:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+# --- Box stand-in (the Box provider's tests: storage, sync, browser) ----------------------
+# One HTTPS stand-in of Box's API, upload and OAuth hosts per test session
+# (tests/standins/box_api.py); ``box_api`` points the settings at it and clears its faults.
+
+
+@pytest.fixture(scope="session")
+def box_standin() -> Iterator[Any]:
+    from standins.box_api import BoxStandIn
+
+    server = BoxStandIn()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def box_api(box_standin: Any, settings: Any) -> Iterator[Any]:
+    for key, value in box_standin.settings().items():
+        setattr(settings, key, value)
+    box_standin.clear()
+    yield box_standin
+    box_standin.clear()

@@ -230,6 +230,12 @@ TRUST_X_FORWARDED_FOR = env_bool("STRONGROOM_TRUST_X_FORWARDED_FOR", False)
 PROVIDER_CA_BUNDLE = env_str("STRONGROOM_PROVIDER_CA_BUNDLE", "")
 # How long a started OAuth authorisation (PKCE verifier, Box state) may be completed.
 OAUTH_PENDING_SECONDS = int(env_str("STRONGROOM_OAUTH_PENDING_SECONDS", "900"))
+# Box API addresses (the tests point them at a local stand-in). Defaults: Box itself.
+BOX_API_URL = env_str("STRONGROOM_BOX_API_URL", "https://api.box.com").rstrip("/")
+BOX_UPLOAD_URL = env_str("STRONGROOM_BOX_UPLOAD_URL", "https://upload.box.com/api").rstrip("/")
+BOX_AUTHORIZE_URL = env_str(
+    "STRONGROOM_BOX_AUTHORIZE_URL", "https://account.box.com/api/oauth2/authorize"
+)
 
 # Argon2id cost. Tests lower it (still Argon2id) through STRONGROOM_ARGON2_FAST=1.
 if env_bool("STRONGROOM_ARGON2_FAST", False):

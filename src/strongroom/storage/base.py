@@ -209,7 +209,7 @@ class Provider(ABC):
         admin_secret: dict[str, Any] | None = None,
         proxy: ProxyConfig | None = None,
         on_credentials_changed: Callable[[dict[str, Any]], None] | None = None,
-        credentials_lock: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
+        credentials_lock: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
         chunk_threshold: int | None = None,
         timeout: float | None = None,
     ) -> None:

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 PROVIDER_MODULES: dict[str, str] = {
     "local": "strongroom.storage.providers.local",
     "s3": "strongroom.storage.providers.s3",
+    "dropbox": "strongroom.storage.providers.dropbox",
+    "box": "strongroom.storage.providers.box",
 }
 
 _registered: dict[str, type[Provider]] = {}
@@ -150,12 +152,25 @@ def _store_credentials(connection_id: Any, credentials: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def _credentials_lock(connection_id: Any) -> Iterator[None]:
-    """Serialise token refreshes of one connection across processes (row lock)."""
-    from django.db import transaction
+def _credentials_lock(connection_id: Any) -> Iterator[dict[str, Any] | None]:
+    """Serialise token refreshes of one connection across processes, and yield the
+    credentials as stored *inside* the lock (None when erased), so a waiter that gets the
+    lock after another process refreshed uses the new tokens instead of refreshing again
+    (Box refresh tokens are single-use).
 
+    PostgreSQL: a row lock (SELECT ... FOR UPDATE). SQLite ignores FOR UPDATE, so the
+    transaction's first statement is an UPDATE of the row: it takes SQLite's database write
+    lock (the settings also begin transactions IMMEDIATE), which other writers wait for
+    (busy timeout), and the credentials are read after it."""
+    from django.db import connection, transaction
+    from django.db.models import F
+
+    from strongroom.core.secrets import unseal
     from strongroom.storage.models import StorageConnection
 
     with transaction.atomic():
-        StorageConnection.objects.select_for_update().filter(pk=connection_id).first()
-        yield
+        if connection.vendor == "sqlite":
+            StorageConnection.objects.filter(pk=connection_id).update(status=F("status"))
+        row = StorageConnection.objects.select_for_update().filter(pk=connection_id).first()
+        raw = unseal(row, "credentials") if row is not None else None
+        yield json.loads(raw) if raw else None

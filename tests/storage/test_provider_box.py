@@ -1,0 +1,264 @@
+"""The Box provider (box_sdk_gen over real HTTPS) passes the shared conformance suite
+against the local Box stand-in, plus Box's own rules: one folder, new versions, 409
+conflicts as object or list, chunked uploads with part digests, error classification and
+the no-other-host guard."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from strongroom.storage.base import (
+    StorageAuthError,
+    StorageNotFound,
+    StoragePermanentError,
+    StoragePermissionError,
+    StorageTransientError,
+)
+from strongroom.storage.providers.box import BoxProvider
+
+from .conformance import ProviderConformance
+
+THRESHOLD = 16 * 1024
+
+
+def make_box(box: Any, user_id: str, **kwargs: Any) -> BoxProvider:
+    creds = kwargs.pop("credentials", None) or box.credentials_for(user_id)
+    return BoxProvider(
+        config={},
+        credentials=creds,
+        admin_secret={"client_id": box.client_id, "client_secret": box.client_secret},
+        chunk_threshold=kwargs.pop("chunk_threshold", THRESHOLD),
+        timeout=10,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def box_user(box_api: Any) -> Any:
+    import secrets
+
+    tag = secrets.token_hex(4)
+    return box_api.add_user(f"Tester {tag}", f"tester-{tag}@example.com")
+
+
+class TestBoxConformance(ProviderConformance):
+    large_size = 64 * 1024
+    hash_algorithms = ("sha1",)
+
+    @pytest.fixture
+    def provider(self, box_api: Any, box_user: Any) -> BoxProvider:
+        self.box = box_api
+        self.user = box_user
+        return make_box(box_api, box_user.id)
+
+    def read_back(self, provider: Any, name: str) -> bytes:
+        return self.box.read(self.user.id, name)
+
+    def list_names(self, provider: Any) -> list[str]:
+        return [item.name for item in self.box.files(self.user.id)]
+
+    @contextlib.contextmanager
+    def upload_failure(self, provider: Any) -> Iterator[None]:
+        self.box.fail("reset", "POST /api/2.0/files/", times=1)
+        self.box.fail("reset", "PUT /api/2.0/files/upload_sessions/", times=1)
+        try:
+            yield
+        finally:
+            self.box.faults.clear()
+
+    @contextlib.contextmanager
+    def transient_failure(self, provider: Any, retry_after: float) -> Iterator[None]:
+        self.box.fail("status", "POST /api/2.0/files/", status=429, retry_after=retry_after)
+        try:
+            yield
+        finally:
+            self.box.faults.clear()
+
+    def tamper(self, provider: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        original = BoxProvider._info
+
+        def wrong_size(self: BoxProvider, name: str, entry: Any) -> Any:
+            info = original(self, name, entry)
+            return type(info)(**{**info.__dict__, "size": info.size + 1})
+
+        monkeypatch.setattr(BoxProvider, "_info", wrong_size)
+
+    @contextlib.contextmanager
+    def chunked_parts(self, provider: Any) -> Iterator[list[int]]:
+        parts: list[int] = []
+        yield parts
+        parts.extend(provider.last_parts)
+
+    @pytest.fixture
+    def bad_auth_provider(self, box_api: Any, box_user: Any) -> BoxProvider:
+        return make_box(
+            box_api,
+            box_user.id,
+            credentials={
+                "access_token": "box-at-wrong-" + "x" * 20,
+                "refresh_token": "box-rt-wrong-" + "y" * 20,
+                "expires_at": 9e12,
+            },
+        )
+
+    @pytest.fixture
+    def missing_container_provider(self, box_api: Any) -> BoxProvider:
+        user = box_api.add_user("No Root", "noroot@example.com", root_missing=True)
+        return make_box(box_api, user.id)
+
+
+# -- Box's own rules ------------------------------------------------------------------------
+
+
+def test_check_names_the_connected_account(box_api, box_user):
+    assert make_box(box_api, box_user.id).check() == f"{box_user.name} <{box_user.login}>"
+
+
+def test_second_put_is_a_new_version_of_one_file_in_the_strongroom_folder(box_api, box_user):
+    provider = make_box(box_api, box_user.id)
+    provider.put("vault.html", b"one")
+    provider.put("vault.html", b"two")
+    files = box_api.files(box_user.id)
+    assert [f.name for f in files] == ["vault.html"]
+    assert files[0].versions == [b"one", b"two"]
+    assert box_api.folder(box_user.id).name == "Strongroom"
+
+
+@pytest.mark.parametrize("as_list", [False, True])
+def test_409_item_name_in_use_object_or_list(box_api, box_user, as_list):
+    box_api.conflicts_as_list = as_list
+    try:
+        first = make_box(box_api, box_user.id)
+        first.put("c.html", b"from job one")
+        # A second job that did not see the folder or file yet (its caches are empty and the
+        # listing is stale): create_folder and upload_file both get 409 item_name_in_use.
+        second = make_box(box_api, box_user.id)
+        second._find = lambda folder_id, name, kind: None  # type: ignore[method-assign]
+        info = second.put("c.html", b"from job two")
+    finally:
+        box_api.conflicts_as_list = False
+    assert info.size == len(b"from job two")
+    assert [f.versions for f in box_api.files(box_user.id)] == [[b"from job one", b"from job two"]]
+    # Both jobs asked to create the folder; the second got 409 and used the first's.
+    assert box_api.log.count("POST /2.0/folders") == 2
+    assert len([i for i in box_api.items.values() if i.owner == box_user.id]) == 2
+
+
+def test_chunked_upload_new_version_with_part_digests(box_api, box_user):
+    provider = make_box(box_api, box_user.id)
+    provider.put("big.html", b"small first")
+    data = bytes(range(256)) * 200  # 51,200 bytes: 7 parts of 8 KiB
+    info = provider.put("big.html", data)
+    assert provider.last_parts == [8192] * 6 + [2048]
+    assert info.hash_algorithm == "sha1" and info.size == len(data)
+    assert box_api.file(box_user.id, "big.html").versions == [b"small first", data]
+    puts = [line for line in box_api.log if line.startswith("PUT /api/2.0/files/upload_sessions")]
+    assert len(puts) == 7
+
+
+def test_failed_chunked_upload_is_aborted_and_keeps_the_good_version(box_api, box_user):
+    provider = make_box(box_api, box_user.id)
+    provider.put("abort.html", b"good")
+    box_api.fail("status", "PUT /api/2.0/files/upload_sessions/", status=503)
+    with pytest.raises(StorageTransientError):
+        provider.put("abort.html", b"Z" * 40_000)
+    assert box_api.file(box_user.id, "abort.html").versions == [b"good"]
+    assert any(line.startswith("DELETE /api/2.0/files/upload_sessions/") for line in box_api.log)
+    assert box_api.sessions == {} or all(s.owner != box_user.id for s in box_api.sessions.values())
+
+
+def test_5xx_and_429_are_transient_with_retry_after(box_api, box_user):
+    provider = make_box(box_api, box_user.id)
+    box_api.fail("status", "GET /2.0/users/me", status=503)
+    with pytest.raises(StorageTransientError) as exc:
+        provider.check()
+    assert exc.value.retry_after is None
+    box_api.fail("status", "GET /2.0/users/me", status=429, retry_after=3)
+    with pytest.raises(StorageTransientError) as exc:
+        provider.check()
+    assert exc.value.retry_after == 3
+    # The SDK retried nothing: one request per call.
+    assert box_api.log.count("GET /2.0/users/me") == 2
+
+
+def test_403_is_permission_and_404_not_found(box_api, box_user):
+    provider = make_box(box_api, box_user.id)
+    box_api.fail("status", "GET /2.0/users/me", status=403)
+    with pytest.raises(StoragePermissionError):
+        provider.check()
+    with pytest.raises(StorageNotFound):
+        provider.stat("nothing-here.html")
+
+
+def test_expired_access_token_is_refreshed_once_and_stored_before_use(box_api, box_user):
+    stored: list[dict] = []
+    creds = box_api.credentials_for(box_user.id, ttl=0)
+    provider = make_box(
+        box_api, box_user.id, credentials=creds, on_credentials_changed=stored.append
+    )
+    before = box_api.refresh_count
+    provider.check()
+    provider.put("t.html", b"x")
+    assert box_api.refresh_count == before + 1
+    assert len(stored) == 1 and stored[0]["refresh_token"] != creds["refresh_token"]
+    assert provider.credentials == stored[0]
+
+
+def test_401_invalid_token_refreshes_once_then_repeats(box_api, box_user):
+    stored: list[dict] = []
+    creds = box_api.credentials_for(box_user.id)
+    box_api.expire_access(creds["access_token"])  # Box says 401 before the stated expiry
+    provider = make_box(
+        box_api, box_user.id, credentials=creds, on_credentials_changed=stored.append
+    )
+    before = box_api.refresh_count
+    assert provider.check()
+    assert box_api.refresh_count == before + 1 and len(stored) == 1
+
+
+def test_reused_refresh_token_is_auth_error(box_api, box_user):
+    creds = box_api.credentials_for(box_user.id, ttl=0)
+    make_box(box_api, box_user.id, credentials=dict(creds)).check()  # spends the refresh token
+    with pytest.raises(StorageAuthError) as exc:
+        make_box(box_api, box_user.id, credentials=dict(creds)).check()
+    assert "authorise Box again" in exc.value.message
+    assert creds["refresh_token"] not in exc.value.message
+
+
+def test_revoke_ends_the_grant(box_api, box_user):
+    provider = make_box(box_api, box_user.id)
+    provider.check()
+    provider.revoke()
+    assert not box_api.grant_active(box_user.id)
+    with pytest.raises(StorageAuthError):
+        make_box(box_api, box_user.id, credentials=provider.credentials).check()
+
+
+def test_requests_to_other_hosts_are_refused(box_api, box_user, settings):
+    provider = make_box(box_api, box_user.id)
+    session = provider._network().network_client.requests_session
+    assert session.trust_env is False
+    with pytest.raises(StoragePermanentError):
+        session.get("https://127.0.0.2:9/elsewhere")
+
+
+def test_unknown_ca_is_a_tls_error(box_api, box_user, settings):
+    settings.PROVIDER_CA_BUNDLE = ""
+    with pytest.raises(StoragePermanentError) as exc:
+        make_box(box_api, box_user.id).check()
+    assert "TLS" in exc.value.message
+
+
+def test_errors_never_hold_tokens_or_the_client_secret(box_api, box_user):
+    creds = box_api.credentials_for(box_user.id)
+    provider = make_box(box_api, box_user.id, credentials=creds)
+    box_api.fail("status", "GET /2.0/users/me", status=500)
+    with pytest.raises(StorageTransientError) as exc:
+        provider.check()
+    text = str(exc.value) + repr(provider)
+    for secret in (creds["access_token"], creds["refresh_token"], box_api.client_secret):
+        assert secret not in text
