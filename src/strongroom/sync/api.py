@@ -45,6 +45,7 @@ class SyncJobOut(Schema):
     username: str
     provider: str
     state: str
+    trigger: str
     attempts: int
     max_attempts: int
     next_attempt_at: datetime | None
@@ -68,6 +69,7 @@ def job_out(job: SyncJob) -> dict[str, Any]:
         "username": job.user.username,
         "provider": job.provider,
         "state": job.state,
+        "trigger": job.trigger,
         "attempts": job.attempts,
         "max_attempts": job.max_attempts,
         "next_attempt_at": job.next_attempt_at,
