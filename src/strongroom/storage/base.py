@@ -274,6 +274,12 @@ class Provider(ABC):
         return dict(config)
 
     @classmethod
+    def validate_admin_secret(cls, secret: dict[str, Any]) -> dict[str, Any]:
+        """Normalise and validate the admin's secret settings (a client ID and secret...)
+        before they are sealed (ValidationFailed naming the field; never echo the value)."""
+        return dict(secret)
+
+    @classmethod
     def test_connection(
         cls, *, admin_config: dict[str, Any], proxy: ProxyConfig | None
     ) -> TestResult:

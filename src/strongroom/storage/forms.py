@@ -83,17 +83,53 @@ class ProviderSettingsForm(forms.Form):
         max_length=500,
         help_text="An absolute path; each user's folder is created inside it.",
     )
+    # Dropbox: the App key of the organisation's Dropbox app (PKCE: no app secret).
+    app_key = forms.CharField(
+        label="App key",
+        required=False,
+        max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        help_text="From the Dropbox App Console (Settings → App key). No app secret needed.",
+    )
+
+    # Box: the Custom App's OAuth 2.0 credentials, write-only (sealed together; never shown).
+    client_id = forms.CharField(
+        label="Client ID",
+        required=False,
+        max_length=128,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        help_text="Write-only. From the Box developer console (Configuration → OAuth 2.0 "
+        "Credentials). Leave both fields empty to keep the stored ones.",
+    )
+    client_secret = forms.CharField(
+        label="Client secret",
+        required=False,
+        max_length=256,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: stored encrypted and never shown again.",
+    )
 
     def __init__(self, *args: Any, provider: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.provider = provider
+        if provider != "box":
+            del self.fields["client_id"]
+            del self.fields["client_secret"]
         if provider != "s3":
             del self.fields["endpoints"]
         if provider != "local":
             del self.fields["base_dir"]
+        if provider != "dropbox":
+            del self.fields["app_key"]
 
     def secret(self) -> dict[str, Any] | None:
         """The admin secret to seal, or None to keep the stored one (write-only fields)."""
+        if self.provider == "box":
+            data = self.cleaned_data
+            client_id = (data.get("client_id") or "").strip()
+            client_secret = (data.get("client_secret") or "").strip()
+            if client_id or client_secret:  # both required; the service validates them
+                return {"client_id": client_id, "client_secret": client_secret}
         return None
 
     def config(self) -> dict[str, Any]:
@@ -102,6 +138,8 @@ class ProviderSettingsForm(forms.Form):
             return {"endpoints": [line for line in data["endpoints"].split() if line]}
         if self.provider == "local":
             return {"base_dir": data["base_dir"].strip()}
+        if self.provider == "dropbox":
+            return {"app_key": data["app_key"].strip()}
         return {}
 
 

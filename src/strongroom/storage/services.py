@@ -80,6 +80,8 @@ def provider_settings_update(
     cls = registry.provider_class(provider)
     if config is not None:
         config = cls.validate_admin_config(config)
+    if secret:
+        secret = cls.validate_admin_secret(secret)
     with transaction.atomic():
         row, _ = ProviderSettings.objects.select_for_update().get_or_create(provider=provider)
         changed: list[str] = []
@@ -307,8 +309,21 @@ def storage_connection_disconnect(
     audit record, and the credentials are erased anyway)."""
     conn = storage_connection_get(actor=actor, connection_id=connection_id)
     remote_result = _delete_remote_copy(conn) if delete_remote_copy else ""
+    _revoke_at_provider(conn)
     _erase(conn, actor=actor, client_ip=client_ip, remote_result=remote_result, reason="user")
     return conn
+
+
+def _revoke_at_provider(conn: StorageConnection) -> None:
+    """OAuth providers: revoke the token at the provider (best effort; the credentials are
+    erased here whatever the outcome)."""
+    conn.refresh_from_db()  # tokens refreshed while deleting the copy are the live ones
+    if conn.credentials is None or conn.status != StorageConnection.Status.CONNECTED:
+        return
+    try:
+        registry.provider_for_connection(conn, timeout=10).revoke()
+    except StorageError as exc:
+        logger.warning("storage connection %s: token not revoked: %s", conn.pk, exc.code)
 
 
 def _delete_remote_copy(conn: StorageConnection) -> str:
@@ -317,7 +332,6 @@ def _delete_remote_copy(conn: StorageConnection) -> str:
     try:
         provider = registry.provider_for_connection(conn)
         provider.delete(synced_object_name(conn))
-        provider.revoke()
     except StorageNotFound:
         return "deleted"
     except StorageError as exc:

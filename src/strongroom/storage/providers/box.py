@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -65,6 +66,8 @@ BOX_CHUNK_THRESHOLD = 20 * 1024 * 1024
 #: Refresh this many seconds before the access token's stated expiry.
 EXPIRY_MARGIN = 60.0
 PAGE = 1000
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
+CLIENT_SECRET_RE = re.compile(r"^[A-Za-z0-9_\-]{8,256}$")
 _FILE_FIELDS = ["id", "name", "size", "sha1", "modified_at", "type"]
 
 
@@ -403,6 +406,30 @@ class BoxProvider(Provider):
         else:
             out.pop("chunk_threshold", None)
         return out
+
+    @classmethod
+    def validate_admin_secret(cls, secret: dict[str, Any]) -> dict[str, Any]:
+        client_id = str(secret.get("client_id") or "").strip()
+        client_secret = str(secret.get("client_secret") or "").strip()
+        if not client_id:
+            raise ValidationFailed("the Box app's client ID is required", field="client_id")
+        if not CLIENT_ID_RE.match(client_id):
+            raise ValidationFailed(
+                "the client ID is the 32 letters and digits shown under OAuth 2.0 "
+                "Credentials in the Box developer console",
+                field="client_id",
+            )
+        if not client_secret:
+            raise ValidationFailed(
+                "the Box app's client secret is required (it is never shown again, so enter "
+                "it with the client ID)",
+                field="client_secret",
+            )
+        if not CLIENT_SECRET_RE.match(client_secret):
+            raise ValidationFailed(
+                "the client secret contains characters Box never uses", field="client_secret"
+            )
+        return {"client_id": client_id, "client_secret": client_secret}
 
     @classmethod
     def validate_config(

@@ -1,0 +1,278 @@
+"""Box's redirect flow through the web views, the Box stand-in's consent page and token
+endpoint: admin settings (write-only client ID and secret, the exact redirect URI), a
+real authorisation, attacks on ``state`` and the code (refused, nothing linked),
+disconnect revokes and erases, and no secret in pages, errors or logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from django.test import Client
+
+from strongroom.storage import services
+from strongroom.storage.models import OAuthPending, ProviderSettings, StorageConnection
+from strongroom.storage.oauth import oauth_redirect_uri
+
+from .helpers import admin, api_for, user_make
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    settings.PASSWORD_HASHERS = ["strongroom.accounts.hashers.FastArgon2PasswordHasher"]
+
+
+@pytest.fixture
+def box(box_api: Any) -> Any:
+    """Box enabled by the admin with the stand-in's app credentials."""
+    box_api.redirect_uris.add(oauth_redirect_uri("box"))
+    services.provider_settings_update(
+        actor=admin(),
+        provider="box",
+        enabled=True,
+        secret={"client_id": box_api.client_id, "client_secret": box_api.client_secret},
+    )
+    return box_api
+
+
+def _client(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _consent(box: Any, authorize_url: str, *, as_user: str | None = None) -> tuple[str, str]:
+    """What the user's browser does at Box: open the consent page, be redirected back.
+    Returns (callback path with query, code)."""
+    if as_user is not None:
+        box.authorize_as = as_user
+    resp = requests.get(authorize_url, verify=box.ca_path, allow_redirects=False, timeout=10)
+    assert resp.status_code == 302, resp.text
+    location = resp.headers["Location"]
+    parts = urlsplit(location)
+    return parts.path + "?" + parts.query, parse_qs(parts.query)["code"][0]
+
+
+def _start(client: Client) -> tuple[str, str]:
+    resp = client.get("/storage/box/authorize/")
+    assert resp.status_code == 302
+    url = resp["Location"]
+    assert url.startswith("https://127.0.0.1:")
+    return url, parse_qs(urlsplit(url).query)["state"][0]
+
+
+def _connection(user: Any) -> StorageConnection | None:
+    return StorageConnection.objects.filter(user=user, provider="box").first()
+
+
+# -- admin settings ------------------------------------------------------------------------
+
+
+def test_admin_page_shows_the_exact_redirect_uri_and_never_the_secret(box_api, settings):
+    settings.PUBLIC_URL = "https://vault.example.com"
+    client = _client(admin())
+    resp = client.post(
+        "/admin/storage/box/",
+        {"enabled": "on", "client_id": box_api.client_id, "client_secret": box_api.client_secret},
+    )
+    assert resp.status_code == 302
+    row = ProviderSettings.objects.get(provider="box")
+    assert row.enabled and row.secret is not None
+    assert box_api.client_secret.encode() not in bytes(row.secret)
+    page = client.get("/admin/storage/").content.decode()
+    assert "https://vault.example.com/storage/box/oauth/callback/" in page
+    assert "Read and write all files and folders" in page
+    assert "A client ID and secret are stored" in page
+    assert box_api.client_secret not in page and box_api.client_id not in page
+    # Saving again with the fields empty keeps the stored secret.
+    client.post("/admin/storage/box/", {"enabled": "on"})
+    from strongroom.storage.registry import admin_settings
+
+    assert admin_settings("box")[1]["client_secret"] == box_api.client_secret
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"client_id": "abc", "client_secret": "s" * 32}, "32 letters and digits"),
+        ({"client_id": "<script>x</script>", "client_secret": "s" * 32}, "32 letters"),
+        ({"client_id": "a" * 32, "client_secret": ""}, "client secret is required"),
+        ({"client_id": "", "client_secret": "s" * 32}, "client ID is required"),
+        ({"client_id": "a" * 32, "client_secret": "=cmd|' /C calc'!A0"}, "never uses"),
+    ],
+)
+def test_admin_bad_client_credentials_are_refused_and_change_nothing(fields, message):
+    client = _client(admin())
+    resp = client.post("/admin/storage/box/", {"enabled": "on", **fields})
+    assert resp.status_code == 400
+    body = resp.content.decode()
+    assert message in body
+    assert "<script>x</script>" not in body
+    row = ProviderSettings.objects.filter(provider="box").first()
+    assert row is None or (row.secret is None and not row.enabled)
+
+
+def test_admin_test_connection_reaches_box(box, settings):
+    resp = _client(admin()).post("/admin/storage/box/test/")
+    body = resp.content.decode()
+    assert "Connection works" in body and f"127.0.0.1:{box.port}" in body
+    settings.BOX_API_URL = "https://127.0.0.1:9"  # nothing listens there
+    body = _client(admin()).post("/admin/storage/box/test/").content.decode()
+    assert "Connection failed (connect)" in body
+
+
+# -- the redirect flow ---------------------------------------------------------------------
+
+
+def test_user_authorises_through_the_redirect(box, caplog):
+    caplog.set_level(logging.DEBUG)
+    user = user_make()
+    client = _client(user)
+    url, state = _start(client)
+    query = parse_qs(urlsplit(url).query)
+    assert query["redirect_uri"] == [oauth_redirect_uri("box")]
+    assert query["client_id"] == [box.client_id] and query["response_type"] == ["code"]
+    callback, code = _consent(box, url)
+    assert parse_qs(urlsplit(callback).query)["state"] == [state]  # echoed exactly
+    resp = client.get(callback, follow=True)
+    body = resp.content.decode()
+    conn = _connection(user)
+    assert conn is not None and conn.status == "connected"
+    assert conn.account_label == "Box Tester <tester@example.com>"
+    assert "Box connected: Box Tester" in body
+    creds = services.unsealed_credentials(conn)
+    # No secret in the pages, the log records or the database in the clear.
+    for secret in (creds["access_token"], creds["refresh_token"], box.client_secret, code):
+        assert secret not in body
+        assert secret not in caplog.text
+        assert secret.encode() not in bytes(conn.credentials)
+    assert OAuthPending.objects.filter(user=user).count() == 0
+
+
+def test_missing_state_is_refused(box):
+    user = user_make()
+    client = _client(user)
+    url, _state = _start(client)
+    _callback, code = _consent(box, url)
+    body = (
+        client.get(f"/storage/box/oauth/callback/?code={code}", follow=True)
+        .content.decode()
+        .lower()
+    )
+    assert "no box authorisation is in progress" in body
+    assert _connection(user) is None
+
+
+def test_wrong_state_is_refused(box):
+    user = user_make()
+    client = _client(user)
+    url, _state = _start(client)
+    _callback, code = _consent(box, url)
+    body = (
+        client.get(
+            f"/storage/box/oauth/callback/?code={code}&state=forged-state-value", follow=True
+        )
+        .content.decode()
+        .lower()
+    )
+    assert "was not started by you" in body
+    assert _connection(user) is None
+
+
+def test_reused_state_and_replayed_code_are_refused_and_link_nothing(box):
+    user = user_make()
+    client = _client(user)
+    url, _state = _start(client)
+    callback, code = _consent(box, url)
+    client.get(callback)
+    conn = _connection(user)
+    assert conn is not None
+    first = services.unsealed_credentials(conn)
+    # The same callback again (state spent).
+    body = client.get(callback, follow=True).content.decode().lower()
+    assert "already used" in body or "was not started by you" in body
+    # A fresh authorisation with the old code replayed: Box refuses the spent code.
+    _url2, state2 = _start(client)
+    body = (
+        client.get(f"/storage/box/oauth/callback/?code={code}&state={state2}", follow=True)
+        .content.decode()
+        .lower()
+    )
+    assert "box refused the authorisation code" in body
+    conn.refresh_from_db()
+    assert services.unsealed_credentials(conn) == first
+
+
+def test_another_users_state_is_refused(box):
+    alice, mallory = user_make(), user_make()
+    alice_client = _client(alice)
+    url, _state = _start(alice_client)
+    callback, _code = _consent(box, url)
+    # Mallory's browser is sent Alice's callback (login CSRF / a stolen link).
+    body = _client(mallory).get(callback, follow=True).content.decode().lower()
+    assert "was not started by you" in body
+    assert _connection(mallory) is None and _connection(alice) is None
+
+
+def test_state_from_another_session_of_the_same_user_is_refused(box):
+    user = user_make()
+    url, _state = _start(_client(user))
+    callback, _code = _consent(box, url)
+    body = _client(user).get(callback, follow=True).content.decode().lower()
+    assert "was not started by you in this session" in body
+    assert _connection(user) is None
+
+
+def test_redirect_uri_not_registered_is_refused_at_box(box, settings):
+    settings.PUBLIC_URL = "https://elsewhere.example.com"
+    url, _state = _start(_client(user_make()))
+    resp = requests.get(url, verify=box.ca_path, allow_redirects=False, timeout=10)
+    assert resp.status_code == 400 and "redirect_uri_mismatch" in resp.text
+
+
+def test_api_start_and_complete(box):
+    user = user_make()
+    api = api_for(user)
+    start = api.post("/storage/oauth/box/start").json()
+    assert start["flow"] == "redirect"
+    _callback, code = _consent(box, start["authorize_url"])
+    conn = api.post("/storage/oauth/box/complete", {"state": start["state"], "code": code})
+    assert conn.status_code == 201, conn.content
+    conn = conn.json()
+    assert conn["provider"] == "box" and conn["status"] == "connected"
+    again = api.call("post", "/storage/oauth/box/complete", {"state": start["state"], "code": code})
+    assert again.status_code == 400
+
+
+# -- disconnect ------------------------------------------------------------------------------
+
+
+def test_disconnect_revokes_at_box_and_erases(box):
+    user = user_make()
+    client = _client(user)
+    url, _state = _start(client)
+    callback, _code = _consent(box, url)
+    client.get(callback)
+    conn = _connection(user)
+    box_user = box.users[box.authorize_as]
+    assert box.grant_active(box_user.id)
+    creds = services.unsealed_credentials(conn)
+    resp = client.post(f"/storage/connections/{conn.pk}/disconnect/", {})
+    assert resp.status_code == 302
+    conn.refresh_from_db()
+    assert conn.status == "disconnected" and conn.credentials is None
+    # Box no longer accepts the tokens.
+    r = requests.get(
+        f"{box.api_url}/2.0/users/me",
+        headers={"Authorization": "Bearer " + creds["access_token"]},
+        verify=box.ca_path,
+        timeout=10,
+    )
+    assert r.status_code == 401
+    assert json.dumps(creds) not in str(conn.status_message)
