@@ -276,7 +276,9 @@ def storage_connection_save(
             details={"provider": provider, "config": config, "account": account_label},
         )
         conn.config = config
-        seal_into(conn, "credentials", json.dumps(credentials))
+        # instance.credentials: an OAuth provider whose check() refreshed its token holds the
+        # new pair (Box refresh tokens are single-use: the old one is spent).
+        seal_into(conn, "credentials", json.dumps(instance.credentials or credentials))
         conn.status = StorageConnection.Status.CONNECTED
         conn.status_message = ""
         conn.account_label = account_label[:300]

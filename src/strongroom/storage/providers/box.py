@@ -322,6 +322,12 @@ def _request_tokens(
     return _tokens_from(token)
 
 
+class _NameInUse(Exception):
+    def __init__(self, file_id: str) -> None:
+        super().__init__(file_id)
+        self.file_id = file_id
+
+
 def _app_credentials(admin_secret: dict[str, Any]) -> tuple[str, str]:
     client_id = str(admin_secret.get("client_id") or "")
     client_secret = str(admin_secret.get("client_secret") or "")
@@ -698,6 +704,14 @@ class BoxProvider(Provider):
         return files.entries[0]
 
     def _put_chunked(self, folder: str, existing: str | None, name: str, data: bytes) -> Any:
+        try:
+            return self._put_chunked_once(folder, existing, name, data)
+        except _NameInUse as conflict:
+            # Another job created the file while this session uploaded: Box refuses the
+            # commit (409 item_name_in_use); upload again as a new version of that file.
+            return self._put_chunked_once(folder, conflict.file_id, name, data)
+
+    def _put_chunked_once(self, folder: str, existing: str | None, name: str, data: bytes) -> Any:
         import base64
 
         from box_sdk_gen.box.errors import BoxAPIError
@@ -765,13 +779,21 @@ class BoxProvider(Provider):
                     )
                 )
                 self.last_parts.append(len(chunk))
-            result = self._call(
-                chunked.create_file_upload_session_commit_by_url,
-                endpoints.commit,
-                parts,
-                "sha=" + base64.b64encode(whole.digest()).decode(),
-                where=where,
-            )
+            try:
+                result = chunked.create_file_upload_session_commit_by_url(
+                    endpoints.commit,
+                    parts,
+                    "sha=" + base64.b64encode(whole.digest()).decode(),
+                )
+            except BoxAPIError as exc:
+                conflict = _conflict_id(exc, "file")
+                if conflict is not None and existing is None:
+                    raise _NameInUse(conflict) from None
+                raise _classify(exc, where=where) from None
+            except StorageError:
+                raise
+            except Exception as exc:
+                raise _classify(exc, where=where) from None
             if result is None or not result.entries:
                 raise StorageTransientError(
                     f"Box is still processing the upload of {where}; retry later"
