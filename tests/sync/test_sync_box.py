@@ -154,7 +154,9 @@ def test_twenty_concurrent_jobs_with_an_expired_token_refresh_exactly_once(
 
     errors = [r for r in results if not isinstance(r, SyncJob)]
     assert errors == []
-    states = {j.pk: (j.state, j.error_code, j.last_error) for j in SyncJob.objects.filter(pk__in=jobs)}
+    states = {
+        j.pk: (j.state, j.error_code, j.last_error) for j in SyncJob.objects.filter(pk__in=jobs)
+    }
     assert all(s[0] == JobState.SUCCEEDED for s in states.values()), set(states.values())
     assert box_enabled.refresh_count - refreshes_before == 1
     conn.refresh_from_db()
