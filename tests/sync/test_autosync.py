@@ -120,9 +120,10 @@ def test_shared_password_edit_rebuilds_each_copy_once_and_revoke_removes_the_ent
         copy.refresh_from_db()
         assert copy.change_seq == copy.built_seq + 1
         assert copy.due_at is not None
-    scheduled = sorted(args for name, args, kwargs, _ in enqueued)
-    assert scheduled == sorted((str(c.pk),) for c in copies)
-    assert all(name.endswith("sync_copy_rebuild") for name, *_ in enqueued)
+    scheduled = sorted(pk for name, args, kwargs, _ in enqueued for pk in args[0])
+    assert scheduled == sorted(str(c.pk) for c in copies)
+    assert all(name.endswith("sync_copies_rebuild") for name, *_ in enqueued)
+    assert all(kwargs == {} and len(args) == 1 for _, args, kwargs, _ in enqueued)
 
     clock.advance(30)  # inside the window: nothing yet
     assert run(autosync.sync_copies_sweep, clock=clock).started == 0

@@ -145,7 +145,7 @@ def test_no_passphrase_private_key_or_kek_anywhere(
     # The search does see what *is* stored: the public key and the wrapped private key.
     assert copy.copy_keys["wrapped_private_key"].encode() in haystacks["database"]
     assert copy.copy_keys["public_key"].encode() in haystacks["database"]
-    assert any("sync_copy_rebuild" in repr(e) for e in enqueued)
+    assert any("sync_copies_rebuild" in repr(e) for e in enqueued)
     for where, text in haystacks.items():
         for secret in secrets:
             if secret == b"canary-" and where.endswith(".html"):

@@ -81,12 +81,20 @@ def _locked(queryset: Any) -> Any:
 
 
 def _schedule(copy_id: Any, eta: datetime | None) -> None:
-    from strongroom.sync.tasks import sync_copy_rebuild
+    _schedule_many([copy_id], eta)
 
-    if eta is None or eta <= timezone.now():
-        sync_copy_rebuild(str(copy_id))
-    else:
-        sync_copy_rebuild.schedule((str(copy_id),), eta=eta)
+
+def _schedule_many(copy_ids: list[Any], eta: datetime | None) -> None:
+    """One queue message per 500 copies (their IDs only): a change that many people see
+    costs the request a few queue writes, not one per copy."""
+    from strongroom.sync.tasks import sync_copies_rebuild
+
+    for start in range(0, len(copy_ids), 500):
+        chunk = [str(pk) for pk in copy_ids[start : start + 500]]
+        if eta is None or eta <= timezone.now():
+            sync_copies_rebuild(chunk)
+        else:
+            sync_copies_rebuild.schedule((chunk,), eta=eta)
 
 
 # --------------------------------------------------------------------------- triggers
@@ -114,12 +122,7 @@ def sync_copies_touch(
         )
         if fresh:
             SyncCopy.objects.filter(pk__in=fresh, due_at__isnull=True).update(due_at=due)
-
-            def schedule_all() -> None:
-                for pk in fresh:
-                    _schedule(pk, due)
-
-            transaction.on_commit(schedule_all)
+            transaction.on_commit(lambda: _schedule_many(fresh, due))
     logger.debug("auto-sync: %d copies of %d users stale (%s)", marked, len(ids), cause)
     return marked
 

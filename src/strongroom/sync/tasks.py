@@ -29,11 +29,13 @@ def sync_jobs_sweep() -> None:
 
 
 @db_task()
-def sync_copy_rebuild(copy_id: str) -> None:
-    """Start the debounced rebuild of one kept copy if it is due (a no-op otherwise)."""
+def sync_copies_rebuild(copy_ids: list[str]) -> None:
+    """Start the debounced rebuilds of these kept copies that are due (a no-op for the
+    others: each claim is conditional)."""
     from strongroom.sync.autosync import sync_copy_claim
 
-    sync_copy_claim(copy_id=copy_id)
+    for copy_id in copy_ids:
+        sync_copy_claim(copy_id=copy_id)
 
 
 @db_periodic_task(crontab(minute="*"))
