@@ -85,3 +85,32 @@ def box_api(box_standin: Any, settings: Any) -> Iterator[Any]:
     box_standin.clear()
     yield box_standin
     box_standin.clear()
+
+
+# --- Dropbox stand-in (the Dropbox provider's tests: storage, sync, browser) --------------
+# The dropbox SDK reads DROPBOX_API_HOST / DROPBOX_API_CONTENT_HOST / DROPBOX_WEB_HOST once,
+# at import: the stand-in's three listening sockets are bound here, at conftest import
+# (before anything imports dropbox), and the environment points at them (subprocesses
+# inherit it). The server itself starts on those sockets on first use (``dropbox_standin``).
+from standins.dropbox_api import reserve_hosts as _dropbox_reserve_hosts  # noqa: E402
+
+_dropbox_reserve_hosts()
+
+
+@pytest.fixture(scope="session")
+def dropbox_standin() -> Iterator[Any]:
+    from standins.dropbox_api import DropboxStandIn
+
+    server = DropboxStandIn()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def dropbox_api(dropbox_standin: Any, settings: Any) -> Iterator[Any]:
+    """The stand-in, its CA trusted (settings.PROVIDER_CA_BUNDLE), faults and logs cleared."""
+    for key, value in dropbox_standin.settings().items():
+        setattr(settings, key, value)
+    dropbox_standin.clear()
+    yield dropbox_standin
+    dropbox_standin.clear()

@@ -231,6 +231,7 @@ def _admin_render(
             "enabled": row.enabled,
             "endpoints": "\n".join(row.config.get("endpoints") or []),
             "base_dir": row.config.get("base_dir") or "",
+            "app_key": row.config.get("app_key") or "",
         }
         cards.append(
             {
