@@ -241,3 +241,60 @@ def test_refused_refresh_token_needs_reauth_with_one_notification(
         assert secret not in note.body + note.title + job.last_error
     sync.sync_jobs_sweep(now=datetime.now(UTC) + timedelta(days=1))
     assert Notification.objects.filter(user=alice).count() == 1
+
+
+@pytest.mark.django_db
+def test_canary_no_box_token_or_client_secret_anywhere(
+    box_connect, box_enabled, cheap_policy, enqueued, caplog, django_capture_on_commit_callbacks
+):
+    import json
+    import logging
+
+    from django.core import serializers
+
+    from strongroom.audit.models import AuditEvent
+    from strongroom.storage.models import OAuthPending
+
+    caplog.set_level(logging.DEBUG)
+    alice = user_make("password_admin")
+    scope_make(alice, 2)
+    conn, box_user = box_connect(alice)
+    first = storage.unsealed_credentials(conn)
+    expired = _expire_stored_tokens(box_enabled, conn, box_user)
+    box_enabled.fail("status", "POST /api/2.0/files/", status=503)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(alice, conn)
+    job.refresh_from_db()
+    assert job.state == JobState.RETRY_WAIT
+    SyncJob.objects.filter(pk=job.pk).update(next_attempt_at=None)
+    done = sync.sync_job_run(job_id=job.pk, worker_id="w")
+    assert done.state == JobState.SUCCEEDED
+    conn.refresh_from_db()
+    refreshed = storage.unsealed_credentials(conn)
+    storage.storage_connection_disconnect(actor=alice, connection_id=conn.pk)
+    secrets = [
+        box_enabled.client_secret,
+        first["access_token"],
+        first["refresh_token"],
+        expired["access_token"],
+        expired["refresh_token"],
+        refreshed["access_token"],
+        refreshed["refresh_token"],
+    ]
+    haystacks = {
+        "logs": "\n".join(r.getMessage() + str(r.exc_text or "") for r in caplog.records),
+        "queue": "\n".join(repr(e) for e in enqueued),
+        "jobs": serializers.serialize("json", SyncJob.objects.all()),
+        "notifications": serializers.serialize("json", Notification.objects.all()),
+        "audit": json.dumps(list(AuditEvent.objects.values_list("details", "reason")), default=str),
+        "settings rows": serializers.serialize("json", ProviderSettings.objects.all()),
+        "connections": serializers.serialize("json", StorageConnection.objects.all()),
+        "pending": serializers.serialize("json", OAuthPending.objects.all()),
+    }
+    assert any(r.name == "strongroom.storage.providers.box" for r in caplog.records)
+    for where, text in haystacks.items():
+        for secret in secrets:
+            assert secret not in text, (where, secret[:8])
+    # Disconnect revoked the live grant at Box.
+    assert box_enabled.access[refreshed["access_token"]]["revoked"]
+    assert box_enabled.refresh[refreshed["refresh_token"]]["used"]
