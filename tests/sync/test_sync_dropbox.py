@@ -1,0 +1,269 @@
+"""Sync to Dropbox (official SDK against the HTTPS stand-in): the flow, the framework's
+retries for 429 with Retry-After, 5xx and resets (the SDK's own retries off: requests
+counted at the stand-in), token refresh stored in the database, a revoked refresh token
+needing re-authorisation with one notification and no retries, upload sessions, and no
+token in logs, job rows, notifications or the audit trail (canary)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.core import serializers
+
+from strongroom.audit.models import AuditEvent
+from strongroom.notifications.models import Notification
+from strongroom.storage import services as storage
+from strongroom.storage.models import StorageConnection
+from strongroom.sync import services as sync
+from strongroom.sync.models import JobState, SyncJob
+
+from .helpers import admin, opened, scope_make, sync_start, user_make
+
+pytestmark = pytest.mark.django_db
+
+NAME = "/strongroom-offline.html"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def dbx(dropbox_api: Any) -> Any:
+    storage.provider_settings_update(
+        actor=admin(), provider="dropbox", enabled=True, config={"app_key": dropbox_api.app_key}
+    )
+    return dropbox_api
+
+
+@pytest.fixture
+def dbx_connect(dbx: Any):
+    """connect(user) -> (connection, account_id, tokens): tokens issued by the stand-in as
+    an exchange would (the OAuth paste flow has its own tests), saved by the real service."""
+
+    def connect(user: Any, **kw: Any) -> tuple[StorageConnection, str, dict[str, Any]]:
+        account = dbx.add_account(f"{user.username} Example", f"{user.username}@example.com")
+        tokens = dbx.issue_tokens(account, **kw)
+        conn = storage.storage_connection_save(
+            actor=user, provider="dropbox", config={}, credentials=dict(tokens)
+        )
+        return conn, account, tokens
+
+    return connect
+
+
+def _uploads(dbx: Any) -> int:
+    return dbx.count("/2/files/upload") + dbx.count("/2/files/upload_session/start")
+
+
+def test_sync_to_dropbox_file_decrypts_to_the_users_scope(
+    dbx_connect, dbx, cheap_policy, django_capture_on_commit_callbacks
+):
+    alice = user_make("password_admin")
+    scope = scope_make(alice, 4)
+    bob = user_make("password_admin")
+    scope_make(bob, 2, prefix="bob")
+    conn, account, _ = dbx_connect(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(alice, conn)
+    job.refresh_from_db()
+    assert job.state == JobState.SUCCEEDED, job.last_error
+    assert job.result_location == "Dropbox app folder" + NAME
+    assert opened(dbx.files(account)[NAME]) == scope
+    assert list(dbx.files(account)) == [NAME]
+    note = Notification.objects.get(user=alice)
+    assert note.level == "success"
+
+
+def test_429_5xx_and_reset_are_retried_by_the_framework_not_the_sdk(
+    dbx_connect, dbx, cheap_policy, settings, enqueued, django_capture_on_commit_callbacks
+):
+    settings.STRONGROOM_SYNC_BACKOFF_BASE_SECONDS = 2
+    settings.STRONGROOM_SYNC_MAX_ATTEMPTS = 5
+    alice = user_make("password_admin")
+    scope = scope_make(alice, 2)
+    conn, account, _ = dbx_connect(alice)
+    dbx.fault("/2/files/upload", "429", retry_after=7)
+    dbx.fault("/2/files/upload", "status", status=503)
+    dbx.fault("/2/files/upload", "reset", reset_after=512)
+    dbx.requests.clear()
+    job = sync_start(alice, conn)
+    clock, rand, mirror = Clock(), random.Random(99), random.Random(99)
+    expected_waits = [
+        max(1 + mirror.uniform(0, 1), 7.0),  # 429, Retry-After 7 s beats the 1-2 s backoff
+        2 + mirror.uniform(0, 2),  # 503, no Retry-After: 2-4 s
+        4 + mirror.uniform(0, 4),  # reset mid-upload: 4-8 s
+    ]
+    for attempt, wait in enumerate(expected_waits, start=1):
+        enqueued.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            done = sync.sync_job_run(job_id=job.pk, worker_id="w1", clock=clock, rand=rand)
+        assert done.state == JobState.RETRY_WAIT, (attempt, done.error_code, done.last_error)
+        assert done.attempts == attempt and done.error_code == "storage_transient"
+        assert done.next_attempt_at == clock.now + timedelta(seconds=wait)
+        [(name, args, kwargs, _)] = enqueued
+        assert name.endswith("sync_job_execute") and args == (str(job.pk),)
+        assert dbx.count("/2/files/upload") == attempt  # one request per attempt: no SDK retry
+        assert NAME not in dbx.files(account)  # nothing partial ever visible
+        clock.now = done.next_attempt_at
+    done = sync.sync_job_run(job_id=job.pk, worker_id="w1", clock=clock, rand=rand)
+    assert done.state == JobState.SUCCEEDED and done.attempts == 4
+    assert dbx.count("/2/files/upload") == 4
+    assert opened(dbx.files(account)[NAME]) == scope
+    assert Notification.objects.filter(user=alice).count() == 1
+
+
+def test_reset_mid_upload_session_keeps_the_previous_good_copy(
+    dbx_connect, dbx, cheap_policy, settings
+):
+    settings.STRONGROOM_SYNC_MAX_ATTEMPTS = 2
+    storage.provider_settings_update(
+        actor=admin(),
+        provider="dropbox",
+        config={"app_key": dbx.app_key, "chunk_threshold": 4096},
+    )
+    alice = user_make("password_admin")
+    first = scope_make(alice, 3)
+    conn, account, _ = dbx_connect(alice)
+    good = sync.sync_job_run(job_id=sync_start(alice, conn).pk, worker_id="w1")
+    assert good.state == JobState.SUCCEEDED
+    assert dbx.count("/2/files/upload_session/finish", status=200) == 1  # the session path
+    good_bytes = dbx.files(account)[NAME]
+    scope_make(alice, 1, prefix="later")
+    dbx.fault("/2/files/upload_session/append_v2", "reset", reset_after=1000)
+    dbx.fault("/2/files/upload_session/finish", "status", status=500)
+    job = sync_start(alice, conn, passphrase="another quiet meadow of lanterns")
+    clock = Clock()
+    first_try = sync.sync_job_run(job_id=job.pk, worker_id="w1", clock=clock)
+    assert first_try.state == JobState.RETRY_WAIT
+    assert dbx.files(account)[NAME] == good_bytes
+    clock.now = first_try.next_attempt_at
+    last = sync.sync_job_run(job_id=job.pk, worker_id="w1", clock=clock)
+    assert last.state == JobState.FAILED and last.attempts == 2
+    assert opened(dbx.files(account)[NAME]) == first  # the old copy, intact
+
+
+def test_refresh_before_expiry_is_stored_before_use(
+    dbx_connect, dbx, cheap_policy, django_capture_on_commit_callbacks
+):
+    alice = user_make("password_admin")
+    scope = scope_make(alice, 1)
+    dbx.access_ttl = 60  # inside the provider's refresh margin
+    conn, account, tokens = dbx_connect(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(alice, conn)
+    job.refresh_from_db()
+    assert job.state == JobState.SUCCEEDED, job.last_error
+    assert dbx.count("/2/files/upload", status=401) == 0
+    stored = storage.unsealed_credentials(StorageConnection.objects.get(pk=conn.pk))
+    assert stored["access_token"] != tokens["access_token"]
+    assert stored["refresh_token"] == tokens["refresh_token"]
+    assert stored["access_token"] in dbx.access  # the stored token is the one Dropbox issued
+    assert opened(dbx.files(account)[NAME]) == scope
+
+
+def test_expired_access_token_401_refreshes_once_and_retries(
+    dbx_connect, dbx, cheap_policy, django_capture_on_commit_callbacks
+):
+    alice = user_make("password_admin")
+    scope_make(alice, 1)
+    conn, account, tokens = dbx_connect(alice)
+    dbx.expire(tokens["access_token"])
+    dbx.requests.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(alice, conn)
+    job.refresh_from_db()
+    assert job.state == JobState.SUCCEEDED and job.attempts == 1
+    assert dbx.count("/2/files/upload", status=401) == 1
+    assert dbx.count("/oauth2/token") == 1
+    assert dbx.count("/2/files/upload", status=200) == 1
+    stored = storage.unsealed_credentials(StorageConnection.objects.get(pk=conn.pk))
+    assert stored["access_token"] != tokens["access_token"]
+
+
+def test_revoked_refresh_token_needs_reauth_notifies_once_no_retries(
+    dbx_connect, dbx, cheap_policy, enqueued, django_capture_on_commit_callbacks
+):
+    alice = user_make("password_admin")
+    scope_make(alice, 1)
+    conn, _account, tokens = dbx_connect(alice)
+    dbx.expire(tokens["access_token"])
+    dbx.revoke_refresh(tokens["refresh_token"])  # the user removed the app at Dropbox
+    dbx.requests.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(alice, conn)
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED and job.attempts == 1
+    assert job.error_code == "storage_auth"
+    assert dbx.count("/2/files/upload") == 1 and dbx.count("/oauth2/token") == 0
+    assert len(enqueued) == 1  # the first run only: nothing scheduled
+    conn.refresh_from_db()
+    assert conn.status == StorageConnection.Status.NEEDS_REAUTH and conn.credentials is None
+    [note] = Notification.objects.filter(user=alice)
+    assert note.level == "error" and "Reconnect" in note.title
+    sync.sync_jobs_sweep(now=datetime.now(UTC) + timedelta(days=1))
+    assert Notification.objects.filter(user=alice).count() == 1
+    assert len(dbx.requests) == 1
+
+
+def test_refused_refresh_needs_reauth_without_a_storm(
+    dbx_connect, dbx, cheap_policy, django_capture_on_commit_callbacks
+):
+    """The access token is about to expire and the refresh token was revoked."""
+    alice = user_make("password_admin")
+    scope_make(alice, 1)
+    dbx.access_ttl = 30
+    conn, _account, tokens = dbx_connect(alice)  # check() already refreshed once
+    dbx.revoke_refresh(tokens["refresh_token"])
+    dbx.requests.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(alice, conn)
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED and job.error_code == "storage_auth"
+    assert [r.path for r in dbx.requests] in (["/oauth2/token"], ["/2/files/upload"])
+    assert "refresh token" in job.last_error or "access token" in job.last_error
+    assert Notification.objects.filter(user=alice).count() == 1
+
+
+def test_no_token_anywhere(
+    dbx_connect, dbx, cheap_policy, enqueued, caplog, django_capture_on_commit_callbacks
+):
+    caplog.set_level(logging.DEBUG)
+    alice = user_make("password_admin")
+    scope_make(alice, 2)
+    conn, _account, tokens = dbx_connect(alice)
+    dbx.expire(tokens["access_token"])
+    dbx.fault("/2/files/upload", "reset", reset_after=256)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = sync_start(alice, conn)
+    job.refresh_from_db()
+    assert job.state == JobState.RETRY_WAIT
+    SyncJob.objects.filter(pk=job.pk).update(next_attempt_at=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        done = sync.sync_job_run(job_id=job.pk, worker_id="w", rand=random.Random(1))
+    assert done.state == JobState.SUCCEEDED
+    stored = storage.unsealed_credentials(StorageConnection.objects.get(pk=conn.pk))
+    secrets = {tokens["access_token"], tokens["refresh_token"], stored["access_token"]}
+    haystacks = {
+        "logs": "\n".join(r.getMessage() + str(r.exc_text or "") for r in caplog.records),
+        "queue": "\n".join(repr(e) for e in enqueued),
+        "jobs": serializers.serialize("json", SyncJob.objects.all()),
+        "notifications": serializers.serialize("json", Notification.objects.all()),
+        "audit": json.dumps(list(AuditEvent.objects.values_list("details", "reason")), default=str),
+        "connection row": serializers.serialize("json", StorageConnection.objects.all()),
+    }
+    for where, text in haystacks.items():
+        for secret in secrets:
+            assert secret not in text, where
+    assert any("refreshed" in r.getMessage() for r in caplog.records)
+    assert time.time() < stored["expires_at"]
