@@ -262,3 +262,39 @@ def test_errors_never_hold_tokens_or_the_client_secret(box_api, box_user):
     text = str(exc.value) + repr(provider)
     for secret in (creds["access_token"], creds["refresh_token"], box_api.client_secret):
         assert secret not in text
+
+
+def test_put_and_test_connection_go_through_the_admin_proxy(box_api, box_user, fault_proxy):
+    from strongroom.storage.base import ProxyConfig
+
+    proxy = ProxyConfig(host="127.0.0.1", port=fault_proxy.port)
+    provider = make_box(box_api, box_user.id, proxy=proxy)
+    provider.put("proxied.html", b"through the proxy")
+    assert box_api.read(box_user.id, "proxied.html") == b"through the proxy"
+    target = f"127.0.0.1:{box_api.port}"
+    assert any(r.method == "CONNECT" and r.target == target for r in fault_proxy.requests)
+    result = BoxProvider.test_connection(admin_config={}, proxy=proxy)
+    assert result.ok and result.via_proxy == fault_proxy.url, result
+
+
+def test_test_connection_says_what_failed(box_api, settings):
+    from strongroom.storage.base import ProxyConfig
+
+    dead = ProxyConfig(host="127.0.0.1", port=9)
+    result = BoxProvider.test_connection(admin_config={}, proxy=dead)
+    assert not result.ok and result.stage == "proxy", result
+    settings.PROVIDER_CA_BUNDLE = ""
+    result = BoxProvider.test_connection(admin_config={}, proxy=None)
+    assert not result.ok and result.stage == "tls", result
+
+
+def test_admin_chunk_threshold_below_20_mb_is_refused():
+    from strongroom.core.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as exc:
+        BoxProvider.validate_admin_config({"chunk_threshold": "1024"})
+    assert exc.value.details["field"] == "chunk_threshold"
+    assert BoxProvider.validate_admin_config({"chunk_threshold": 30_000_000}) == {
+        "chunk_threshold": 30_000_000
+    }
+    assert BoxProvider(config={}).chunk_threshold == 20 * 1024 * 1024
