@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="50 users, 2 runs")
     args, _ = parser.parse_known_args(argv)
+    if "django.conf" in sys.modules:
+        # Another bench set Django up in this process (bench/run.py): run in a fresh one, with
+        # its own data directory and database.
+        import subprocess
+
+        return subprocess.run([sys.executable, __file__, *(argv or [])], check=False).returncode
     users_n = 50 if args.quick else args.users
     runs = 2 if args.quick else max(1, args.runs)
     with tempfile.TemporaryDirectory(prefix="sr-bench-autosync-") as tmpdir:

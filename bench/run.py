@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import autosync
 import list_100k
 import retrieval
 
@@ -16,7 +17,13 @@ import offline
 
 def main() -> int:
     args = sys.argv[1:]
-    return max(retrieval.main(args), list_100k.main(args), offline.main(args), exports.main(args))
+    return max(
+        retrieval.main(args),
+        list_100k.main(args),
+        offline.main(args),
+        exports.main(args),
+        autosync.main(args),
+    )
 
 
 if __name__ == "__main__":
