@@ -111,7 +111,7 @@ def test_429_5xx_and_reset_are_retried_by_the_framework_not_the_sdk(
         assert done.state == JobState.RETRY_WAIT, (attempt, done.error_code, done.last_error)
         assert done.attempts == attempt and done.error_code == "storage_transient"
         assert done.next_attempt_at == clock.now + timedelta(seconds=wait)
-        [(name, args, kwargs, _)] = enqueued
+        [(name, args, _kwargs, _)] = enqueued
         assert name.endswith("sync_job_execute") and args == (str(job.pk),)
         assert dbx.count("/2/files/upload") == attempt  # one request per attempt: no SDK retry
         assert NAME not in dbx.files(account)  # nothing partial ever visible
@@ -177,7 +177,7 @@ def test_expired_access_token_401_refreshes_once_and_retries(
 ):
     alice = user_make("password_admin")
     scope_make(alice, 1)
-    conn, account, tokens = dbx_connect(alice)
+    conn, _account, tokens = dbx_connect(alice)
     dbx.expire(tokens["access_token"])
     dbx.requests.clear()
     with django_capture_on_commit_callbacks(execute=True):
