@@ -276,3 +276,30 @@ def test_disconnect_revokes_at_box_and_erases(box):
     )
     assert r.status_code == 401
     assert json.dumps(creds) not in str(conn.status_message)
+
+
+def test_api_admin_sets_the_box_secret_write_only(box_api):
+    api = api_for(admin())
+    body = {
+        "providers": [
+            {
+                "name": "box",
+                "enabled": True,
+                "secret": {"client_id": box_api.client_id, "client_secret": box_api.client_secret},
+            }
+        ]
+    }
+    resp = api.put("/storage/settings", body)
+    assert resp.status_code == 200, resp.content
+    text = resp.content.decode() + api.get("/storage/settings").content.decode()
+    assert box_api.client_secret not in text and box_api.client_id not in text
+    [row] = [p for p in api.get("/storage/settings").json()["providers"] if p["name"] == "box"]
+    assert row["has_secret"] and row["enabled"]
+    bad = api.put(
+        "/storage/settings",
+        {"providers": [{"name": "box", "secret": {"client_id": "<b>", "client_secret": "x"}}]},
+    )
+    assert bad.status_code == 400 and "client ID" in bad.content.decode()
+    from strongroom.storage.registry import admin_settings
+
+    assert admin_settings("box")[1]["client_secret"] == box_api.client_secret
