@@ -303,3 +303,33 @@ def test_api_admin_sets_the_box_secret_write_only(box_api):
     from strongroom.storage.registry import admin_settings
 
     assert admin_settings("box")[1]["client_secret"] == box_api.client_secret
+
+
+def test_expired_code_is_refused(box):
+    user = user_make()
+    client = _client(user)
+    url, _state = _start(client)
+    box.code_ttl = -1.0
+    try:
+        callback, _code = _consent(box, url)
+    finally:
+        box.code_ttl = 30.0
+    body = client.get(callback, follow=True).content.decode().lower()
+    assert "box refused the authorisation code" in body
+    assert _connection(user) is None
+
+
+def test_wrong_client_secret_is_reported_for_the_administrator(box):
+    services.provider_settings_update(
+        actor=admin(),
+        provider="box",
+        secret={"client_id": box.client_id, "client_secret": "wrong-secret-0123456789"},
+    )
+    user = user_make()
+    client = _client(user)
+    url, _state = _start(client)
+    callback, _code = _consent(box, url)
+    body = client.get(callback, follow=True).content.decode().lower()
+    assert "refused the app's client id or secret" in body.replace("&#x27;", "'")
+    assert "wrong-secret-0123456789" not in body
+    assert _connection(user) is None

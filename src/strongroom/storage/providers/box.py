@@ -145,13 +145,13 @@ def _classify(exc: BaseException, *, where: str = "") -> StorageError:
         retry_after = _retry_after(headers)
         if status == 407:
             return StoragePermanentError("the proxy refused the credentials (HTTP 407)")
-        if status == 401 or code in {"invalid_grant", "invalid_token", "unauthorized"}:
-            return StorageAuthError(
-                "Box no longer accepts this authorisation: reconnect Box on the Cloud storage page"
-            )
         if code == "invalid_client":
             return StoragePermanentError(
                 "Box refused the app's client ID or secret: ask the administrator to check them"
+            )
+        if status == 401 or code in {"invalid_grant", "invalid_token", "unauthorized"}:
+            return StorageAuthError(
+                "Box no longer accepts this authorisation: reconnect Box on the Cloud storage page"
             )
         if status == 429 or status >= 500:
             msg = f"Box is unavailable or throttling (HTTP {status})"
