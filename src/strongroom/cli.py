@@ -916,7 +916,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--user", required=True, help="whose scope to sync (username)")
-    p.add_argument("--to", required=True, metavar="PROVIDER", help="storage provider (local, s3)")
+    p.add_argument(
+        "--to", required=True, metavar="PROVIDER", help="storage provider (local, s3, box)"
+    )
     p.add_argument("--passphrase-file", help="read the passphrase from this file's first line")
     p.add_argument("--reason", help="why (kept in the audit trail; the policy may require it)")
     p.add_argument("--wait", action="store_true", help="wait for the upload to finish")

@@ -333,3 +333,27 @@ def test_wrong_client_secret_is_reported_for_the_administrator(box):
     assert "refused the app's client id or secret" in body.replace("&#x27;", "'")
     assert "wrong-secret-0123456789" not in body
     assert _connection(user) is None
+
+
+def test_disconnect_can_delete_the_synced_copy_in_box(box):
+    from strongroom.storage.registry import provider_for_connection
+
+    user = user_make()
+    client = _client(user)
+    url, _state = _start(client)
+    callback, _code = _consent(box, url)
+    client.get(callback)
+    conn = _connection(user)
+    provider_for_connection(conn).put(services.synced_object_name(conn), b"synced copy")
+    box_user_id = box.authorize_as
+    assert box.file(box_user_id, services.synced_object_name(conn)) is not None
+    client.post(f"/storage/connections/{conn.pk}/disconnect/", {"delete_remote_copy": "on"})
+    conn.refresh_from_db()
+    assert conn.status == "disconnected" and conn.credentials is None
+    assert conn.status_message == "synced copy deleted"
+    assert box.file(box_user_id, services.synced_object_name(conn)) is None
+    assert not any(
+        not a["revoked"]
+        for a in box.access.values()
+        if a["user"] == box_user_id and a["expires"] > 0
+    )
