@@ -365,3 +365,32 @@ def test_bad_codes_through_the_api_leave_a_connected_row_unchanged(connected, db
         assert resp.status_code == 400, resp.content
         assert message.lower() in resp.content.decode().lower()
         assert _row(user) == before
+
+
+# -- API: the admin's settings and test ----------------------------------------------------
+
+
+def test_api_admin_sets_the_app_key_and_tests_the_connection(dropbox_api):
+    api = api_for(admin())
+    bad = api.call(
+        "put",
+        "/storage/settings",
+        {"providers": [{"name": "dropbox", "enabled": True, "config": {"app_key": "<b>x</b>"}}]},
+    )
+    assert bad.status_code == 400 and "not a Dropbox app key" in bad.content.decode()
+    assert not ProviderSettings.objects.filter(provider="dropbox", enabled=True).exists()
+    ok = api.call(
+        "put",
+        "/storage/settings",
+        {
+            "providers": [
+                {"name": "dropbox", "enabled": True, "config": {"app_key": dropbox_api.app_key}}
+            ]
+        },
+    )
+    assert ok.status_code == 200, ok.content
+    assert ProviderSettings.objects.get(provider="dropbox").config == {
+        "app_key": dropbox_api.app_key
+    }
+    result = api.post("/storage/providers/dropbox/test").json()
+    assert result["ok"] and result["stage"] == "ok", result
