@@ -447,6 +447,8 @@ class _Handler(BaseHTTPRequestHandler):
         with self.box.lock:
             entry = self.box.access.get(token)
             ok = entry is not None and not entry["revoked"] and entry["expires"] > time.time()
+            if ok and entry is not None:
+                entry["uses"] = entry.get("uses", 0) + 1
             user = self.box.users.get(entry["user"]) if ok and entry else None
         if user is None:
             self._body()

@@ -196,15 +196,22 @@ def test_403_is_permission_and_404_not_found(box_api, box_user):
 
 def test_expired_access_token_is_refreshed_once_and_stored_before_use(box_api, box_user):
     stored: list[dict] = []
+    uses_when_stored: list[int] = []
+
+    def store(new: dict) -> None:
+        # Called before the new access token has been sent to Box even once.
+        uses_when_stored.append(box_api.access[new["access_token"]].get("uses", 0))
+        stored.append(new)
+
     creds = box_api.credentials_for(box_user.id, ttl=0)
-    provider = make_box(
-        box_api, box_user.id, credentials=creds, on_credentials_changed=stored.append
-    )
+    provider = make_box(box_api, box_user.id, credentials=creds, on_credentials_changed=store)
     before = box_api.refresh_count
     provider.check()
     provider.put("t.html", b"x")
     assert box_api.refresh_count == before + 1
     assert len(stored) == 1 and stored[0]["refresh_token"] != creds["refresh_token"]
+    assert uses_when_stored == [0]
+    assert box_api.access[stored[0]["access_token"]]["uses"] >= 2
     assert provider.credentials == stored[0]
 
 

@@ -145,6 +145,26 @@ def test_box_worker_killed_mid_upload_loses_no_job_and_leaves_no_broken_file(tmp
             "refreshes": box.refresh_count,
         }
         print("box worker kill report:", json.dumps(report))
+        # The CLI once: `strongroom sync --to box --wait` for one user adds a new version of
+        # that user's one file, which opens to exactly that user's entries.
+        secret = tmp_path / "passphrase.txt"
+        secret.write_text("another quiet meadow of lanterns\n", encoding="utf-8")
+        versions_before = len(box.files(users[0].id)[0].versions)
+        done = inst.ok(
+            "sync", "--user", "tech0", "--to", "box", "--passphrase-file", str(secret),
+            "--reason", "CLI check", "--wait", "--timeout", "120", env=env,
+        )  # fmt: skip
+        assert f"synced {ENTRIES} entries for tech0 to " in done.stdout
+        assert "lantern" not in done.stdout + done.stderr
+        assert box.client_secret not in done.stdout + done.stderr
+        [item] = box.files(users[0].id)
+        assert len(item.versions) == versions_before + 1
+        payload = offline.offline_file_open(
+            html=item.versions[-1], passphrase="another quiet meadow of lanterns"
+        )
+        assert sorted(e.name for e in payload.entries) == [
+            f"host-0-{i:03d}" for i in range(ENTRIES)
+        ]
         assert lost == [], {pk: states.get(pk) for pk in lost}
         assert broken == []
         assert report["files_in_box"] == USERS
