@@ -394,3 +394,62 @@ def test_api_admin_sets_the_app_key_and_tests_the_connection(dropbox_api):
     }
     result = api.post("/storage/providers/dropbox/test").json()
     assert result["ok"] and result["stage"] == "ok", result
+
+
+# -- the admin's proxy -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def recording_proxy():
+    from .faultproxy import FaultProxy
+
+    proxy = FaultProxy()  # forward proxy only (CONNECT tunnels to 127.0.0.1)
+    proxy.proxy_auth = ("proxyuser", "proxy-Pass-9")
+    yield proxy
+    proxy.close()
+
+
+def _use_proxy(proxy: Any, password: str = "proxy-Pass-9") -> None:  # noqa: S107
+    services.proxy_settings_update(
+        actor=admin(),
+        enabled=True,
+        host="127.0.0.1",
+        port=proxy.port,
+        username="proxyuser",
+        password=password,
+    )
+
+
+def test_exchange_sync_and_test_connection_go_through_the_proxy(dbx, recording_proxy, caplog):
+    from strongroom.storage import registry
+
+    caplog.set_level(logging.DEBUG)
+    _use_proxy(recording_proxy)
+    account = dbx.add_account("Proxy User", "proxy@example.com")
+    user = user_make()
+    client = _client(user)
+    code = _consent(dbx, _start(client), account)
+    assert _paste(client, code).status_code == 302
+    conn = _connection(user)
+    registry.provider_for_connection(conn).put("via-proxy.html", b"through the proxy")
+    targets = {r.target for r in recording_proxy.requests if r.method == "CONNECT"}
+    assert dbx.hosts["api"] in targets and dbx.hosts["content"] in targets
+    assert all(r.headers.get("Proxy-Authorization") for r in recording_proxy.requests)
+    result = services.provider_test_connection(actor=admin(), provider="dropbox")
+    assert result.ok and result.via_proxy == f"http://127.0.0.1:{recording_proxy.port}"
+    assert recording_proxy.requests[-1].target == dbx.hosts["api"]
+    assert "proxy-Pass-9" not in caplog.text
+
+
+def test_wrong_proxy_password_at_exchange_is_a_clear_message(dbx, recording_proxy):
+    account = dbx.add_account("Proxy User", "proxy@example.com")
+    user = user_make()
+    client = _client(user)
+    code = _consent(dbx, _start(client), account)
+    _use_proxy(recording_proxy, password="wrong")
+    resp = _paste(client, code)
+    assert resp.status_code == 400
+    assert "proxy" in resp.content.decode().lower()
+    assert _connection(user) is None
+    result = services.provider_test_connection(actor=admin(), provider="dropbox")
+    assert not result.ok and result.stage == "proxy" and "407" in result.message
