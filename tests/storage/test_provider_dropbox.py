@@ -413,3 +413,16 @@ def test_test_connection_through_a_refusing_proxy(dropbox_api: Any) -> None:
     )
     assert not result.ok and result.stage in {"proxy", "connect"}
     assert "proxy" in result.message or "refused" in result.message
+
+
+def test_a_lost_upload_session_is_transient_not_missing(dropbox_api: Any, account: str) -> None:
+    """The session expired at Dropbox between append and finish: retry, not "not found"."""
+    from dropbox import files
+
+    provider = make_dropbox(dropbox_api, dropbox_api.issue_tokens(account))
+    cursor = files.UploadSessionCursor(session_id="sess:gone", offset=0)
+    commit = files.CommitInfo(path="/lost.html", mode=files.WriteMode.overwrite)
+    with pytest.raises(StorageTransientError, match="interrupted"):
+        provider._call("files_upload_session_finish", b"x", cursor, commit, where="/lost.html")
+    with pytest.raises(StorageTransientError, match="interrupted"):
+        provider._call("files_upload_session_append_v2", b"x", cursor, where="/lost.html")

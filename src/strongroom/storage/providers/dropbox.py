@@ -204,6 +204,15 @@ def _api_error(exc: Any, *, where: str) -> StorageError:
     """A route error (HTTP 409): the path does not exist, no space, an upload problem."""
     err = exc.error
     text = str(err)
+    if (
+        "lookup_failed" in text
+        or "incorrect_offset" in text
+        or "content_hash_mismatch" in text
+        or "not_closed" in text
+        or (type(err).__name__.startswith("UploadSession") and "path" not in text)
+    ):
+        # The upload session is gone, behind or ahead: the next attempt starts a new one.
+        return StorageTransientError(f"the upload of {where} to Dropbox was interrupted")
     if "conflict" in text:
         return _Conflict(f"{where} already exists in the Dropbox app folder")
     if "not_found" in text:
@@ -214,8 +223,6 @@ def _api_error(exc: Any, *, where: str) -> StorageError:
         return StoragePermissionError(f"Dropbox does not allow writing {where}")
     if "too_many_write_operations" in text:
         return StorageTransientError("Dropbox is busy with other writes to this folder")
-    if "incorrect_offset" in text or "content_hash_mismatch" in text or "not_closed" in text:
-        return StorageTransientError(f"the upload of {where} to Dropbox was interrupted")
     tag = getattr(err, "_tag", None) or type(err).__name__
     return StoragePermanentError(f"Dropbox refused the request for {where} ({tag})")
 
