@@ -16,8 +16,9 @@ with a trustme certificate. It enforces what Dropbox enforces:
   ``content_hash`` is computed here (4 MiB blocks).
 
 Files live in memory per account (``files(account_id)``). Fault hooks: the next N requests
-to a route get 429 with Retry-After, a 5xx, a connection reset after some body bytes, or
-an answer delayed (``fault``). Every request is logged (``requests``) so tests count them.
+to a route get 429 with Retry-After, a 5xx, a connection reset after some body bytes, a
+redirect, or an answer delayed (``fault``). Every request is logged (``requests``) so tests
+count them.
 
 The SDK reads the host names once at import, so the three listening sockets are bound early
 (``reserve_hosts``, called at conftest import) and the server starts on them later.
@@ -102,12 +103,13 @@ class Account:
 @dataclass
 class Fault:
     route: str
-    kind: str  # "429", "status", "reset", "delay"
+    kind: str  # "429", "status", "reset", "delay", "redirect"
     times: int = 1
     retry_after: int = 1
     status: int = 503
     reset_after: int = 0
     delay: float = 0.0
+    location: str = "https://169.254.169.254/latest/meta-data/"
 
 
 @dataclass
@@ -399,6 +401,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "status":
             self._body()
             self._text(fault.status, "Service Unavailable")
+            return True
+        if fault.kind == "redirect":
+            self._body()
+            self._send(307, b"", "text/plain", {"Location": fault.location})
             return True
         if fault.kind == "reset":
             self._status = -1

@@ -426,3 +426,11 @@ def test_a_lost_upload_session_is_transient_not_missing(dropbox_api: Any, accoun
         provider._call("files_upload_session_finish", b"x", cursor, commit, where="/lost.html")
     with pytest.raises(StorageTransientError, match="interrupted"):
         provider._call("files_upload_session_append_v2", b"x", cursor, where="/lost.html")
+
+
+def test_a_redirect_is_never_followed(dropbox_api: Any, account: str) -> None:
+    provider = make_dropbox(dropbox_api, dropbox_api.issue_tokens(account))
+    dropbox_api.fault("/2/files/upload", "redirect")
+    with pytest.raises(StoragePermanentError, match="redirect"):
+        provider.put("redirected.html", b"x")
+    assert dropbox_api.files(account) == {}
