@@ -917,7 +917,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--user", required=True, help="whose scope to sync (username)")
     p.add_argument(
-        "--to", required=True, metavar="PROVIDER", help="storage provider (local, s3, box)"
+        "--to", required=True, metavar="PROVIDER", help="storage provider (local, s3, dropbox, box)"
     )
     p.add_argument("--passphrase-file", help="read the passphrase from this file's first line")
     p.add_argument("--reason", help="why (kept in the audit trail; the policy may require it)")
