@@ -75,9 +75,15 @@ def full_check_seconds(policy: export_policy.Policy | None = None) -> float:
 
 
 def _locked(queryset: Any) -> Any:
-    from strongroom.sync.services import _locked as locked
+    """Lock the copy rows only (not the joined user and connection rows), skipping rows
+    another worker holds; SQLite's IMMEDIATE transactions already serialise writers."""
+    from django.db import connection as db_connection
 
-    return locked(queryset)
+    features = db_connection.features
+    if features.has_select_for_update_skip_locked:
+        of = ("self",) if features.has_select_for_update_of else ()
+        return queryset.select_for_update(skip_locked=True, of=of)
+    return queryset
 
 
 def _schedule(copy_id: Any, eta: datetime | None) -> None:
