@@ -39,6 +39,7 @@ def files(tmp_path_factory) -> Path:
     (folder / "expired.html").write_bytes(
         build(keys, sample_entries(), expires_at=GENERATED_AT + timedelta(days=1))
     )
+    (folder / "single.html").write_bytes(build(keys, sample_entries()[:1]))
     (folder / "pass.txt").write_text(PASSPHRASE + "\nsecond line is ignored\n", encoding="utf-8")
     (folder / "wrong.txt").write_text("not it\n", encoding="utf-8")
     (folder / "empty.txt").write_text("", encoding="utf-8")
@@ -130,6 +131,12 @@ def test_search_filters_on_names_users_hosts_urls_and_folders_not_passwords(file
     assert names("mail example") == ["Mail"]
     assert names("S3cr3t") == []  # a password is never searched
     assert names("Rack") == []  # nor are notes
+
+
+def test_table_output_counts_one_entry_in_the_singular(files):
+    done = run(files, str(files / "single.html"), "--passphrase-file", "-", stdin=PASSPHRASE)
+    assert done.returncode == 0, done.stderr
+    assert "integrity verified: 1 entry\n" in done.stdout
 
 
 def test_table_output_with_totp_codes_and_escaped_controls(files):

@@ -73,6 +73,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
             expires_at=now - timedelta(days=10),
         ),
         "big": build(cheap, vault_entries(20_000), generated_at=now, expires_at=None),
+        "single": build(cheap, sample_entries()[:1], generated_at=now, expires_at=None),
     }
     payload_start = html.index(b'id="strongroom-payload">') + len(b'id="strongroom-payload">')
     ciphertext = bytearray(base64.b64decode(html[payload_start : html.index(b"<", payload_start)]))
@@ -107,6 +108,14 @@ def unlocked(page, passphrase: str = PASSPHRASE) -> None:
 
 def visible_rows(page) -> list[str]:
     return page.locator(".row:not([hidden]) .row-name").all_text_contents()
+
+
+def test_count_of_one_entry_is_singular(open_file, files):
+    page = open_file(files["single"], "phone")
+    unlocked(page)
+    expect(page.locator("#count")).to_have_text("1 entry")
+    page.get_by_role("searchbox").fill("no such thing")
+    expect(page.locator("#count")).to_have_text("0 of 1")
 
 
 @pytest.mark.parametrize("device", ["desktop", "phone"])

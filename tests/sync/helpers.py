@@ -4,6 +4,7 @@ through the real services."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,18 @@ from strongroom.storage import services as storage
 from strongroom.storage.models import StorageConnection
 from strongroom.sync import services as sync
 from strongroom.sync.models import SyncJob
+
+
+class Clock:
+    """A hand-moved clock for the job state machine. It starts a day ahead of real time:
+    Huey compares a scheduled task's ETA with the real clock, so a retry scheduled from a
+    fixed date that has since passed would run at once instead of being queued."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def local_enable(base_dir: Path) -> None:

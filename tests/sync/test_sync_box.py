@@ -20,17 +20,9 @@ from strongroom.storage.models import ProviderSettings, StorageConnection
 from strongroom.sync import services as sync
 from strongroom.sync.models import JobState, SyncJob
 
-from .helpers import admin, opened, scope_make, sync_start, user_make
+from .helpers import Clock, admin, opened, scope_make, sync_start, user_make
 
 CHUNK = 16 * 1024
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

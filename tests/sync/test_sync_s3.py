@@ -15,7 +15,7 @@ from strongroom.storage.models import StorageConnection
 from strongroom.sync import services as sync
 from strongroom.sync.models import JobState
 
-from .helpers import opened, scope_make, sync_start, user_make
+from .helpers import Clock, opened, scope_make, sync_start, user_make
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +23,6 @@ SLOW_DOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
     b"<Message>Please reduce your request rate.</Message></Error>"
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _object(moto, bucket: str, key: str) -> bytes:

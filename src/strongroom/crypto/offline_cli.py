@@ -132,7 +132,8 @@ def payload_table(
             if payload.expires_at
             else ""
         ),
-        f"integrity verified: {len(payload.entries)} entries"
+        f"integrity verified: {len(payload.entries)} "
+        + ("entry" if len(payload.entries) == 1 else "entries")
         + (f", {len(entries)} matching {_visible(search)!r}" if search else ""),
         "",
     ]

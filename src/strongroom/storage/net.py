@@ -222,6 +222,49 @@ def probe(
     return result(False, "http", f"the service answered HTTP {resp.status}", resp.status)
 
 
+# TLS failures that mean the connection was cut after the handshake (a reset mid-upload,
+# a proxy or load balancer dropping the stream): worth retrying, unlike a certificate that
+# does not verify or a handshake that cannot succeed.
+_TLS_CUT_TYPES = (
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+    ssl.SSLSyscallError,
+    ConnectionResetError,
+    BrokenPipeError,
+)
+_TLS_CUT_REASONS = ("EOF", "BAD_RECORD_MAC", "DECRYPTION_FAILED", "RECORD_LAYER_FAILURE")
+
+
+def _exception_chain(exc: BaseException) -> Iterable[BaseException]:
+    """The exception and what it wraps: __cause__/__context__, urllib3's ``reason``, and
+    requests' habit of wrapping the urllib3 error as its first argument."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+        todo.extend(e for e in linked if isinstance(e, BaseException))
+
+
+def tls_connection_cut(exc: BaseException) -> bool:
+    """True when a TLS error means the connection broke mid-stream (transient), False when
+    the handshake or certificate verification failed (permanent until someone fixes it)."""
+    chain = list(_exception_chain(exc))
+    if any(isinstance(e, ssl.CertificateError) for e in chain):
+        return False
+    for e in chain:
+        if isinstance(e, _TLS_CUT_TYPES):
+            return True
+        if isinstance(e, ssl.SSLError) and any(r in (e.reason or "") for r in _TLS_CUT_REASONS):
+            return True
+    return False
+
+
 def _reason(exc: BaseException) -> str:
     inner = getattr(exc, "reason", None) or exc
     text = str(inner)

@@ -174,6 +174,8 @@ def _classify(exc: BaseException, *, where: str = "") -> StorageError:
     if isinstance(exc, BoxSDKError):
         inner = exc.error
         if isinstance(inner, requests.exceptions.SSLError):
+            if net.tls_connection_cut(inner):
+                return StorageTransientError("the TLS connection to Box was cut")
             return StoragePermanentError("Box unreachable: TLS verification failed")
         if isinstance(inner, requests.exceptions.ProxyError):
             return StorageTransientError("Box unreachable: the proxy refused the connection")
@@ -183,6 +185,8 @@ def _classify(exc: BaseException, *, where: str = "") -> StorageError:
             return StorageTransientError("the connection to Box was reset")
         return StoragePermanentError("Box request failed (SDK error)")
     if isinstance(exc, requests.exceptions.SSLError):
+        if net.tls_connection_cut(exc):
+            return StorageTransientError("the TLS connection to Box was cut")
         return StoragePermanentError("Box unreachable: TLS verification failed")
     if isinstance(exc, (requests.exceptions.RequestException, ConnectionError, TimeoutError)):
         return StorageTransientError("the connection to Box was reset")

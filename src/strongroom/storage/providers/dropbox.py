@@ -140,6 +140,8 @@ def _network_error(exc: BaseException) -> StorageError | None:
     if isinstance(exc, _RefusedRequest):
         return StoragePermanentError(str(exc))
     if isinstance(exc, requests.exceptions.SSLError):
+        if net.tls_connection_cut(exc):
+            return StorageTransientError("the TLS connection to Dropbox was cut")
         return StoragePermanentError("Dropbox unreachable: TLS verification failed")
     if isinstance(exc, requests.exceptions.ProxyError):
         return StorageTransientError("Dropbox unreachable: the proxy refused the connection")

@@ -164,6 +164,8 @@ def _classify(exc: BaseException, *, bucket: str, where: str = "") -> StorageErr
             return StorageTransientError(msg, retry_after=retry_after)
         return StoragePermanentError(f"S3 refused the request ({code or status})")
     if isinstance(exc, bce.SSLError):
+        if net.tls_connection_cut(exc):
+            return StorageTransientError("the TLS connection to S3 was cut")
         return StoragePermanentError("endpoint unreachable: TLS verification failed")
     if isinstance(exc, bce.ProxyConnectionError):
         return StorageTransientError("endpoint unreachable: the proxy refused the connection")

@@ -493,7 +493,8 @@
 
   function updateCount() {
     const total = vault.rows.length, shown = vault.results.length;
-    ui.count.textContent = shown === total ? nf.format(total) + " entries"
+    ui.count.textContent = shown === total
+      ? nf.format(total) + (total === 1 ? " entry" : " entries")
       : nf.format(shown) + " of " + nf.format(total);
     ui.empty.hidden = shown !== 0;
   }
