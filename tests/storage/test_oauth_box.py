@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from django.test import Client
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from strongroom.audit.models import AuditEvent
 from strongroom.storage import services
 from strongroom.storage.models import OAuthPending, ProviderSettings, StorageConnection
 from strongroom.storage.oauth import oauth_redirect_uri
@@ -248,6 +252,67 @@ def test_api_start_and_complete(box):
     assert conn["provider"] == "box" and conn["status"] == "connected"
     again = api.call("post", "/storage/oauth/box/complete", {"state": start["state"], "code": code})
     assert again.status_code == 400
+
+
+# -- an authorisation past its window (STRONGROOM_OAUTH_PENDING_SECONDS) -------------------
+
+
+def _row(user: Any) -> tuple | None:
+    conn = _connection(user)
+    if conn is None:
+        return None
+    return (conn.status, bytes(conn.credentials or b""), conn.account_label, conn.updated_at)
+
+
+def test_expired_authorisation_is_refused_and_leaves_the_connection_unchanged(box):
+    user = user_make()
+    client = _client(user)
+    url, _state = _start(client)
+    client.get(_consent(box, url)[0])
+    before = _row(user)
+    assert before is not None and before[0] == "connected"
+    # She authorises again, but comes back from Box after the pending window has passed
+    # (the row is aged in the database: test setup, not a shortcut through our code).
+    url, _state = _start(client)
+    callback, _code = _consent(box, url)
+    aged = OAuthPending.objects.filter(user=user, provider="box", used_at=None).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert aged == 1
+    box.log.clear()
+    body = client.get(callback, follow=True).content.decode().lower()
+    assert "this box authorisation expired: click authorize to start again" in body
+    assert _row(user) == before
+    assert "POST /oauth2/token" not in box.log  # the code was never exchanged
+    failure = AuditEvent.objects.filter(action="storage.connect").latest("seq")
+    assert failure.outcome == "failure"
+    assert failure.details["error"] == "oauth_state_expired"
+    # "Start again" is true: a fresh authorisation links.
+    url, _state = _start(client)
+    client.get(_consent(box, url)[0])
+    assert _row(user) != before and _connection(user).status == "connected"
+
+
+def test_api_complete_after_the_window_is_refused_and_links_nothing(box, settings):
+    settings.OAUTH_PENDING_SECONDS = 0  # every authorisation is already past its window
+    user = user_make()
+    api = api_for(user)
+    start = api.post("/storage/oauth/box/start").json()
+    assert parse_datetime(start["expires_at"]) <= timezone.now()
+    _callback, code = _consent(box, start["authorize_url"])
+    box.log.clear()
+    resp = api.call("post", "/storage/oauth/box/complete", {"state": start["state"], "code": code})
+    assert resp.status_code == 400, resp.content
+    error = resp.json()["error"]
+    assert error["code"] == "oauth_state_expired"
+    assert error["message"] == "this Box authorisation expired: click Authorize to start again"
+    assert _connection(user) is None
+    assert "POST /oauth2/token" not in box.log
+    settings.OAUTH_PENDING_SECONDS = 900
+    start = api.post("/storage/oauth/box/start").json()
+    _callback, code = _consent(box, start["authorize_url"])
+    done = api.post("/storage/oauth/box/complete", {"state": start["state"], "code": code})
+    assert done.status_code == 201, done.content
 
 
 # -- disconnect ------------------------------------------------------------------------------

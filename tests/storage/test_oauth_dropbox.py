@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from django.test import Client
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from strongroom.audit.models import AuditEvent
 from strongroom.storage import services
@@ -292,6 +295,64 @@ def test_outage_at_exchange_is_a_clear_message(reconnecting, dbx):
     _refused(client, user, code, "Dropbox is unavailable (HTTP 503)")
     # the code was not spent: pasting it again works
     assert _paste(client, code).status_code == 302
+
+
+# -- an authorisation past its window (STRONGROOM_OAUTH_PENDING_SECONDS) -------------------
+
+
+def test_expired_authorisation_is_refused_and_its_verifier_dies_with_it(reconnecting, dbx):
+    user, client, account, _code = reconnecting
+    code = _consent(dbx, _start(client), account)
+    # The user pastes the code after the pending window has passed (the row is aged in the
+    # database: test setup, not a shortcut through our code).
+    aged = OAuthPending.objects.filter(user=user, provider="dropbox", used_at=None).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert aged == 1
+    dbx.requests.clear()
+    _refused(
+        client, user, code, "this Dropbox authorisation expired: click Authorize to start again"
+    )
+    assert (
+        AuditEvent.objects.filter(action="storage.connect").latest("seq").details["error"]
+        == "oauth_state_expired"
+    )
+    assert dbx.count("/oauth2/token") == 0  # the code was never exchanged
+    # A new authorisation has a new PKCE verifier: the code issued for the expired one's
+    # challenge is refused by Dropbox, and only a fresh consent links.
+    _start(client)
+    _refused(client, user, code, "that code was not accepted")
+    assert dbx.count("/oauth2/token", status=400) == 1
+    fresh = _consent(dbx, _start(client), account)
+    assert _paste(client, fresh).status_code == 302
+    assert _connection(user).status == "connected"
+
+
+def test_api_complete_after_the_window_is_refused_and_links_nothing(dbx, settings):
+    settings.OAUTH_PENDING_SECONDS = 0  # every authorisation is already past its window
+    account = dbx.add_account("Late User", "late@example.com")
+    user = user_make()
+    api = api_for(user)
+    start = api.post("/storage/oauth/dropbox/start").json()
+    assert parse_datetime(start["expires_at"]) <= timezone.now()
+    code = _consent(dbx, start["authorize_url"], account)
+    dbx.requests.clear()
+    resp = api.call(
+        "post", "/storage/oauth/dropbox/complete", {"state": start["state"], "code": code}
+    )
+    assert resp.status_code == 400, resp.content
+    error = resp.json()["error"]
+    assert error["code"] == "oauth_state_expired"
+    assert error["message"] == (
+        "this Dropbox authorisation expired: click Authorize to start again"
+    )
+    assert _connection(user) is None
+    assert dbx.count("/oauth2/token") == 0
+    settings.OAUTH_PENDING_SECONDS = 900
+    start = api.post("/storage/oauth/dropbox/start").json()
+    code = _consent(dbx, start["authorize_url"], account)
+    done = api.post("/storage/oauth/dropbox/complete", {"state": start["state"], "code": code})
+    assert done.status_code == 201, done.content
 
 
 # -- disconnect ----------------------------------------------------------------------------
