@@ -103,3 +103,42 @@ def test_a_value_naming_a_data_key_that_does_not_exist_is_damage(vault_account):
 def test_seal_needs_the_rows_primary_key():
     with pytest.raises(ValueError, match="primary key"):
         seal_into(PasswordHistory(id=None), "password", "x")
+
+
+def test_the_bulk_unsealer_of_exports_agrees_with_unseal_and_refuses_the_same_damage(
+    admin, vault_account
+):
+    from strongroom.core.secrets import Unsealer
+    from strongroom.exports.selectors import ExportScope, export_entries
+    from strongroom.vault.services import account_create
+
+    account = _reload(vault_account)
+    bulk = Unsealer(Account)
+    row_id = str(account.pk)
+    for field in ("password", "notes", "totp_seed"):
+        assert bulk.unseal(getattr(account, field), row_id, field) == unseal(account, field)
+    assert bulk.unseal(None, row_id, "notes") is None
+    original = bytes(account.password)
+    for index in range(len(original)):
+        damaged = bytearray(original)
+        damaged[index] ^= 0x01
+        with pytest.raises(SealedValueDamaged) as caught:
+            Unsealer(Account).unseal(bytes(damaged), row_id, "password")
+        assert caught.value.details == {"table": "strongroom_account", "field": "password"}
+        assert PASSWORD not in caught.value.message
+    with pytest.raises(SealedValueDamaged):  # another field of the same row
+        bulk.unseal(original, row_id, "notes")
+    with pytest.raises(SealedValueDamaged):  # another table
+        Unsealer(PasswordHistory).unseal(original, row_id, "password")
+
+    # Through the export's own read (IDs read as text on SQLite and PostgreSQL alike): the
+    # good rows open, and a value moved to another row stops the export, never garbage.
+    other = account_create(
+        actor=admin, resource_id=vault_account.resource_id, username="other", password="y"
+    )
+    opened = export_entries(user=admin, scope=ExportScope(), with_secrets=True)
+    assert {(e.username, e.password) for e in opened} >= {(account.username, PASSWORD)}
+    assert {e.notes for e in opened if e.username == account.username} == {"break glass only"}
+    Account.objects.filter(pk=other.pk).update(password=original)
+    with pytest.raises(SealedValueDamaged):
+        export_entries(user=admin, scope=ExportScope(), with_secrets=True)

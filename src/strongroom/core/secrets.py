@@ -46,10 +46,14 @@ def sealed_data_key_id(instance: models.Model, field: str) -> int | None:
 
 
 def _damaged(instance: models.Model, field: str) -> SealedValueDamaged:
+    return _damaged_row(instance._meta.db_table, instance.pk, field)
+
+
+def _damaged_row(table: str, row_id: object, field: str) -> SealedValueDamaged:
     return SealedValueDamaged(
-        f"the stored secret {instance._meta.db_table}.{field} of row {instance.pk} failed "
+        f"the stored secret {table}.{field} of row {row_id} failed "
         "authentication: it was altered or moved from another row",
-        table=instance._meta.db_table,
+        table=table,
         field=field,
     )
 
@@ -83,3 +87,24 @@ def unseal(instance: models.Model, field: str) -> str | None:
         raise _damaged(instance, field) from exc
     except UnicodeDecodeError as exc:  # authenticated, so only a sealing bug could cause it
         raise _damaged(instance, field) from exc
+
+
+class Unsealer:
+    """Unseals one table's values row after row, for bulk reads (exports) that fetch the
+    sealed columns with ``values_list`` instead of building model instances: the same
+    checks and errors as :func:`unseal`, at a fraction of the cost per value."""
+
+    __slots__ = ("_bulk", "_table")
+
+    def __init__(self, model: type[models.Model]) -> None:
+        self._table = model._meta.db_table
+        self._bulk = envelope.BulkDecrypter(self._table, keys.data_key)
+
+    def unseal(self, blob: bytes | memoryview | None, row_id: str, field: str) -> str | None:
+        """``row_id`` is the primary key as ``str(pk)`` spells it (a UUID with hyphens)."""
+        if blob is None:
+            return None
+        try:
+            return self._bulk.decrypt(bytes(blob), row_id, field).decode("utf-8")
+        except (envelope.DecryptionError, keys.UnknownDataKey, UnicodeDecodeError) as exc:
+            raise _damaged_row(self._table, row_id, field) from exc

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import os
 import struct
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -26,6 +27,7 @@ VERSION = 1
 KEY_BYTES = 32
 NONCE_BYTES = 12
 HEADER = struct.Struct(">BI")
+_SEALED_MIN = HEADER.size + NONCE_BYTES + 16
 
 
 class DecryptionError(Exception):
@@ -84,6 +86,34 @@ def decrypt(key: bytes, sealed: bytes, aad: bytes) -> bytes:
         return AESGCM(key).decrypt(nonce, body, header + aad)
     except InvalidTag as exc:
         raise DecryptionError("ciphertext failed authentication") from exc
+
+
+class BulkDecrypter:
+    """Decrypts many sealed values of one table, as :func:`decrypt` with
+    :func:`field_aad` would, for exports of 100,000 rows: one AES-GCM object per data key,
+    the table's part of the associated data built once. ``key_for`` maps a data key id to
+    its key (it may raise; the error is passed through)."""
+
+    __slots__ = ("_ciphers", "_key_for", "_prefix")
+
+    def __init__(self, table: str, key_for: Callable[[int], bytes]) -> None:
+        self._prefix = f"strongroom/v1\x00{table}\x00".encode()
+        self._key_for = key_for
+        self._ciphers: dict[int, AESGCM] = {}
+
+    def decrypt(self, sealed: bytes, row_id: str, field: str) -> bytes:
+        if len(sealed) < _SEALED_MIN or sealed[0] != VERSION:
+            sealed_key_id(sealed)  # raises, saying which
+        data_key_id = HEADER.unpack_from(sealed)[1]
+        cipher = self._ciphers.get(data_key_id)
+        if cipher is None:
+            cipher = self._ciphers[data_key_id] = AESGCM(self._key_for(data_key_id))
+        start = HEADER.size + NONCE_BYTES
+        aad = b"".join((sealed[: HEADER.size], self._prefix, f"{row_id}\x00{field}".encode()))
+        try:
+            return cipher.decrypt(sealed[HEADER.size : start], sealed[start:], aad)
+        except InvalidTag as exc:
+            raise DecryptionError("ciphertext failed authentication") from exc
 
 
 def _wrap_aad(data_key_id: int) -> bytes:
