@@ -110,3 +110,24 @@ def test_permission_denied_is_typed(local_base_dir: Any) -> None:
             provider.put("x.html", b"x")
     finally:
         provider.folder.chmod(0o700)
+
+
+def test_put_removes_what_a_killed_writer_left_but_not_a_live_writers_file(
+    local_base_dir: Any,
+) -> None:
+    import time
+
+    provider = _provider(local_base_dir)
+    provider.check()
+    # What a worker SIGKILLed mid-write leaves: a partial temporary file, never renamed.
+    stale = provider.folder / f"{local.TMP_PREFIX}deadbeefdeadbeef"
+    stale.write_bytes(b"partial")
+    old = time.time() - local.STALE_TMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    live = provider.folder / f"{local.TMP_PREFIX}0123456789abcdef"  # another writer, now
+    live.write_bytes(b"in progress")
+    info = provider.put("copy.html", b"<html>good</html>")
+    assert info.size == len(b"<html>good</html>")
+    assert not stale.exists()
+    assert live.read_bytes() == b"in progress"
+    assert (provider.folder / "copy.html").read_bytes() == b"<html>good</html>"

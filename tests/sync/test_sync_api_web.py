@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from strongroom.sync import services as sync
 from strongroom.sync.models import JobState, SyncJob
 
 from .helpers import (
@@ -15,6 +16,7 @@ from .helpers import (
     api_for,
     local_connect,
     scope_make,
+    sync_start,
     user_make,
 )
 
@@ -89,3 +91,19 @@ def test_export_menu_offers_sync_per_connected_enabled_provider_and_dialog_error
     assert job.state == JobState.QUEUED  # the worker runs it after commit
     history = client.get("/sync/history/").content.decode()
     assert f'data-sync-job="{job.pk}"' in history
+
+
+def test_history_names_the_provider_and_counts_entries_in_words(sync_dir, cheap_policy):
+    alice = user_make("password_admin")
+    conn = local_connect(alice)
+    scope_make(alice, 1)
+    one = sync.sync_job_run(job_id=sync_start(alice, conn).pk, worker_id="w1")
+    scope_make(alice, 1, prefix="more")
+    two = sync.sync_job_run(job_id=sync_start(alice, conn).pk, worker_id="w1")
+    assert one.state == two.state == JobState.SUCCEEDED
+    client = Client()
+    assert client.login(username=alice.username, password=LOGIN_PASSWORD)
+    history = client.get("/sync/history/").content.decode()
+    assert '<td data-provider="local">Local folder</td>' in history
+    assert f"{one.result_location} (1 entry)" in history
+    assert f"{two.result_location} (2 entries)" in history

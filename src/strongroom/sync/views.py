@@ -60,10 +60,11 @@ def sync_history(request: HttpRequest) -> HttpResponse:
     sees_all = services.sync_history_visible_to_all(user)  # type: ignore[arg-type]
     user_id = request.GET.get("user") if sees_all else None
     jobs = selectors.sync_jobs_list(actor=user, user_id=user_id or (None if sees_all else user.pk))  # type: ignore[arg-type]
+    rows = [{"job": job, "label": services._provider_label(job.provider)} for job in jobs]
     return render(
         request,
         "sync/history.html",
-        {"jobs": jobs, "sees_all": sees_all, "copies": selectors.sync_copies_list(user=user)},  # type: ignore[arg-type]
+        {"rows": rows, "sees_all": sees_all, "copies": selectors.sync_copies_list(user=user)},  # type: ignore[arg-type]
     )
 
 

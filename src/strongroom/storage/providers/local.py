@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 TMP_PREFIX = ".strongroom-tmp-"
 WRITE_CHUNK = 1024 * 1024
+# A temporary file this old belongs to a writer that died (a worker killed mid-write never
+# reaches its clean-up); a live writer finishes in seconds, so the next put removes it.
+STALE_TMP_SECONDS = 3600
 
 
 def _check_folder(folder: str) -> str:
@@ -160,6 +163,7 @@ class LocalFolderProvider(Provider):
             folder.mkdir(mode=0o700, exist_ok=True)
         except OSError as exc:
             raise _oserror(exc, str(folder)) from None
+        _remove_stale_temporaries(folder)
         tmp = folder / f"{TMP_PREFIX}{secrets.token_hex(8)}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -218,6 +222,18 @@ class LocalFolderProvider(Provider):
             path.unlink(missing_ok=True)
         except OSError as exc:
             raise _oserror(exc, str(path)) from None
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    cutoff = datetime.now(UTC).timestamp() - STALE_TMP_SECONDS
+    try:
+        leftovers = [p for p in folder.glob(f"{TMP_PREFIX}*") if p.lstat().st_mtime < cutoff]
+    except OSError:
+        return  # the put itself reports what is wrong with the folder
+    for path in leftovers:
+        _unlink_quietly(path)
+    if leftovers:
+        logger.info("local storage: removed %d stale temporary files", len(leftovers))
 
 
 def _unlink_quietly(path: Path) -> None:
