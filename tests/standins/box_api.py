@@ -20,7 +20,9 @@ It enforces what Box enforces:
   appears only when an upload completes: a reset mid-upload stores nothing.
 
 Fault hooks (``fail``): the next ``times`` matching requests get a status (429 with
-Retry-After, 503...), a connection reset after part of the body, or a delay.
+Retry-After, 503...), a connection reset after part of the body, or a delay; or they are
+served normally but the file in the answer reports a wrong SHA-1 (``wrong_sha1``) or none
+(``no_sha1``), as a Box that stored something else, or answered without the field, would.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ import trustme
 
 @dataclass
 class Fault:
-    kind: str  # "status" | "reset" | "delay"
+    kind: str  # "status" | "reset" | "delay" | "wrong_sha1" | "no_sha1"
     match: str = ""  # substring of "METHOD /path"
     times: int = 1
     status: int = 503
@@ -297,6 +299,8 @@ class _Reset(Exception):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    #: "wrong_sha1" / "no_sha1" while answering a request a SHA-1 fault matched.
+    _sha1_tamper = ""
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -362,6 +366,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.box.lock:
             self.box.log.append(line)
         fault = self.box.take_fault(line)
+        self._sha1_tamper = fault.kind if fault is not None else ""
         if fault is not None:
             if fault.kind == "delay":
                 time.sleep(fault.delay)
@@ -492,21 +497,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _file_json(self, item: Item) -> dict[str, Any]:
         data = item.versions[-1]
-        return {
+        sha1 = _h1(data).hexdigest()
+        tamper = self._sha1_tamper
+        if tamper == "wrong_sha1":
+            sha1 = _h1(data + b"\x00").hexdigest()
+        body: dict[str, Any] = {
             "type": "file",
             "id": item.id,
             "name": item.name,
             "size": len(data),
-            "sha1": _h1(data).hexdigest(),
+            "sha1": sha1,
             "etag": str(len(item.versions) - 1),
             "modified_at": item.modified_at,
             "file_version": {
                 "type": "file_version",
                 "id": f"{item.id}-v{len(item.versions)}",
-                "sha1": _h1(data).hexdigest(),
+                "sha1": sha1,
             },
             "parent": {"type": "folder", "id": item.parent},
         }
+        if tamper == "no_sha1":
+            del body["sha1"], body["file_version"]["sha1"]
+        return body
 
     # OAuth -------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ the no-other-host guard."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,13 +80,8 @@ class TestBoxConformance(ProviderConformance):
             self.box.faults.clear()
 
     def tamper(self, provider: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-        original = BoxProvider._info
-
-        def wrong_size(self: BoxProvider, name: str, entry: Any) -> Any:
-            info = original(self, name, entry)
-            return type(info)(**{**info.__dict__, "size": info.size + 1})
-
-        monkeypatch.setattr(BoxProvider, "_info", wrong_size)
+        # Box answers the upload with a SHA-1 other than that of what was sent.
+        self.box.fail("wrong_sha1", "/content")
 
     @contextlib.contextmanager
     def chunked_parts(self, provider: Any) -> Iterator[list[int]]:
@@ -169,6 +165,47 @@ def test_failed_chunked_upload_is_aborted_and_keeps_the_good_version(box_api, bo
     assert box_api.file(box_user.id, "abort.html").versions == [b"good"]
     assert any(line.startswith("DELETE /api/2.0/files/upload_sessions/") for line in box_api.log)
     assert box_api.sessions == {} or all(s.owner != box_user.id for s in box_api.sessions.values())
+
+
+# What landed is verified against the SHA-1 Box reports (docs/providers/box.md, "Verified"):
+# a different SHA-1, or none, is a transient "upload verification failed", never a success.
+# Small files go through one upload ("/content"), large ones through a session ("/commit").
+SHA1_PATHS = [
+    pytest.param(b"new small copy", "/content", id="simple"),
+    pytest.param(b"N" * 40_000, "/commit", id="chunked"),
+]
+
+
+@pytest.mark.parametrize(("data", "route"), SHA1_PATHS)
+def test_wrong_sha1_reported_by_box_is_a_verification_failure(box_api, box_user, data, route):
+    provider = make_box(box_api, box_user.id)
+    provider.put("sha.html", b"good copy")
+    box_api.fail("wrong_sha1", route)
+    with pytest.raises(StorageTransientError) as exc:
+        provider.put("sha.html", data)
+    assert exc.value.message.startswith("upload verification failed for Box: /Strongroom/sha.html")
+    assert "sha1 hash differs" in exc.value.message
+    assert box_api.faults == []  # the tampered answer was the one put() verified
+    # The stand-in did store the bytes: only the reported digest was wrong, and put() refused
+    # to call that a success. The next put, answered truthfully, verifies.
+    assert box_api.file(box_user.id, "sha.html").versions == [b"good copy", data]
+    assert (
+        provider.put("sha.html", data).content_hash
+        == hashlib.sha1(data, usedforsecurity=False).hexdigest()
+    )
+
+
+@pytest.mark.parametrize(("data", "route"), SHA1_PATHS)
+def test_missing_sha1_is_a_verification_failure(box_api, box_user, data, route):
+    provider = make_box(box_api, box_user.id)
+    provider.put("nosha.html", b"good copy")
+    box_api.fail("no_sha1", route)
+    with pytest.raises(StorageTransientError) as exc:
+        provider.put("nosha.html", data)
+    assert exc.value.message == (
+        "upload verification failed for Box: /Strongroom/nosha.html: Box reported no SHA-1"
+    )
+    assert box_api.faults == []
 
 
 def test_5xx_and_429_are_transient_with_retry_after(box_api, box_user):

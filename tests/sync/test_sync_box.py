@@ -213,6 +213,50 @@ def test_reset_mid_chunked_upload_is_retried_and_leaves_no_broken_file(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("tamper", "route"),
+    [
+        pytest.param("wrong_sha1", "/content", id="wrong-sha1-one-upload"),
+        pytest.param("no_sha1", "/commit", id="no-sha1-upload-session"),
+    ],
+)
+def test_unverified_sha1_fails_the_attempt_and_the_good_copy_stays_the_current_one(
+    box_connect, box_enabled, cheap_policy, tamper, route
+):
+    from strongroom.sync.models import SyncCopy
+
+    if route == "/content":  # Box's own 20 MB threshold: the file goes in one upload
+        ProviderSettings.objects.filter(provider="box").update(config={})
+    alice = user_make("password_admin")
+    scope_make(alice, 2)
+    conn, box_user = box_connect(alice)
+    good = sync.sync_job_run(job_id=sync_start(alice, conn).pk, worker_id="w1")
+    assert good.state == JobState.SUCCEEDED
+    scope_make(alice, 1, prefix="later")
+    box_enabled.fail(tamper, route)  # Box's answer to the new version
+    job = sync_start(alice, conn)
+    clock = Clock()
+    done = sync.sync_job_run(job_id=job.pk, worker_id="w1", clock=clock)
+    assert done.state == JobState.RETRY_WAIT, (done.error_code, done.last_error)
+    assert done.error_code == "storage_transient"
+    assert done.last_error.startswith("upload verification failed")
+    assert box_enabled.faults == []  # the tampered answer was the one verified
+    assert len(box_enabled.file(box_user.id, job.object_name).versions) == 2
+    # Nothing presents the unverified upload as a success: the copy still names the good
+    # job and its digest, the job has no result, the user got no second success message.
+    copy = SyncCopy.objects.get(user=alice, connection=conn)
+    assert copy.last_job_id == good.pk and copy.sha256 == good.result_sha256
+    assert (done.result_size, done.result_sha256, done.finished_at) == (None, "", None)
+    assert Notification.objects.filter(user=alice, level="success").count() == 1
+    # The retry is answered truthfully and verifies.
+    clock.now = done.next_attempt_at
+    done = sync.sync_job_run(job_id=job.pk, worker_id="w1", clock=clock)
+    assert done.state == JobState.SUCCEEDED and done.attempts == 2
+    copy.refresh_from_db()
+    assert copy.last_job_id == job.pk and copy.sha256 == done.result_sha256 != good.result_sha256
+
+
+@pytest.mark.django_db
 def test_refused_refresh_token_needs_reauth_with_one_notification(
     box_connect, box_enabled, cheap_policy, django_capture_on_commit_callbacks
 ):
