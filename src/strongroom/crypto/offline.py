@@ -441,7 +441,12 @@ def _payload_json(entries: list[OfflineEntry]) -> bytes:
         _entries_check(entries)
     for row in rows:
         moment = row[_UPDATED_COLUMN]
-        if moment is not None:
+        if moment is None:
+            continue
+        if type(moment) is datetime and moment.tzinfo is UTC:
+            # The common case (exports read UTC times) without _iso's checks and conversion.
+            row[_UPDATED_COLUMN] = moment.isoformat()[:19] + "Z"
+        else:
             row[_UPDATED_COLUMN] = _iso(moment, "updated_at")
     document = {
         "format": PAYLOAD_FORMAT,

@@ -201,8 +201,10 @@ def export_entries(*, user: User, scope: ExportScope, with_secrets: bool) -> lis
             pk = _uuid_text(pk)
             # Empty columns (no notes, no TOTP seed: most rows) need no call at all.
             password = unseal(row[10], pk, "password") or ""
-            notes = unseal(row[11], pk, "notes") or ""
-            totp_seed = unseal(row[12], pk, "totp_seed") or None
+            if row[11] is not None:
+                notes = unseal(row[11], pk, "notes") or ""
+            if row[12] is not None:
+                totp_seed = unseal(row[12], pk, "totp_seed") or None
         append(
             OfflineEntry(
                 name=name,
