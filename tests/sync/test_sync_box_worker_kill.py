@@ -1,9 +1,13 @@
-"""Fault test with real processes and Box: a private installation, N users each connected
+"""Fault tests with real processes and Box: a private installation, N users each connected
 to their own Box account at the HTTPS stand-in, a real `strongroom worker` killed with
 SIGKILL while it uploads (the stand-in slows uploads down so some are in flight), then the
 sweep and a new worker. Jobs lost must be 0, and every version of every file in Box must
 open (no partial or broken copy is ever visible: Box makes a version current only once it
 is complete, and the stand-in does the same).
+
+And the refresh lock across processes: several OS processes each run one sync job of the
+same user, whose access token has expired, released together; Box's single-use refresh
+token must be spent exactly once (the lock is in the database, not in process memory).
 
 Runs at the real 600,000 PBKDF2 iterations (the subprocesses have no test settings), so N
 is kept small."""
@@ -14,6 +18,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -177,4 +182,140 @@ def test_box_worker_killed_mid_upload_loses_no_job_and_leaves_no_broken_file(tmp
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        cleanup()
+
+
+# -- the refresh lock across processes ---------------------------------------------------
+
+PROCESSES = 6
+
+SEED_ONE_USER = f"""
+from strongroom.accounts import services as people
+from strongroom.storage import registry
+from strongroom.storage import services as storage
+from strongroom.sync import services as sync
+from strongroom.vault import services as vault
+boss = people.user_create(actor=None, username="boss", password={LOGIN_PASSWORD!r}, role="admin")
+storage.provider_settings_update(actor=boss, provider="box", enabled=True, secret=APP)
+user = people.user_create(
+    actor=None, username="tech", password={LOGIN_PASSWORD!r}, role="password_admin"
+)
+for i in range(3):
+    r = vault.resource_create(actor=user, name=f"host-{{i}}", host="10.0.0.1")
+    vault.account_create(actor=user, resource_id=r.pk, username="root", password=f"pw-{{i}}")
+conn = storage.storage_connection_save(actor=user, provider="box", config={{}}, credentials=CREDS)
+jobs = [
+    str(sync.sync_request(
+        actor=user, connection_id=conn.pk, passphrase={PASSPHRASE!r}, reason="lock test"
+    ).pk)
+    for _ in range({PROCESSES})
+]
+# Test setup: the stored pair is replaced by one whose access token has already expired
+# (as an hour later), so every job must refresh before its first request to Box.
+registry._store_credentials(conn.pk, EXPIRED)
+result = jobs
+"""
+
+# One job per process, run by the real job code as a worker would. Each process is set up
+# (Django, the Box SDK imported) before it says "ready"; all then start on the same line
+# from the test, so their refreshes meet.
+RUN_ONE_JOB = """
+import json, sys, django
+django.setup()
+import strongroom.storage.providers.box  # noqa: F401
+from strongroom.sync import services as sync
+print("ready", flush=True)
+sys.stdin.readline()
+job = sync.sync_job_run(job_id=sys.argv[1], worker_id=f"proc-{sys.argv[1]}")
+print("@@RESULT@@" + json.dumps([job.state, job.error_code, job.last_error]), flush=True)
+"""
+
+FINAL = """
+from strongroom.storage import services as storage
+from strongroom.storage.models import StorageConnection
+from strongroom.sync.models import SyncJob
+conn = StorageConnection.objects.get(user__username="tech", provider="box")
+result = {
+    "status": conn.status,
+    "credentials": storage.unsealed_credentials(conn),
+    "jobs": {str(j.pk): [j.state, j.attempts, j.worker_id] for j in SyncJob.objects.all()},
+}
+"""
+
+
+@pytest.mark.slow
+def test_jobs_in_separate_processes_with_an_expired_token_refresh_exactly_once(
+    tmp_path, box_standin
+):
+    box = box_standin
+    box.clear()
+    box_user = box.add_user("Lock Test", "lock@example.com")
+    app = {"client_id": box.client_id, "client_secret": box.client_secret}
+    expired = box.credentials_for(box_user.id, ttl=0)  # Box refuses this access token too
+    expired["expires_at"] = 0
+    env = {
+        "STRONGROOM_BOX_API_URL": box.api_url,
+        "STRONGROOM_BOX_UPLOAD_URL": box.upload_url,
+        "STRONGROOM_BOX_AUTHORIZE_URL": box.authorize_url,
+        "STRONGROOM_PROVIDER_CA_BUNDLE": box.ca_path,
+        "DJANGO_SETTINGS_MODULE": "strongroom.config.settings",
+    }
+    inst, cleanup = make_installation(tmp_path / "inst")
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        inst.ok("migrate")
+        prelude = (
+            f"APP = {app!r}\nCREDS = {json.dumps(box.credentials_for(box_user.id))}\n"
+            f"EXPIRED = {json.dumps(expired)}\n"
+        )
+        jobs = inst.script(prelude + SEED_ONE_USER, env=env, timeout=600)
+        assert len(set(jobs)) == PROCESSES
+        refreshes_before = box.refresh_count
+        for job_id in jobs:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", RUN_ONE_JOB, job_id],
+                    env={**inst.env, **env},
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        for proc in procs:
+            line = proc.stdout.readline()
+            assert line == "ready\n", (line, proc.stderr.read() if proc.poll() is not None else "")
+        for proc in procs:  # all set up: release them together
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, (out, err[-3000:])
+            line = next(ln for ln in out.splitlines() if ln.startswith("@@RESULT@@"))
+            results.append(json.loads(line.removeprefix("@@RESULT@@")))
+        assert results == [["succeeded", "", ""]] * PROCESSES
+        assert box.refresh_count - refreshes_before == 1
+        final = inst.script(FINAL, env=env)
+        assert final["status"] == "connected"
+        # The one refresh's pair is stored, and Box still honours it.
+        stored = final["credentials"]
+        assert stored["refresh_token"] != expired["refresh_token"]
+        assert box.refresh[expired["refresh_token"]]["used"]
+        assert not box.refresh[stored["refresh_token"]]["used"]
+        assert box.access[stored["access_token"]]["expires"] > time.time()
+        # Each job ran in its own process, and each uploaded one version.
+        workers = {w for _state, _attempts, w in final["jobs"].values()}
+        assert workers == {f"proc-{j}" for j in jobs}
+        [item] = box.files(box_user.id)
+        assert len(item.versions) == PROCESSES
+        for data in item.versions:
+            payload = offline.offline_file_open(html=data, passphrase=PASSPHRASE)
+            assert sorted(e.name for e in payload.entries) == ["host-0", "host-1", "host-2"]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=20)
+        box.clear()
         cleanup()
