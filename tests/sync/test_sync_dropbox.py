@@ -6,6 +6,7 @@ token in logs, job rows, notifications or the audit trail (canary)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -23,7 +24,7 @@ from strongroom.storage.models import StorageConnection
 from strongroom.sync import services as sync
 from strongroom.sync.models import JobState, SyncJob
 
-from .helpers import Clock, admin, opened, scope_make, sync_start, user_make
+from .helpers import PASSPHRASE, Clock, admin, api_for, opened, scope_make, sync_start, user_make
 
 pytestmark = pytest.mark.django_db
 
@@ -75,6 +76,50 @@ def test_sync_to_dropbox_file_decrypts_to_the_users_scope(
     assert list(dbx.files(account)) == [NAME]
     note = Notification.objects.get(user=alice)
     assert note.level == "success"
+
+
+def test_api_sync_to_dropbox(dbx_connect, dbx, cheap_policy, django_capture_on_commit_callbacks):
+    """POST /api/v1/sync with a Dropbox connection: the same job, policy and result as the
+    web UI; an outage shows in the job through the API; a connection that needs
+    re-authorisation is refused in the API's error shape and nothing reaches Dropbox."""
+    alice = user_make("password_admin")
+    scope = scope_make(alice, 3)
+    conn, account, _ = dbx_connect(alice)
+    api = api_for(alice)
+    body = {"connection_id": str(conn.pk), "passphrase": PASSPHRASE, "reason": "site visit"}
+    dbx.fault("/2/files/upload", "status", status=503)
+    with django_capture_on_commit_callbacks(execute=True):
+        started = api.post("/sync", body)
+    assert started.status_code == 202, started.content
+    assert PASSPHRASE not in started.content.decode()
+    job_id = started.json()["id"]
+    assert started.json()["provider"] == "dropbox"
+    waiting = api.get(f"/sync/jobs/{job_id}").json()
+    assert waiting["state"] == "retry_wait" and waiting["error_code"] == "storage_transient"
+    assert waiting["error"] == "Dropbox is unavailable (HTTP 503)"
+    assert NAME not in dbx.files(account)
+    SyncJob.objects.filter(pk=job_id).update(next_attempt_at=None)  # due now (test setup)
+    sync.sync_job_run(job_id=job_id, worker_id="w1")
+    done = api.get(f"/sync/jobs/{job_id}").json()
+    assert done["state"] == "succeeded" and done["attempts"] == 2, done
+    assert done["location"] == "Dropbox app folder" + NAME and done["entry_count"] == 3
+    stored = dbx.files(account)[NAME]
+    assert done["sha256"] == hashlib.sha256(stored).hexdigest()
+    assert opened(stored) == scope
+    assert dbx.count("/2/files/upload", status=200) == 1
+
+    storage.storage_connection_mark_needs_reauth(
+        connection_id=conn.pk, message="Dropbox refused the refresh token"
+    )
+    dbx.requests.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = api.post("/sync", body)
+    assert refused.status_code == 400, refused.content
+    error = refused.json()["error"]
+    assert error["code"] == "connection_needs_reauth"
+    assert error["message"] == "your Dropbox connection needs to be reconnected before you can sync"
+    assert [j["id"] for j in api.get("/sync/jobs").json()] == [job_id]
+    assert dbx.requests == []
 
 
 def test_429_5xx_and_reset_are_retried_by_the_framework_not_the_sdk(

@@ -4,7 +4,7 @@ jobs, a real `strongroom worker` killed with SIGKILL while uploads are in flight
 uploads are held by the stand-in, one connection is reset mid-upload), then the sweep and a
 new worker. Jobs lost must be 0; every file in the stand-in's app folders must open to
 exactly its user's entries (Dropbox commits an upload in one step: nothing partial is ever
-visible).
+visible). And the command line: `strongroom sync --to dropbox --wait`.
 
 The subprocesses reach the stand-in through the environment the test session set at
 conftest import (DROPBOX_API_HOST, DROPBOX_API_CONTENT_HOST, DROPBOX_WEB_HOST) and trust its
@@ -13,6 +13,7 @@ N is kept small."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -167,4 +168,81 @@ def test_worker_killed_mid_upload_to_dropbox_loses_no_job_and_no_file_is_broken(
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        cleanup()
+
+
+SEED_CLI = f"""
+from strongroom.accounts import services as people
+from strongroom.storage import services as storage
+from strongroom.vault import services as vault
+boss = people.user_create(actor=None, username="boss", password={LOGIN_PASSWORD!r}, role="admin")
+storage.provider_settings_update(
+    actor=boss, provider="dropbox", enabled=True, config={{"app_key": APP_KEY}}
+)
+for name in ("tech", "nodropbox"):
+    user = people.user_create(
+        actor=None, username=name, password={LOGIN_PASSWORD!r}, role="password_admin"
+    )
+    for i in range(3):
+        r = vault.resource_create(actor=user, name=f"{{name}}-host-{{i}}", host="10.0.0.1")
+        vault.account_create(actor=user, resource_id=r.pk, username="root", password=f"pw-{{i}}")
+storage.storage_connection_save(
+    actor=people.User.objects.get(username="tech"), provider="dropbox", config={{}},
+    credentials=TOKENS,
+)
+"""
+
+JOBS = """
+from strongroom.sync.models import SyncJob
+result = [[j.user.username, j.provider, j.state, j.reason, j.result_sha256]
+          for j in SyncJob.objects.all()]
+"""
+
+
+@pytest.mark.slow
+def test_cli_syncs_to_dropbox(tmp_path: Any, dropbox_api: Any) -> None:
+    account = dropbox_api.add_account("Cli Tech", "cli@x.example")
+    tokens = dropbox_api.issue_tokens(account)
+    inst, cleanup = make_installation(tmp_path / "inst")
+    inst.env["STRONGROOM_PROVIDER_CA_BUNDLE"] = dropbox_api.ca_path
+    secret = tmp_path / "passphrase.txt"
+    secret.write_text("another quiet meadow of lanterns\n", encoding="utf-8")
+    try:
+        inst.ok("migrate")
+        prelude = f"APP_KEY = {dropbox_api.app_key!r}\nTOKENS = {json.dumps(tokens)}\n"
+        inst.script(prelude + SEED_CLI, timeout=600)
+        dropbox_api.requests.clear()
+        done = inst.ok(
+            "sync", "--user", "tech", "--to", "dropbox", "--passphrase-file", str(secret),
+            "--reason", "CLI check", "--wait", "--timeout", "120",
+        )  # fmt: skip
+        assert f"synced 3 entries for tech to Dropbox app folder{NAME} (" in done.stdout
+        output = done.stdout + done.stderr
+        for value in ("lantern", tokens["access_token"], tokens["refresh_token"]):
+            assert value not in output
+        assert dropbox_api.count("/2/files/upload", status=200) == 1
+        stored = dropbox_api.files(account)[NAME]
+        payload = offline.offline_file_open(
+            html=stored, passphrase="another quiet meadow of lanterns"
+        )
+        assert sorted(e.name for e in payload.entries) == [f"tech-host-{i}" for i in range(3)]
+        [job] = inst.script(JOBS)
+        assert job == [
+            "tech",
+            "dropbox",
+            "succeeded",
+            "CLI check",
+            hashlib.sha256(stored).hexdigest(),
+        ]
+        # A user without a Dropbox connection: a clear error, no job, nothing sent.
+        dropbox_api.requests.clear()
+        refused = inst.run(
+            "sync", "--user", "nodropbox", "--to", "dropbox", "--passphrase-file", str(secret),
+            "--reason", "CLI check", "--wait",
+        )  # fmt: skip
+        assert refused.returncode != 0
+        assert "nodropbox has no dropbox connection; connect it first" in refused.stderr
+        assert len(inst.script(JOBS)) == 1
+        assert dropbox_api.requests == []
+    finally:
         cleanup()
