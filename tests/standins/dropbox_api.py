@@ -17,8 +17,11 @@ with a trustme certificate. It enforces what Dropbox enforces:
 
 Files live in memory per account (``files(account_id)``). Fault hooks: the next N requests
 to a route get 429 with Retry-After, a 5xx, a connection reset after some body bytes, a
-redirect, or an answer delayed (``fault``). Every request is logged (``requests``) so tests
-count them.
+redirect, or an answer delayed (``fault``); or the body arrives with one byte changed
+(``corrupt``, as damage in transit: the ``content_hash`` the client sent no longer matches)
+or the file's metadata in the answer reports another ``content_hash`` (``wrong_hash``).
+Every request is logged (``requests``, with a content route's ``Dropbox-API-Arg``) so tests
+count and inspect them.
 
 The SDK reads the host names once at import, so the three listening sockets are bound early
 (``reserve_hosts``, called at conftest import) and the server starts on them later.
@@ -103,7 +106,7 @@ class Account:
 @dataclass
 class Fault:
     route: str
-    kind: str  # "429", "status", "reset", "delay", "redirect"
+    kind: str  # "429", "status", "reset", "delay", "redirect", "corrupt", "wrong_hash"
     times: int = 1
     retry_after: int = 1
     status: int = 503
@@ -288,6 +291,10 @@ class _Reset(Exception):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    #: Per request: the fault being applied while the request is served normally
+    #: ("corrupt", "wrong_hash") and the content route's decoded Dropbox-API-Arg.
+    _tamper = ""
+    _arg: Any = None
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -338,11 +345,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _route_error(self, summary: str, error: Any) -> None:
         self._json(409, {"error_summary": summary, "error": error})
 
-    def _log(self, path: str, length: int = 0, arg: Any = None) -> None:
+    def _log(self, path: str, length: int = 0) -> None:
         st = self.server.standin
         with st.lock:
             st.requests.append(
-                Seen(self.server.role, self.command, path, getattr(self, "_status", 0), length, arg)
+                Seen(
+                    self.server.role,
+                    self.command,
+                    path,
+                    getattr(self, "_status", 0),
+                    length,
+                    self._arg,
+                )
             )
 
     # -- dispatch ------------------------------------------------------------------------
@@ -350,6 +364,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         self._status = 0
+        self._arg = None
         if self.server.role == "web" and parts.path == "/oauth2/authorize":
             self._authorize_page(parse_qs(parts.query))
         else:
@@ -362,8 +377,10 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         self._status = 0
+        self._arg = None
         st = self.server.standin
         fault = st.take_fault(path)
+        self._tamper = fault.kind if fault is not None else ""
         try:
             if fault is not None and self._apply_fault(fault):
                 return
@@ -413,6 +430,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "delay":
             threading.Event().wait(fault.delay)  # the fault itself: an answer that comes late
             return False
+        if fault.kind in {"corrupt", "wrong_hash"}:
+            return False  # served normally, tampered on the way (``_content``, ``_commit``)
         raise AssertionError(fault.kind)
 
     # -- OAuth ---------------------------------------------------------------------------
@@ -659,6 +678,9 @@ class _Handler(BaseHTTPRequestHandler):
                 f'Error in call to API function "{path[3:]}": HTTP header "Dropbox-API-Arg": '
                 "could not decode input as JSON",
             )
+        self._arg = arg
+        if self._tamper == "corrupt" and body:
+            body = bytes([body[0] ^ 0x01]) + body[1:]
         acct = self._auth()
         if acct is None:
             return
@@ -730,7 +752,10 @@ class _Handler(BaseHTTPRequestHandler):
             "server_modified": now,
         }
         acct.files[p.lower()] = f  # one step: readers see the old file or the new one
-        self._json(200, _file_json(f))
+        answer = _file_json(f)
+        if self._tamper == "wrong_hash":
+            answer["content_hash"] = content_hash(data + b"\x00")
+        self._json(200, answer)
 
 
 def _path(arg: Any) -> str | None:

@@ -10,19 +10,22 @@ import hashlib
 import json
 import logging
 import random
+import re
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.core import serializers
 
+from standins.dropbox_api import content_hash
 from strongroom.audit.models import AuditEvent
 from strongroom.notifications.models import Notification
 from strongroom.storage import services as storage
 from strongroom.storage.models import StorageConnection
 from strongroom.sync import services as sync
-from strongroom.sync.models import JobState, SyncJob
+from strongroom.sync.models import JobState, SyncCopy, SyncJob
 
 from .helpers import PASSPHRASE, Clock, admin, api_for, opened, scope_make, sync_start, user_make
 
@@ -188,6 +191,79 @@ def test_reset_mid_upload_session_keeps_the_previous_good_copy(
     last = sync.sync_job_run(job_id=job.pk, worker_id="w1", clock=clock)
     assert last.state == JobState.FAILED and last.attempts == 2
     assert opened(dbx.files(account)[NAME]) == first  # the old copy, intact
+
+
+# -- content hashes: the one the SDK sends, the one Dropbox reports ------------------------
+
+
+def _good_copy_then_tampered_attempt(dbx_connect: Any, dbx: Any, kind: str) -> SimpleNamespace:
+    """A good sync, then a change and a sync whose upload meets the stand-in's ``kind``
+    fault: the attempt goes to retry, and nothing presents it as a success (the copy still
+    names the good job and its digest, the job has no result, one success notification)."""
+    alice = user_make("password_admin")
+    scope = scope_make(alice, 2)
+    conn, account, _ = dbx_connect(alice)
+    good = sync.sync_job_run(job_id=sync_start(alice, conn).pk, worker_id="w1")
+    assert good.state == JobState.SUCCEEDED
+    good_bytes = dbx.files(account)[NAME]
+    later = scope_make(alice, 1, prefix="later")
+    dbx.requests.clear()
+    dbx.fault("/2/files/upload", kind)
+    job = sync_start(alice, conn)
+    clock = Clock()
+    done = sync.sync_job_run(job_id=job.pk, worker_id="w1", clock=clock)
+    assert done.state == JobState.RETRY_WAIT, (done.error_code, done.last_error)
+    assert done.error_code == "storage_transient"
+    assert (done.result_size, done.result_sha256) == (None, "")
+    copy = SyncCopy.objects.get(user=alice, connection=conn)
+    assert copy.last_job_id == good.pk and copy.sha256 == good.result_sha256
+    assert Notification.objects.filter(user=alice, level="success").count() == 1
+    return SimpleNamespace(
+        account=account,
+        copy=copy,
+        good_bytes=good_bytes,
+        all_entries={**scope, **later},
+        job=job,
+        clock=clock,
+        done=done,
+    )
+
+
+def _retry_succeeds(dbx: Any, t: SimpleNamespace) -> None:
+    t.clock.now = t.done.next_attempt_at
+    done = sync.sync_job_run(job_id=t.job.pk, worker_id="w1", clock=t.clock)
+    assert done.state == JobState.SUCCEEDED and done.attempts == 2
+    assert opened(dbx.files(t.account)[NAME]) == t.all_entries
+    t.copy.refresh_from_db()
+    assert t.copy.last_job_id == t.job.pk and t.copy.sha256 == done.result_sha256
+
+
+def test_bytes_damaged_in_transit_are_refused_by_dropbox_and_the_good_copy_stays(
+    dbx_connect, dbx, cheap_policy
+):
+    """The SDK sends each upload's content_hash in Dropbox-API-Arg, and Dropbox refuses a
+    body that does not match it: damaged bytes never replace the good copy."""
+    t = _good_copy_then_tampered_attempt(dbx_connect, dbx, "corrupt")
+    [refused] = [r for r in dbx.requests if r.path == "/2/files/upload"]
+    assert refused.status == 409 and re.fullmatch(r"[0-9a-f]{64}", refused.arg["content_hash"])
+    assert t.done.last_error == f"the upload of {NAME} to Dropbox was interrupted"
+    assert dbx.files(t.account)[NAME] == t.good_bytes  # refused on receipt: nothing replaced
+    _retry_succeeds(dbx, t)
+    accepted = [r for r in dbx.requests if r.path == "/2/files/upload"][-1]
+    assert accepted.status == 200
+    assert accepted.arg["content_hash"] == content_hash(dbx.files(t.account)[NAME])
+
+
+def test_a_content_hash_dropbox_reports_wrongly_fails_the_attempt(dbx_connect, dbx, cheap_policy):
+    """What Dropbox reports after the upload is checked too (the provider's verification):
+    a different content_hash is never presented as a success."""
+    t = _good_copy_then_tampered_attempt(dbx_connect, dbx, "wrong_hash")
+    assert t.done.last_error == (
+        f"upload verification failed for Dropbox app folder{NAME}: "
+        "dropbox hash differs from what was sent"
+    )
+    assert dbx.files(t.account)[NAME] != t.good_bytes  # it landed; only the answer was wrong
+    _retry_succeeds(dbx, t)
 
 
 def test_refresh_before_expiry_is_stored_before_use(
