@@ -246,7 +246,10 @@ def test_bytes_damaged_in_transit_are_refused_by_dropbox_and_the_good_copy_stays
     t = _good_copy_then_tampered_attempt(dbx_connect, dbx, "corrupt")
     [refused] = [r for r in dbx.requests if r.path == "/2/files/upload"]
     assert refused.status == 409 and re.fullmatch(r"[0-9a-f]{64}", refused.arg["content_hash"])
-    assert t.done.last_error == f"the upload of {NAME} to Dropbox was interrupted"
+    assert t.done.last_error == (
+        f"upload verification failed for {NAME}: the bytes Dropbox received differ from what "
+        "was sent (content_hash mismatch)"
+    )
     assert dbx.files(t.account)[NAME] == t.good_bytes  # refused on receipt: nothing replaced
     _retry_succeeds(dbx, t)
     accepted = [r for r in dbx.requests if r.path == "/2/files/upload"][-1]

@@ -206,10 +206,15 @@ def _api_error(exc: Any, *, where: str) -> StorageError:
     """A route error (HTTP 409): the path does not exist, no space, an upload problem."""
     err = exc.error
     text = str(err)
+    if "content_hash_mismatch" in text:
+        # Dropbox hashed what arrived and it differs from what we sent: damaged in transit.
+        return StorageTransientError(
+            f"upload verification failed for {where}: the bytes Dropbox received differ from "
+            "what was sent (content_hash mismatch)"
+        )
     if (
         "lookup_failed" in text
         or "incorrect_offset" in text
-        or "content_hash_mismatch" in text
         or "not_closed" in text
         or (type(err).__name__.startswith("UploadSession") and "path" not in text)
     ):
