@@ -260,6 +260,14 @@ def test_code_from_another_users_flow(reconnecting, dbx):
     assert _connection(bob).account_label == "Bob Other <bob@example.com>"
 
 
+def test_bad_code_from_a_stale_tab_while_connected_is_shown_and_changes_nothing(connected):
+    """The connected card has no code form: the refusal must still reach the user."""
+    user, client, _account, code = connected
+    _start(client)
+    _refused(client, user, code, "that code was not accepted")  # spent already
+    assert _connection(user).status == "connected"
+
+
 def test_empty_code(reconnecting):
     user, client, _account, _code = reconnecting
     _start(client)

@@ -153,6 +153,13 @@ def oauth_code(request: HttpRequest, provider: str) -> HttpResponse:
         )
     except AppError as exc:
         apply_error(form, exc)
+        if any(
+            c.provider == provider and c.status == "connected"
+            for c in services.storage_connections_for(request.user)
+        ):
+            # A connected card shows no code form (a code posted from a stale tab): say it
+            # where the page shows messages instead.
+            messages.error(request, sentence(exc.message))
         return _connections_render(request, forms={provider: form}, status=400)
     request.session.pop(_state_key(provider), None)
     label = registry.provider_class(provider).label
