@@ -15,6 +15,9 @@
 - The proxy goes through ``botocore.config.Config(proxies=...)``. A before-send hook
   refuses any request to a host other than the configured endpoint (no redirects to other
   hosts; SSRF).
+- One boto3 client per endpoint, region, proxy and timeouts, shared by every user; each
+  call is signed with the calling user's own key, bound to that call only (``_call``); a
+  request with no key bound is refused, never signed with another user's key.
 - Errors are classified at the edge (``_classify``); messages never hold the secret.
 """
 
@@ -22,12 +25,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import io
 import json
 import logging
 import re
+import secrets
 import threading
 from collections import OrderedDict
+from contextvars import ContextVar
 from typing import Any, ClassVar
 
 from strongroom.core.errors import ValidationFailed
@@ -54,27 +60,72 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d$|^[a-z0-9\-]{2,40}$")
 ACCESS_KEY_RE = re.compile(r"^[A-Za-z0-9+/=_\-.]{3,128}$")
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
-MIN_PART_SIZE = 5 * 1024 * 1024
-_SESSION: Any = None
-_SESSION_LOCK = threading.Lock()  # what S3 (and s3transfer) accept for non-final parts
-# boto3 clients by the fingerprint of everything they are built from (endpoint, region,
-# credentials, proxy, timeouts): building one costs ~30 ms, and a client is thread-safe.
-# New credentials give a new fingerprint, so a changed secret never reuses the old client;
+MIN_PART_SIZE = 5 * 1024 * 1024  # what S3 (and s3transfer) accept for non-final parts
+
+# One boto3 client per (endpoint, region, proxy, timeouts), shared by every user of that
+# endpoint; it holds no credentials. ``S3Provider._call`` binds the caller's key to the call
+# in a context variable (per thread / task) and botocore reads it when it signs; with nothing
+# bound, signing raises. Why not a client per key: building one costs ~10 ms, ~2,500
+# long-lived objects (endpoint rules, client class, operation models) and a connection pool
+# of its own, so a burst of first syncs by different users paid for a build, a cold first
+# request, a new connection (a TLS handshake on real S3) and garbage-collector passes over
+# hundreds of cached clients, each holding a user's secret for the life of the worker.
+# Cache keys are HMACs under a per-process random key (the proxy URL may carry a password);
 # the least recently used clients are dropped beyond _CLIENTS_MAX.
 _CLIENTS: OrderedDict[str, Any] = OrderedDict()
-_CLIENTS_MAX = 256
+_CLIENTS_MAX = 32
+_CLIENTS_LOCK = threading.Lock()
+_FINGERPRINT_KEY = secrets.token_bytes(32)
+_CALL_CREDENTIALS: ContextVar[Any] = ContextVar("strongroom_s3_call_credentials", default=None)
+_SESSION: Any = None  # one boto3 session: its loader caches the service model and rules
 
 
 def _client_fingerprint(parts: dict[str, Any]) -> str:
-    """A digest of the client's configuration (never stored or logged in the clear)."""
+    """A keyed digest of a client's configuration (never stored or logged in the clear)."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()
+    return hmac.new(_FINGERPRINT_KEY, blob, hashlib.sha256).hexdigest()
 
 
 def s3_clients_clear() -> None:
-    """Forget every cached client (tests; a process that rotates the proxy password)."""
-    with _SESSION_LOCK:
+    """Forget every cached client (tests, benchmarks)."""
+    with _CLIENTS_LOCK:
         _CLIENTS.clear()
+
+
+def _session() -> Any:
+    """The shared boto3 session (called under _CLIENTS_LOCK); its only credentials are the
+    ones bound to the call in progress."""
+    global _SESSION
+    if _SESSION is None:
+        import boto3
+        import botocore.session
+        from botocore.credentials import CredentialProvider, CredentialResolver, Credentials
+
+        class CallCredentials(Credentials):
+            """What botocore signs with: the key bound to the call in progress."""
+
+            def __init__(self) -> None:
+                super().__init__(access_key="", secret_key="", method="strongroom-call")
+
+            def get_frozen_credentials(self) -> Any:
+                bound = _CALL_CREDENTIALS.get()
+                if bound is None:
+                    raise StoragePermanentError("no S3 credentials are bound to this request")
+                return bound
+
+        class CallCredentialProvider(CredentialProvider):
+            METHOD = "strongroom-call"
+
+            def load(self) -> Credentials:
+                return CallCredentials()
+
+        core = botocore.session.Session()
+        # Only the bound key: never the environment, a profile or instance metadata.
+        core.register_component(
+            "credential_provider", CredentialResolver(providers=[CallCredentialProvider()])
+        )
+        _SESSION = boto3.session.Session(botocore_session=core)
+    return _SESSION
 
 
 AUTH_CODES = {
@@ -326,10 +377,11 @@ class S3Provider(Provider):
         return f"{where} at {self.endpoint}" if self.endpoint else where
 
     def _client(self) -> Any:
+        """The shared client for this endpoint, region, proxy and timeouts (see
+        ``_CLIENTS``); use it only through ``_call``, which binds this provider's key."""
         cached: Any = getattr(self, "_client_obj", None)
         if cached is not None:
             return cached
-        import boto3
         from botocore.config import Config
 
         endpoint = self.endpoint
@@ -344,37 +396,26 @@ class S3Provider(Provider):
             "read_timeout": self.timeout,
             "request_checksum_calculation": "when_required",
             "response_checksum_validation": "when_required",
-            "s3": {"addressing_style": "path" if endpoint else "virtual"},
+            "s3": {
+                "addressing_style": "path" if endpoint else "virtual",
+                # S3 Express (directory buckets) would cache a session per bucket in the
+                # client, whoever's key made it: plain SigV4 with the caller's own key.
+                "disable_s3_express_session_auth": True,
+            },
         }
         proxy_url = self.proxy.url() if self.proxy is not None else None
         if proxy_url is not None:
             kwargs["proxies"] = {"http": proxy_url, "https": proxy_url}
-        access_key_id = self.credentials.get("access_key_id")
-        secret_access_key = self.credentials.get("secret_access_key")
-        fingerprint = _client_fingerprint(
-            {
-                "endpoint": endpoint,
-                "config": kwargs,
-                "access_key_id": access_key_id,
-                "secret_access_key": secret_access_key,
-            }
-        )
-        with _SESSION_LOCK:
+        fingerprint = _client_fingerprint({"endpoint": endpoint, "config": kwargs})
+        with _CLIENTS_LOCK:
             client = _CLIENTS.get(fingerprint)
             if client is not None:
                 _CLIENTS.move_to_end(fingerprint)
             else:
-                global _SESSION
-                if _SESSION is None:
-                    # One shared session: its loader caches the service models.
-                    _SESSION = boto3.session.Session()
-                client = _SESSION.client(
+                client = _session().client(
                     "s3",
                     endpoint_url=endpoint,
                     region_name=kwargs["region_name"],
-                    aws_access_key_id=access_key_id,
-                    aws_secret_access_key=secret_access_key,
-                    aws_session_token=None,
                     config=Config(**kwargs),
                 )
                 client.meta.events.register("before-send.s3", SendGuard(endpoint))
@@ -385,12 +426,24 @@ class S3Provider(Provider):
         return client
 
     def _call(self, fn: Any, *, where: str = "", **kwargs: Any) -> Any:
+        """One S3 operation on the shared client, signed with this provider's key."""
+        from botocore.credentials import ReadOnlyCredentials
+
+        bound = _CALL_CREDENTIALS.set(
+            ReadOnlyCredentials(
+                str(self.credentials.get("access_key_id") or ""),
+                str(self.credentials.get("secret_access_key") or ""),
+                None,
+            )
+        )
         try:
             return fn(**kwargs)
         except StorageError:
             raise
         except Exception as exc:  # classified at the edge, never re-raised raw
             raise _classify(exc, bucket=self.bucket, where=where) from None
+        finally:
+            _CALL_CREDENTIALS.reset(bound)
 
     # -- operations ----------------------------------------------------------------------
 
@@ -423,7 +476,10 @@ class S3Provider(Provider):
         transfer = TransferConfig(
             multipart_threshold=self.chunk_threshold + 1,
             multipart_chunksize=part_size,
+            # In this thread (the bound key is per thread), and never through the CRT
+            # client, which would bypass the send guard and the proxy.
             use_threads=False,
+            preferred_transfer_client="classic",
         )
         self._call(
             client.upload_fileobj,
