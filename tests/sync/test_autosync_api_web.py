@@ -177,6 +177,13 @@ def test_web_dialog_keep_checkbox_and_copies_page_controls(sync_dir, cheap_polic
     boss = Client()
     boss.force_login(admin())
     assert alice.username in boss.get("/sync/copies/").content.decode()
+    # The owner keeps it again; the administrator stops it from the web page.
+    client.post(f"/sync/copies/{copy.pk}/keep/", follow=True)
+    assert SyncCopy.objects.get(pk=copy.pk).keep_in_sync
+    by_admin = boss.post(f"/sync/copies/{copy.pk}/stop/", follow=True)
+    assert by_admin.status_code == 200
+    assert "no longer kept up to date" in by_admin.content.decode()
+    assert not SyncCopy.objects.get(pk=copy.pk).keep_in_sync
 
 
 def test_hostile_values_on_the_copies_page_are_text(sync_dir, cheap_policy, committed):
