@@ -93,3 +93,30 @@ def test_a_request_with_no_key_bound_is_refused(moto: MotoServer, bucket: str) -
     provider.put("x.html", b"x")
     with pytest.raises(StoragePermanentError, match="no S3 credentials"):
         provider._client().head_object(Bucket=bucket, Key=provider.key("x.html"))
+
+
+def test_a_request_signed_with_another_key_than_the_bound_one_never_leaves(
+    moto: MotoServer, bucket: str
+) -> None:
+    """The send guard's last check: a request goes out only if its signature names the key
+    bound to the call in progress. Here the signed request is rewritten to name another
+    user's key (what a botocore change that cached credentials would produce) and the upload
+    is refused before it is sent: nothing lands in the bucket."""
+    mine = make_s3(moto.url, moto.admin, bucket=bucket)
+    client = mine._client()
+    theirs = moto.denied.access_key_id
+
+    def signed_as_another(request, **kwargs):  # runs after signing, before the guard
+        auth = request.headers["Authorization"]
+        auth = auth.decode() if isinstance(auth, bytes) else auth
+        request.headers["Authorization"] = auth.replace(moto.admin.access_key_id, theirs)
+
+    client.meta.events.register_first("before-send.s3", signed_as_another)
+    try:
+        with pytest.raises(StoragePermanentError, match="not signed with the caller's own"):
+            mine._call(client.put_object, Bucket=bucket, Key=mine.key("y.html"), Body=b"y")
+    finally:
+        client.meta.events.unregister("before-send.s3", signed_as_another)
+    listed = moto.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+    assert mine.key("y.html") not in [o["Key"] for o in listed]
+    assert mine.put("y.html", b"y").size == 1  # and the client is fine afterwards

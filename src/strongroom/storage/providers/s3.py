@@ -251,6 +251,16 @@ class SendGuard:
     def __call__(self, request: Any, **kwargs: Any) -> None:
         if not self.allowed(request.url):
             raise StoragePermanentError("refused a request to a host other than the endpoint")
+        # The client is shared by every user: whatever botocore does inside, a request goes
+        # out only if it is signed with the key bound to the call in progress.
+        bound = _CALL_CREDENTIALS.get()
+        authorization = request.headers.get("Authorization") or b""
+        if isinstance(authorization, str):
+            authorization = authorization.encode("utf-8", "replace")
+        if bound is None or f" Credential={bound.access_key}/".encode() not in authorization:
+            raise StoragePermanentError(
+                "refused to send a request not signed with the caller's own S3 key"
+            )
 
 
 class S3Provider(Provider):
