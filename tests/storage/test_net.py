@@ -108,21 +108,40 @@ def test_s3_validate_config_refuses_unlisted_endpoint():
 
 
 def test_send_guard_refuses_other_hosts():
-    guard = SendGuard("http://127.0.0.1:9000")
-    guard(SimpleNamespace(url="http://127.0.0.1:9000/bucket/key"))
-    for url in (
-        "http://169.254.169.254/latest",
-        "http://127.0.0.1:9001/b",
-        "https://127.0.0.1:9000/",
-    ):
+    from botocore.credentials import ReadOnlyCredentials
+
+    from strongroom.storage.providers.s3 import _CALL_CREDENTIALS
+
+    signed = {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIABOUND/20261206/eu-west-1/s3"}
+
+    def request(url: str, headers: dict[str, str] = signed) -> SimpleNamespace:
+        return SimpleNamespace(url=url, headers=headers)
+
+    bound = _CALL_CREDENTIALS.set(ReadOnlyCredentials("AKIABOUND", "secret", None))
+    try:
+        guard = SendGuard("http://127.0.0.1:9000")
+        guard(request("http://127.0.0.1:9000/bucket/key"))
+        for url in (
+            "http://169.254.169.254/latest",
+            "http://127.0.0.1:9001/b",
+            "https://127.0.0.1:9000/",
+        ):
+            with pytest.raises(StoragePermanentError, match="to a host other than the endpoint"):
+                guard(request(url))
+        aws = SendGuard(None)
+        aws(request("https://bucket.s3.eu-west-1.amazonaws.com/key"))
         with pytest.raises(StoragePermanentError):
-            guard(SimpleNamespace(url=url))
-    aws = SendGuard(None)
-    aws(SimpleNamespace(url="https://bucket.s3.eu-west-1.amazonaws.com/key"))
-    with pytest.raises(StoragePermanentError):
-        aws(SimpleNamespace(url="https://evil.example.com/key"))
-    with pytest.raises(StoragePermanentError):
-        aws(SimpleNamespace(url="http://bucket.s3.amazonaws.com/key"))
+            aws(request("https://evil.example.com/key"))
+        with pytest.raises(StoragePermanentError):
+            aws(request("http://bucket.s3.amazonaws.com/key"))
+        # The right host, but unsigned or signed with another key than the bound one.
+        for headers in ({}, {"Authorization": signed["Authorization"].replace("BOUND", "OTHER")}):
+            with pytest.raises(StoragePermanentError, match="caller's own S3 key"):
+                guard(request("http://127.0.0.1:9000/bucket/key", headers))
+    finally:
+        _CALL_CREDENTIALS.reset(bound)
+    with pytest.raises(StoragePermanentError, match="caller's own S3 key"):  # nothing bound
+        guard(request("http://127.0.0.1:9000/bucket/key"))
 
 
 def test_s3_redirect_to_another_host_is_not_followed(fault_proxy, s3_credentials, moto):
