@@ -24,6 +24,17 @@ def cheap_policy(db):
 
 
 @pytest.fixture
+def run(django_capture_on_commit_callbacks):
+    """Run a callable with its on-commit work (triggers, enqueued jobs) done."""
+
+    def go(fn, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return fn(*args, **kwargs)
+
+    return go
+
+
+@pytest.fixture
 def sync_dir(tmp_path, db):
     base = tmp_path / "sync-root"
     base.mkdir()

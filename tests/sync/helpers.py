@@ -26,19 +26,25 @@ from strongroom.crypto import offline
 from strongroom.storage import services as storage
 from strongroom.storage.models import StorageConnection
 from strongroom.sync import services as sync
-from strongroom.sync.models import SyncJob
+from strongroom.sync.models import AutoState, JobState, JobTrigger, SyncCopy, SyncJob
 
 
 class Clock:
-    """A hand-moved clock for the job state machine. It starts a day ahead of real time:
-    Huey compares a scheduled task's ETA with the real clock, so a retry scheduled from a
-    fixed date that has since passed would run at once instead of being queued."""
+    """A hand-moved clock for the job state machine and the auto-sync scheduler. By default
+    it starts a day ahead of real time: Huey compares a scheduled task's ETA with the real
+    clock, so a retry scheduled from a fixed date that has since passed would run at once
+    instead of being queued. ``start`` sets another starting moment."""
 
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or (
+            datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+        )
 
     def __call__(self) -> datetime:
         return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 def local_enable(base_dir: Path) -> None:
@@ -77,3 +83,20 @@ def sync_start(user: User, conn: StorageConnection, **kw: Any) -> SyncJob:
 def opened(html: bytes, passphrase: str = PASSPHRASE) -> dict[tuple[str, str], str]:
     payload = offline.offline_file_open(html=html, passphrase=passphrase)
     return {(e.name, e.username): e.password for e in payload.entries}
+
+
+def kept_copy(user: User, conn: StorageConnection, run: Any) -> SyncCopy:
+    """A first sync with "keep this copy up to date" ticked; returns its kept copy."""
+    job = run(sync_start, user, conn, keep_in_sync=True)
+    job.refresh_from_db()
+    assert job.state == JobState.SUCCEEDED, job.last_error
+    copy = SyncCopy.objects.get(user=user, connection=conn)
+    assert copy.keep_in_sync and copy.auto_state == AutoState.ACTIVE
+    return copy
+
+
+def auto_jobs(copy: SyncCopy) -> list[SyncJob]:
+    """The copy's automatic rebuild jobs, oldest first."""
+    return list(
+        SyncJob.objects.filter(sync_copy=copy, trigger=JobTrigger.AUTO).order_by("created_at")
+    )

@@ -26,29 +26,20 @@ from strongroom.vault.models import AccessLevel
 
 from .helpers import (
     PASSPHRASE,
+    Clock,
     account_make,
     admin,
+    auto_jobs,
+    kept_copy,
     local_connect,
     opened,
     resource_make,
     rule_set,
     scope_make,
-    sync_start,
     user_make,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = timezone.now()
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def _read(copy: SyncCopy, sync_dir, moto) -> bytes:
@@ -57,32 +48,6 @@ def _read(copy: SyncCopy, sync_dir, moto) -> bytes:
         bucket = copy.connection.config["bucket"]
         return moto.client().get_object(Bucket=bucket, Key=copy.object_name)["Body"].read()
     return (sync_dir / copy.connection.config["folder"] / copy.object_name).read_bytes()
-
-
-def _auto_jobs(copy: SyncCopy) -> list[SyncJob]:
-    return list(
-        SyncJob.objects.filter(sync_copy=copy, trigger=JobTrigger.AUTO).order_by("created_at")
-    )
-
-
-@pytest.fixture
-def run(django_capture_on_commit_callbacks):
-    """Run a callable with its on-commit work (triggers, enqueued jobs) done."""
-
-    def go(fn, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(*args, **kwargs)
-
-    return go
-
-
-def _kept(user, conn, run) -> SyncCopy:
-    job = run(sync_start, user, conn, keep_in_sync=True)
-    job.refresh_from_db()
-    assert job.state == JobState.SUCCEEDED, job.last_error
-    copy = SyncCopy.objects.get(user=user, connection=conn)
-    assert copy.keep_in_sync and copy.auto_state == AutoState.ACTIVE
-    return copy
 
 
 def test_shared_password_edit_rebuilds_each_copy_once_and_revoke_removes_the_entry(
@@ -104,15 +69,15 @@ def test_shared_password_edit_rebuilds_each_copy_once_and_revoke_removes_the_ent
         )
     alice, bob, carol = users
     copies = [
-        _kept(alice, local_connect(alice), run),
-        _kept(bob, s3_connect(bob)[0], run),
-        _kept(carol, local_connect(carol), run),
+        kept_copy(alice, local_connect(alice), run),
+        kept_copy(bob, s3_connect(bob)[0], run),
+        kept_copy(carol, local_connect(carol), run),
     ]
     assert {c.connection.provider for c in copies} == {"local", "s3"}
     for copy in copies:
         assert opened(_read(copy, sync_dir, moto)) == {("core-router", "admin"): "old-Secret-1"}
 
-    clock = FakeClock()
+    clock = Clock(start=timezone.now())
     enqueued.clear()
     run(vault.account_update, actor=owner, account_id=account.pk, password="new-Secret-2")
     # Marked stale, due one debounce window later; the queue carries copy IDs only.
@@ -132,7 +97,7 @@ def test_shared_password_edit_rebuilds_each_copy_once_and_revoke_removes_the_ent
     clock.advance(1)
     assert run(autosync.sync_copies_sweep, clock=clock).started == 0
     for copy in copies:
-        [job] = _auto_jobs(copy)
+        [job] = auto_jobs(copy)
         assert job.state == JobState.SUCCEEDED, job.last_error
         # Opened with the passphrase given at set-up: the server kept no passphrase.
         html = _read(copy, sync_dir, moto)
@@ -149,7 +114,7 @@ def test_shared_password_edit_rebuilds_each_copy_once_and_revoke_removes_the_ent
     clock.advance(61)
     assert run(autosync.sync_copies_sweep, clock=clock).started == 1
     assert opened(_read(copies[1], sync_dir, moto)) == {}
-    assert [len(_auto_jobs(c)) for c in copies] == [1, 2, 1]
+    assert [len(auto_jobs(c)) for c in copies] == [1, 2, 1]
 
 
 def test_burst_of_1000_edits_by_10_users_uploads_once_per_window_and_ends_current(
@@ -180,8 +145,8 @@ def test_burst_of_1000_edits_by_10_users_uploads_once_per_window_and_ends_curren
             user_id=editor.pk,
             level=AccessLevel.MODIFY,
         )
-    copies = [_kept(e, local_connect(e), run) for e in editors]
-    clock = FakeClock()
+    copies = [kept_copy(e, local_connect(e), run) for e in editors]
+    clock = Clock(start=timezone.now())
     start = clock.now
     final = {}
     for i in range(1000):
@@ -202,7 +167,7 @@ def test_burst_of_1000_edits_by_10_users_uploads_once_per_window_and_ends_curren
         (r.name, "root"): final.get(a.pk, "p-0") for r, a in zip(resources, accounts, strict=True)
     }
     for copy in copies:
-        jobs = _auto_jobs(copy)
+        jobs = auto_jobs(copy)
         assert all(j.state == JobState.SUCCEEDED for j in jobs)
         starts = [j.created_at for j in jobs]
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
@@ -221,8 +186,8 @@ def test_change_during_a_rebuild_causes_exactly_one_more(sync_dir, cheap_policy,
     settings.STRONGROOM_SYNC_DEBOUNCE_SECONDS = 60
     alice = user_make("password_admin")
     scope_make(alice, 1)
-    copy = _kept(alice, local_connect(alice), run)
-    clock = FakeClock()
+    copy = kept_copy(alice, local_connect(alice), run)
+    clock = Clock(start=timezone.now())
     autosync.sync_copies_touch(user_ids=[alice.pk], clock=clock)
     clock.advance(61)
     # Claim without running the job (commit callbacks not executed): the job is "running".
@@ -262,7 +227,7 @@ def test_every_write_path_marks_the_copies_of_exactly_the_users_affected(
     account = account_make(owner, resource, username="u", password="p")
     run(vault.share_grant, actor=owner, resource_id=resource.pk, user_id=viewer.pk, level=1)
     run(vault.share_grant, actor=owner, resource_id=resource.pk, user_group_id=team.pk, level=1)
-    kept = {u.pk: _kept(u, local_connect(u), run) for u in (owner, viewer, member, bystander)}
+    kept = {u.pk: kept_copy(u, local_connect(u), run) for u in (owner, viewer, member, bystander)}
 
     def seqs():
         return {pk: SyncCopy.objects.get(pk=c.pk).change_seq for pk, c in kept.items()}
@@ -346,11 +311,11 @@ def test_export_disabled_stops_the_copies_and_tells_user_and_admins_once(
     boss = admin()
     alice = user_make("password_admin")
     scope_make(alice, 2)
-    copy = _kept(alice, local_connect(alice), run)
+    copy = kept_copy(alice, local_connect(alice), run)
     html_before = (sync_dir / copy.connection.config["folder"] / copy.object_name).read_bytes()
     Notification.objects.all().delete()
     rule_set(False, user_id=str(alice.pk))
-    clock = FakeClock()
+    clock = Clock(start=timezone.now())
     for _ in range(3):
         run(vault.resource_create, actor=alice, name=f"more-{uuid.uuid4().hex[:4]}")
         clock.advance(61)
@@ -358,7 +323,7 @@ def test_export_disabled_stops_the_copies_and_tells_user_and_admins_once(
     copy.refresh_from_db()
     assert copy.auto_state == AutoState.STOPPED and not copy.keep_in_sync
     assert copy.state_code == "export_refused"
-    assert not _auto_jobs(copy)
+    assert not auto_jobs(copy)
     mine = Notification.objects.filter(user=alice)
     assert mine.count() == 1 and "no longer kept up to date" in mine.get().title
     assert Notification.objects.filter(user=boss, title__contains=alice.username).count() == 1
@@ -374,8 +339,8 @@ def test_export_disabled_stops_the_copies_and_tells_user_and_admins_once(
 def test_policy_refusal_at_build_time_stops_the_copy(sync_dir, cheap_policy, run):
     alice = user_make("password_admin")
     scope_make(alice, 1)
-    copy = _kept(alice, local_connect(alice), run)
-    clock = FakeClock()
+    copy = kept_copy(alice, local_connect(alice), run)
+    clock = Clock(start=timezone.now())
     autosync.sync_copies_touch(user_ids=[alice.pk], clock=clock)
     clock.advance(61)
     job = autosync.sync_copy_claim(copy_id=copy.pk, clock=clock)
@@ -396,7 +361,7 @@ def test_reauth_pauses_the_copy_with_one_notification_and_reconnect_resumes(
     bob = user_make("password_admin")
     scope_make(bob, 1)
     conn, _bucket = s3_connect(bob)
-    copy = _kept(bob, conn, run)
+    copy = kept_copy(bob, conn, run)
     Notification.objects.all().delete()
     # The key stops working (as when a user rotates it at the provider).
     from strongroom.core.secrets import seal_into
@@ -409,7 +374,7 @@ def test_reauth_pauses_the_copy_with_one_notification_and_reconnect_resumes(
         '{"access_key_id": "AKIAWRONGWRONGWRONG0", "secret_access_key": "nope"}',
     )
     stored.save()
-    clock = FakeClock()
+    clock = Clock(start=timezone.now())
     for i in range(4):
         run(scope_make, bob, 1, prefix=f"x{i}")
         clock.advance(61)
@@ -417,7 +382,7 @@ def test_reauth_pauses_the_copy_with_one_notification_and_reconnect_resumes(
     copy.refresh_from_db()
     assert copy.auto_state == AutoState.PAUSED and copy.keep_in_sync
     assert Notification.objects.filter(user=bob).count() == 1
-    assert len(_auto_jobs(copy)) == 1  # the one that found out; none after
+    assert len(auto_jobs(copy)) == 1  # the one that found out; none after
     # Reconnect: the sweep resumes it at once, and the next file has everything.
     from strongroom.storage import services as storage
 
@@ -447,8 +412,8 @@ def test_full_check_rebuilds_daily_and_within_half_the_maximum_age(
     settings.STRONGROOM_SYNC_FULL_CHECK_SECONDS = 86400
     alice = user_make("password_admin")
     scope_make(alice, 1)
-    copy = _kept(alice, local_connect(alice), run)
-    clock = FakeClock()
+    copy = kept_copy(alice, local_connect(alice), run)
+    clock = Clock(start=timezone.now())
     assert run(autosync.sync_copies_sweep, clock=clock).full_check == 0
     clock.advance(86400 + 1)
     result = run(autosync.sync_copies_sweep, clock=clock)
@@ -458,7 +423,7 @@ def test_full_check_rebuilds_daily_and_within_half_the_maximum_age(
     policy_set(max_age_days=1)
     clock.advance(12 * 3600 + 1)
     assert run(autosync.sync_copies_sweep, clock=clock).started == 1
-    jobs = _auto_jobs(copy)
+    jobs = auto_jobs(copy)
     assert len(jobs) == 2 and all(j.state == JobState.SUCCEEDED for j in jobs)
     header = offline.offline_file_header(
         (sync_dir / copy.connection.config["folder"] / copy.object_name).read_bytes()
@@ -471,7 +436,7 @@ def test_controls_stop_resync_rekey_and_admin_stop(sync_dir, cheap_policy, run):
     alice = user_make("password_admin")
     mallory = user_make("password_admin")
     scope_make(alice, 2)
-    copy = _kept(alice, local_connect(alice), run)
+    copy = kept_copy(alice, local_connect(alice), run)
     path = sync_dir / copy.connection.config["folder"] / copy.object_name
     # Somebody else's copy is not found, whatever they try.
     for attempt in (
@@ -506,7 +471,7 @@ def test_controls_stop_resync_rekey_and_admin_stop(sync_dir, cheap_policy, run):
     with pytest.raises(offline.OfflineWrongPassphrase):
         opened(path.read_bytes(), PASSPHRASE)
     # Later automatic versions open with the new passphrase.
-    clock = FakeClock()
+    clock = Clock(start=timezone.now())
     run(vault.resource_create, actor=alice, name="after-rekey")
     clock.advance(61)
     assert run(autosync.sync_copies_sweep, clock=clock).started == 1
@@ -540,9 +505,9 @@ def test_deactivated_user_copies_stop(sync_dir, cheap_policy, run):
 
     alice = user_make("password_admin")
     scope_make(alice, 1)
-    copy = _kept(alice, local_connect(alice), run)
+    copy = kept_copy(alice, local_connect(alice), run)
     run(people.user_deactivate, actor=admin(), user=alice)
-    clock = FakeClock()
+    clock = Clock(start=timezone.now())
     clock.advance(61)
     run(autosync.sync_copies_sweep, clock=clock)
     # No rebuild for a deactivated user: the copy is stopped (or went with the erased

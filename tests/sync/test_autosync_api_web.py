@@ -27,21 +27,12 @@ pytestmark = pytest.mark.django_db
 NEW_PASSPHRASE = "marigold tundra patiently eleven lantern"
 
 
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    def go(fn, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(*args, **kwargs)
-
-    return go
-
-
-def test_api_keep_in_sync_list_resync_rekey_stop(sync_dir, cheap_policy, committed):
+def test_api_keep_in_sync_list_resync_rekey_stop(sync_dir, cheap_policy, run):
     alice = user_make("password_admin")
     scope_make(alice, 2)
     conn = local_connect(alice)
     api = api_for(alice)
-    started = committed(
+    started = run(
         api.post,
         "/sync",
         {"connection_id": str(conn.pk), "passphrase": PASSPHRASE, "keep_in_sync": True},
@@ -57,15 +48,13 @@ def test_api_keep_in_sync_list_resync_rekey_stop(sync_dir, cheap_policy, committ
     copy_id = listed["id"]
     path = sync_dir / conn.config["folder"] / SyncCopy.objects.get(pk=copy_id).object_name
 
-    resync = committed(api.post, f"/sync/copies/{copy_id}/resync")
+    resync = run(api.post, f"/sync/copies/{copy_id}/resync")
     assert resync.status_code == 202 and resync.json()["job"]["trigger"] == "resync"
     assert SyncJob.objects.get(pk=resync.json()["job"]["id"]).state == JobState.SUCCEEDED
 
     weak = api.post(f"/sync/copies/{copy_id}/passphrase", {"passphrase": "abc"})
     assert weak.status_code == 400 and weak.json()["error"]["code"] == "passphrase_refused"
-    rekey = committed(
-        api.post, f"/sync/copies/{copy_id}/passphrase", {"passphrase": NEW_PASSPHRASE}
-    )
+    rekey = run(api.post, f"/sync/copies/{copy_id}/passphrase", {"passphrase": NEW_PASSPHRASE})
     assert rekey.status_code == 202, rekey.content
     assert NEW_PASSPHRASE.encode() not in rekey.content
     assert len(opened(path.read_bytes(), NEW_PASSPHRASE)) == 2
@@ -73,7 +62,7 @@ def test_api_keep_in_sync_list_resync_rekey_stop(sync_dir, cheap_policy, committ
     stopped = api.post(f"/sync/copies/{copy_id}/stop")
     assert stopped.status_code == 200 and stopped.json()["keep_in_sync"] is False
     assert stopped.json()["next_scheduled_at"] is None
-    kept = committed(api.post, f"/sync/copies/{copy_id}/keep")
+    kept = run(api.post, f"/sync/copies/{copy_id}/keep")
     assert kept.json()["auto_state"] == "active"
 
     # Other users: 404 on every copy endpoint; the admin sees it and can stop it, not re-key it.
@@ -105,7 +94,7 @@ def _csp_strict(response) -> None:
     assert "<style" not in html and " style=" not in html
 
 
-def test_web_dialog_keep_checkbox_and_copies_page_controls(sync_dir, cheap_policy, committed):
+def test_web_dialog_keep_checkbox_and_copies_page_controls(sync_dir, cheap_policy, run):
     alice = user_make("password_admin")
     scope_make(alice, 1)
     conn = local_connect(alice)
@@ -113,7 +102,7 @@ def test_web_dialog_keep_checkbox_and_copies_page_controls(sync_dir, cheap_polic
     assert client.login(username=alice.username, password=LOGIN_PASSWORD)
     menu = client.get("/export/").content.decode()
     assert 'name="keep_in_sync"' in menu and "Keep this copy up to date" in menu
-    response = committed(
+    response = run(
         client.post,
         f"/export/sync/{conn.pk}/",
         {
@@ -144,7 +133,7 @@ def test_web_dialog_keep_checkbox_and_copies_page_controls(sync_dir, cheap_polic
     assert SyncCopy.objects.get(pk=copy.pk).keep_in_sync
 
     # The controls.
-    done = committed(client.post, f"/sync/copies/{copy.pk}/resync/")
+    done = run(client.post, f"/sync/copies/{copy.pk}/resync/")
     assert done.status_code == 302
     assert SyncJob.objects.filter(sync_copy=copy, trigger=JobTrigger.RESYNC).get().state == (
         JobState.SUCCEEDED
@@ -156,7 +145,7 @@ def test_web_dialog_keep_checkbox_and_copies_page_controls(sync_dir, cheap_polic
     )
     assert "The two passphrases differ." in differ.content.decode()
     assert not SyncJob.objects.filter(trigger=JobTrigger.REKEY).exists()
-    committed(
+    run(
         client.post,
         f"/sync/copies/{copy.pk}/passphrase/",
         {"passphrase": NEW_PASSPHRASE, "passphrase_confirm": NEW_PASSPHRASE},
@@ -186,12 +175,12 @@ def test_web_dialog_keep_checkbox_and_copies_page_controls(sync_dir, cheap_polic
     assert not SyncCopy.objects.get(pk=copy.pk).keep_in_sync
 
 
-def test_hostile_values_on_the_copies_page_are_text(sync_dir, cheap_policy, committed):
+def test_hostile_values_on_the_copies_page_are_text(sync_dir, cheap_policy, run):
     hostile = '<img src=x onerror=alert(1)>=HYPERLINK("x")'
     alice = user_make("password_admin")
     scope_make(alice, 1)
     conn = local_connect(alice)
-    committed(
+    run(
         api_for(alice).post,
         "/sync",
         {"connection_id": str(conn.pk), "passphrase": PASSPHRASE, "keep_in_sync": True},

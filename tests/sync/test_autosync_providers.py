@@ -30,34 +30,25 @@ from strongroom.storage import services as storage
 from strongroom.storage.models import StorageConnection
 from strongroom.sync import autosync
 from strongroom.sync import services as sync
-from strongroom.sync.models import AutoState, JobState, JobTrigger, SyncCopy, SyncJob
+from strongroom.sync.models import AutoState, JobState, SyncCopy
 from strongroom.vault import services as vault
 from strongroom.vault.models import AccessLevel
 
 from .helpers import (
     PASSPHRASE,
+    Clock,
     account_make,
     admin,
+    auto_jobs,
+    kept_copy,
     opened,
     resource_make,
-    sync_start,
     user_make,
 )
 
 pytestmark = pytest.mark.django_db
 
 DEBOUNCE = 60
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = timezone.now()
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class DropboxCloud:
@@ -217,32 +208,6 @@ def oauth_cloud(request: Any) -> DropboxCloud | BoxCloud:
     return request.getfixturevalue(f"{request.param}_cloud")
 
 
-@pytest.fixture
-def run(django_capture_on_commit_callbacks):
-    """Run a callable with its on-commit work (triggers, enqueued jobs) done."""
-
-    def go(fn, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(*args, **kwargs)
-
-    return go
-
-
-def _kept(user: User, conn: StorageConnection, run: Any) -> SyncCopy:
-    job = run(sync_start, user, conn, keep_in_sync=True)
-    job.refresh_from_db()
-    assert job.state == JobState.SUCCEEDED, job.last_error
-    copy = SyncCopy.objects.get(user=user, connection=conn)
-    assert copy.keep_in_sync and copy.auto_state == AutoState.ACTIVE
-    return copy
-
-
-def _auto_jobs(copy: SyncCopy) -> list[SyncJob]:
-    return list(
-        SyncJob.objects.filter(sync_copy=copy, trigger=JobTrigger.AUTO).order_by("created_at")
-    )
-
-
 def _due_together(copies: list[SyncCopy], edited_from, edited_to) -> Any:
     """The copies' common rebuild time: one debounce window after the change."""
     dues = set()
@@ -279,9 +244,9 @@ def test_shared_password_on_dropbox_box_and_s3_copies_rebuilt_once_and_revoke_re
         for user in (dana, bert, sam)
     }
     s3_conn, bucket = s3_connect(sam)
-    on_dropbox = _kept(dana, dropbox_cloud.connect(dana), run)
-    on_box = _kept(bert, box_cloud.connect(bert), run)
-    on_s3 = _kept(sam, s3_conn, run)
+    on_dropbox = kept_copy(dana, dropbox_cloud.connect(dana), run)
+    on_box = kept_copy(bert, box_cloud.connect(bert), run)
+    on_s3 = kept_copy(sam, s3_conn, run)
     copies = [on_dropbox, on_box, on_s3]
     assert [c.connection.provider for c in copies] == ["dropbox", "box", "s3"]
 
@@ -307,7 +272,7 @@ def test_shared_password_on_dropbox_box_and_s3_copies_rebuilt_once_and_revoke_re
     s3_enabled.requests.clear()
     enqueued.clear()
 
-    clock = FakeClock()
+    clock = Clock(start=timezone.now())
     edited_from = timezone.now()
     run(vault.account_update, actor=owner, account_id=account.pk, password="new-Secret-2")
     due = _due_together(copies, edited_from, timezone.now())
@@ -325,7 +290,7 @@ def test_shared_password_on_dropbox_box_and_s3_copies_rebuilt_once_and_revoke_re
     assert run(autosync.sync_copies_sweep, clock=clock).started == 0
     assert uploads() == [1, 1, 1]  # once each
     for copy in copies:
-        [job] = _auto_jobs(copy)
+        [job] = auto_jobs(copy)
         assert job.state == JobState.SUCCEEDED, job.last_error
         copy.refresh_from_db()
         assert copy.is_current
@@ -350,7 +315,7 @@ def test_shared_password_on_dropbox_box_and_s3_copies_rebuilt_once_and_revoke_re
     clock.now = max(revoke_due, due + timedelta(seconds=DEBOUNCE))
     assert run(autosync.sync_copies_sweep, clock=clock).started == 1
     assert uploads() == [1, 2, 1]
-    assert [len(_auto_jobs(c)) for c in copies] == [1, 2, 1]
+    assert [len(auto_jobs(c)) for c in copies] == [1, 2, 1]
     [box_file_now] = box_cloud.items(on_box)
     assert box_file_now.id == box_file.id and len(box_file_now.versions) == 3
     assert opened(box_file_now.versions[2]) == {}
@@ -371,11 +336,11 @@ def test_refused_refresh_token_pauses_the_kept_copy_once_and_reconnecting_resume
     account = account_make(bob, resource, username="admin", password="pw-0")
     entry = (resource.name, "admin")
     conn = cloud.connect(bob)
-    copy = _kept(bob, conn, run)
+    copy = kept_copy(bob, conn, run)
     Notification.objects.all().delete()
 
     # A change makes the copy due; before the rebuild runs the provider refuses the tokens.
-    clock = FakeClock()
+    clock = Clock(start=timezone.now())
     edited_from = timezone.now()
     run(vault.account_update, actor=bob, account_id=account.pk, password="pw-1")
     due = _due_together([copy], edited_from, timezone.now())
@@ -383,7 +348,7 @@ def test_refused_refresh_token_pauses_the_kept_copy_once_and_reconnecting_resume
     cloud.forget()
     clock.now = due
     assert run(autosync.sync_copies_sweep, clock=clock).started == 1
-    [failed] = _auto_jobs(copy)
+    [failed] = auto_jobs(copy)
     assert failed.state == JobState.FAILED and failed.error_code == "storage_auth"
     assert failed.attempts == 1 and failed.next_attempt_at is None
     copy.refresh_from_db()
@@ -406,7 +371,7 @@ def test_refused_refresh_token_pauses_the_kept_copy_once_and_reconnecting_resume
         assert (result.resumed, result.started) == (0, 0)
         run(sync.sync_jobs_sweep, now=clock.now)
     assert [name for name, *_ in enqueued if "sync" in name] == []
-    assert len(_auto_jobs(copy)) == 1
+    assert len(auto_jobs(copy)) == 1
     assert cloud.requests_seen() == seen_at_failure
     assert Notification.objects.filter(user=bob).count() == 1
     copy.refresh_from_db()
@@ -421,7 +386,7 @@ def test_refused_refresh_token_pauses_the_kept_copy_once_and_reconnecting_resume
     clock.advance(1)
     result = run(autosync.sync_copies_sweep, clock=clock)
     assert (result.resumed, result.started) == (1, 1)
-    jobs = _auto_jobs(copy)
+    jobs = auto_jobs(copy)
     assert len(jobs) == 2 and jobs[-1].state == JobState.SUCCEEDED, jobs[-1].last_error
     assert cloud.uploads() == 1
     assert opened(cloud.latest(copy), PASSPHRASE) == {entry: "pw-5"}
