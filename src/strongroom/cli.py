@@ -517,6 +517,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 OPEN_EXIT_WRONG_PASSPHRASE = 2
 OPEN_EXIT_DAMAGED = 3
 OPEN_EXIT_UNSUPPORTED = 4
+OPEN_EXIT_FOREIGN_VIEWER = 5
 
 
 def _open_read_passphrase(path: str | None) -> str:
@@ -530,11 +531,17 @@ def _open_read_passphrase(path: str | None) -> str:
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise CommandError(f"cannot read the passphrase file: {exc.strerror}") from exc
-    lines = text.splitlines()
-    if not lines or not lines[0]:
+        raise CommandError(f"cannot read the passphrase file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"the passphrase file {path} is not UTF-8 text") from exc
+    # The first line, up to the first LF, with one CR before it removed; nothing else is
+    # trimmed: spaces and tabs are part of the passphrase (docs/offline-file-format.md).
+    first = text.split("\n", 1)[0]
+    if first.endswith("\r"):
+        first = first[:-1]
+    if not first:
         raise CommandError("the passphrase file is empty (the first line is the passphrase)")
-    return lines[0]
+    return first
 
 
 def cmd_open(args: argparse.Namespace) -> int:
@@ -544,6 +551,17 @@ def cmd_open(args: argparse.Namespace) -> int:
         html = Path(args.file).read_bytes()
     except OSError as exc:
         raise CommandError(f"cannot read {args.file}: {exc.strerror}") from exc
+    try:
+        # Judge the page before asking for the passphrase: a foreign viewer is a phishing
+        # page whatever its payload holds.
+        offline.offline_file_header(html)
+        offline.viewer_check(html)
+    except offline.OfflineFileDamaged as exc:
+        raise CommandError(f"strongroom: {exc.message}", OPEN_EXIT_DAMAGED) from exc
+    except offline.OfflineFormatUnsupported as exc:
+        raise CommandError(f"strongroom: {exc.message}", OPEN_EXIT_UNSUPPORTED) from exc
+    except offline.OfflineViewerForeign as exc:
+        raise CommandError(f"strongroom: {exc.message}", OPEN_EXIT_FOREIGN_VIEWER) from exc
     passphrase = _open_read_passphrase(args.passphrase_file)
     try:
         payload = offline.offline_file_open(html=html, passphrase=passphrase)
@@ -559,6 +577,16 @@ def cmd_open(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(offline_cli.payload_table(payload, entries, search=args.search))
     sys.stdout.flush()
+    if not payload.authenticated:
+        _err(
+            "warning: version 1 file: not authenticated against forgery (anyone who had one "
+            "file of this copy could have made it); re-export"
+        )
+    if payload.is_from_the_future():
+        _err(
+            "warning: this copy claims to be made in the future "
+            f"({payload.generated_at:%Y-%m-%d %H:%M} UTC): check this computer's clock"
+        )
     if payload.is_expired():
         _err("warning: this offline copy is past its advisory expiry date; get a fresh copy")
     return EXIT_OK
@@ -599,32 +627,30 @@ def cmd_export(args: argparse.Namespace) -> int:
                 raise CommandError("the two passphrases differ; nothing was exported")
         else:
             passphrase = _open_read_passphrase(args.passphrase_file)
-        result = export_services.export_offline_html(
-            actor=user,
-            passphrase=passphrase,
-            reason=args.reason or "",
-            resource_group_ids=group_ids,
-        )
-    else:
-        result = export_services.export_spreadsheet(
-            actor=user,
-            fmt=args.format,
-            with_passwords=args.with_passwords,
-            reason=args.reason or "",
-            resource_group_ids=group_ids,
-        )
     out = Path(args.out)
-    temp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    # Written inside the audit transaction: a file that cannot be written is audited as a
+    # failed export, never as a success with the digest of a file that does not exist.
+    sink = export_services.ExportFile(out)
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(result.content)
-        temp.replace(out)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        raise CommandError(
-            f"cannot write {args.out}: {exc.strerror} (the export was audited)"
-        ) from exc
+        if args.format == "html":
+            result = export_services.export_offline_html(
+                actor=user,
+                passphrase=passphrase,
+                reason=args.reason or "",
+                resource_group_ids=group_ids,
+                sink=sink,
+            )
+        else:
+            result = export_services.export_spreadsheet(
+                actor=user,
+                fmt=args.format,
+                with_passwords=args.with_passwords,
+                reason=args.reason or "",
+                resource_group_ids=group_ids,
+                sink=sink,
+            )
+    except export_services.ExportWriteFailed as exc:
+        raise CommandError(f"cannot write {args.out}: {exc.message}") from exc
     _say(
         f"exported {result.entry_count} entr{'y' if result.entry_count == 1 else 'ies'} for "
         f"{user.username} to {out} ({result.format}, {len(result.content):,} bytes, "

@@ -46,7 +46,9 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 FORMAT = "strongroom-offline"
 PAYLOAD_FORMAT = "strongroom-offline-payload"
-VERSION = 1
+#: The version this code writes; it reads every version in ``READABLE_VERSIONS``.
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 #: The least PBKDF2 work any real file gets (OWASP 2023 for PBKDF2-HMAC-SHA256).
 MIN_ITERATIONS = 600_000
 #: Readers refuse more than this, so an edited header cannot hang a browser for hours.
@@ -56,12 +58,30 @@ NONCE_BYTES = 12
 TAG_BYTES = 16
 KEY_BYTES = 32
 PUBLIC_KEY_BYTES = 65  # SEC1 uncompressed point: 0x04 || X (32) || Y (32)
-WRAPPED_KEY_BYTES = NONCE_BYTES + KEY_BYTES + TAG_BYTES
-WRAP_AAD_LABEL = b"strongroom-offline/1 private key\x00"
-HKDF_INFO_LABEL = b"strongroom-offline/1 content key\x00"
+BUILD_KEY_BYTES = 32
+#: v1 wraps the private scalar alone; v2 wraps the scalar followed by the build key.
+WRAPPED_KEY_SIZES = {
+    1: NONCE_BYTES + KEY_BYTES + TAG_BYTES,
+    2: NONCE_BYTES + KEY_BYTES + BUILD_KEY_BYTES + TAG_BYTES,
+}
+WRAPPED_KEY_BYTES = WRAPPED_KEY_SIZES[VERSION]
+WRAP_AAD_LABELS = {
+    1: b"strongroom-offline/1 private key\x00",
+    2: b"strongroom-offline/2 private key\x00",
+}
+HKDF_INFO_LABELS = {
+    1: b"strongroom-offline/1 content key\x00",
+    2: b"strongroom-offline/2 content key\x00",
+}
+WRAP_AAD_LABEL = WRAP_AAD_LABELS[VERSION]
+HKDF_INFO_LABEL = HKDF_INFO_LABELS[VERSION]
 HKDF_SALT = bytes(32)
 GZIP_LEVEL = 6
-MAX_TEXT = 1_000_000  # characters in one entry field (title/owner: 1,000)
+MAX_TEXT = 1_000_000  # code points in one entry field (title/owner: 1,000)
+MAX_TITLE = 1_000
+MAX_HEADER_BYTES = 65_536
+#: A "made" date this far ahead of the reader's clock is flagged (clock skew allowance).
+FUTURE_SKEW_SECONDS = 300
 
 #: Entry fields in payload order (``fields`` in the payload names them; see the spec).
 ENTRY_FIELDS = (
@@ -78,17 +98,17 @@ ENTRY_FIELDS = (
     "location",
     "updated",
 )
+#: Version 2 adds the resource's description and custom fields ([label, value] pairs).
+ENTRY_FIELDS_V2 = (*ENTRY_FIELDS, "description", "custom")
+PAYLOAD_FIELDS = {1: ENTRY_FIELDS, 2: ENTRY_FIELDS_V2}
 
 HEADER_ELEMENT_ID = "strongroom-header"
 PAYLOAD_ELEMENT_ID = "strongroom-payload"
-_HEADER_RE = re.compile(
-    rb'<script type="application/json" id="' + HEADER_ELEMENT_ID.encode() + rb'">([^<]*)</script>'
-)
-_PAYLOAD_RE = re.compile(
-    rb'<script type="application/octet-stream" id="'
-    + PAYLOAD_ELEMENT_ID.encode()
-    + rb'">([A-Za-z0-9+/=]*)</script>'
-)
+HEADER_OPEN = b'<script type="application/json" id="' + HEADER_ELEMENT_ID.encode() + b'">'
+PAYLOAD_OPEN = b'<script type="application/octet-stream" id="' + PAYLOAD_ELEMENT_ID.encode() + b'">'
+ELEMENT_CLOSE = b"</script>"
+_COMMENT_RE = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
+_B64_RE = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 _HEADER_KEYS = frozenset(
     {
         "format",
@@ -141,16 +161,27 @@ class OfflineFormatUnsupported(OfflineError):
     code = "unsupported"
 
 
+class OfflineViewerForeign(OfflineError):
+    """The page around the header and payload is not a released Strongroom viewer: its
+    script may do anything with a passphrase typed into it."""
+
+    code = "foreign_viewer"
+
+
 # --------------------------------------------------------------------------------------
 # Data types
 
 
 @dataclass(frozen=True)
 class CopyKeys:
-    """What the server keeps for one offline copy; nothing here reveals the data.
+    """The keys of one offline copy.
 
     ``public_key`` is the SEC1 uncompressed P-256 point (65 bytes); ``wrapped_private_key``
-    is ``nonce (12) || AES-256-GCM(private scalar, 32 bytes) || tag (16)``.
+    is ``nonce (12) || AES-256-GCM(private scalar (32) [|| build key (32) in v2]) || tag``.
+    ``build_key`` (version 2 only) is the secret that producing a payload which
+    authenticates requires: the server keeps it sealed at rest, never in ``to_dict()``
+    (the public part, safe to store as plain JSON). A version 1 key set has none and can
+    no longer build files: its owner must set the passphrase again.
     """
 
     public_key: bytes
@@ -158,21 +189,28 @@ class CopyKeys:
     salt: bytes
     iterations: int
     version: int = VERSION
+    build_key: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.version != VERSION:
+        if self.version not in READABLE_VERSIONS or type(self.version) is not int:
             raise OfflineFormatUnsupported(f"unknown offline key version {self.version}")
         if len(self.public_key) != PUBLIC_KEY_BYTES or self.public_key[0] != 4:
             raise ValueError("public_key must be a 65-byte uncompressed P-256 point")
-        if len(self.wrapped_private_key) != WRAPPED_KEY_BYTES:
-            raise ValueError(f"wrapped_private_key must be {WRAPPED_KEY_BYTES} bytes")
+        size = WRAPPED_KEY_SIZES[self.version]
+        if len(self.wrapped_private_key) != size:
+            raise ValueError(f"wrapped_private_key must be {size} bytes")
         if len(self.salt) != SALT_BYTES:
             raise ValueError(f"salt must be {SALT_BYTES} bytes")
         if not isinstance(self.iterations, int) or not 1 <= self.iterations <= MAX_ITERATIONS:
             raise ValueError(f"iterations must be 1..{MAX_ITERATIONS}")
+        if self.build_key is not None and (
+            self.version < 2 or len(self.build_key) != BUILD_KEY_BYTES
+        ):
+            raise ValueError(f"build_key must be {BUILD_KEY_BYTES} bytes (version 2 keys only)")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for storage (bytes as standard base64)."""
+        """JSON-ready public form for storage (bytes as standard base64); never the build
+        key, which the caller seals separately."""
         return {
             "version": self.version,
             "public_key": _b64(self.public_key),
@@ -182,14 +220,20 @@ class CopyKeys:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CopyKeys:
+    def from_dict(cls, data: dict[str, Any], *, build_key: bytes | None = None) -> CopyKeys:
         return cls(
             version=int(data["version"]),
             public_key=_unb64(data["public_key"]),
             wrapped_private_key=_unb64(data["wrapped_private_key"]),
             salt=_unb64(data["salt"]),
             iterations=int(data["iterations"]),
+            build_key=build_key,
         )
+
+    @property
+    def can_build(self) -> bool:
+        """Whether files can be built from these keys (version 2 with its build key)."""
+        return self.version == VERSION and self.build_key is not None
 
     @property
     def fingerprint(self) -> str:
@@ -202,11 +246,13 @@ class OfflineEntry:
     """One account as it appears in an offline copy. Every text field is a plain string
     ("" when empty) and round-trips exactly, whatever it contains.
 
-    ``name``, ``resource_type``, ``host``, ``url``, ``department``, ``location``: the
-    resource's. ``username``, ``password``, ``notes``: the account's. ``totp_seed``: the
-    stored seed (base32 secret or ``otpauth://totp/`` URI) or ``None``. ``folder``: the
-    resource group path, "/"-separated ("" for none). ``updated_at``: when the account or
-    its resource last changed (timezone-aware) or ``None``.
+    ``name``, ``resource_type``, ``host``, ``url``, ``department``, ``location``,
+    ``description``, ``custom_fields`` (label, value pairs): the resource's. ``username``,
+    ``password``, ``notes``: the account's. ``totp_seed``: the stored seed (base32 secret
+    or ``otpauth://totp/`` URI) or ``None``. ``folder``: the resource group path,
+    "/"-separated ("" for none). ``updated_at``: when the account or its resource last
+    changed (timezone-aware) or ``None``. Version 1 files carry no description or custom
+    fields (they open with both empty).
     """
 
     name: str
@@ -221,11 +267,16 @@ class OfflineEntry:
     department: str = ""
     location: str = ""
     updated_at: datetime | None = None
+    description: str = ""
+    custom_fields: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
 class OfflinePayload:
-    """An opened offline file: its authenticated header and every entry."""
+    """An opened offline file: its authenticated header and every entry.
+
+    ``authenticated`` is False for version 1 files: they decrypt, but anyone holding one
+    file of the copy could have built them (see the format's threat model)."""
 
     version: int
     generated_at: datetime
@@ -235,8 +286,17 @@ class OfflinePayload:
     iterations: int
     entries: list[OfflineEntry] = field(repr=False)
 
+    @property
+    def authenticated(self) -> bool:
+        return self.version >= 2
+
     def is_expired(self, now: datetime | None = None) -> bool:
         return self.expires_at is not None and (now or datetime.now(UTC)) >= self.expires_at
+
+    def is_from_the_future(self, now: datetime | None = None) -> bool:
+        """A "made" date ahead of this clock by more than the skew allowance."""
+        moment = now or datetime.now(UTC)
+        return (self.generated_at - moment).total_seconds() > FUTURE_SKEW_SECONDS
 
 
 # --------------------------------------------------------------------------------------
@@ -246,7 +306,9 @@ class OfflinePayload:
 def copy_keys_create(
     *, passphrase: str, iterations: int, minimum_iterations: int = MIN_ITERATIONS
 ) -> CopyKeys:
-    """A fresh key pair for one offline copy, its private key wrapped under the passphrase.
+    """Fresh version 2 keys for one offline copy: a P-256 key pair and a build key, both
+    wrapped under the passphrase; the returned object also holds the build key in clear
+    for the caller to seal (or use once and forget).
 
     ``minimum_iterations`` is what the export policy demands (never below 600,000 in
     production); only tests pass a smaller value, to keep the KDF cheap.
@@ -258,17 +320,24 @@ def copy_keys_create(
     private = ec.generate_private_key(ec.SECP256R1())
     public = _public_bytes(private.public_key())
     scalar = private.private_numbers().private_value.to_bytes(KEY_BYTES, "big")
+    build_key = os.urandom(BUILD_KEY_BYTES)
     kek = _kek(passphrase, salt, iterations)
     nonce = os.urandom(NONCE_BYTES)
-    wrapped = nonce + AESGCM(kek).encrypt(nonce, scalar, _wrap_aad(iterations, salt, public))
+    aad = _wrap_aad(VERSION, iterations, salt, public)
+    wrapped = nonce + AESGCM(kek).encrypt(nonce, scalar + build_key, aad)
     return CopyKeys(
-        public_key=public, wrapped_private_key=wrapped, salt=salt, iterations=iterations
+        public_key=public,
+        wrapped_private_key=wrapped,
+        salt=salt,
+        iterations=iterations,
+        build_key=build_key,
     )
 
 
 def copy_keys_verify(*, copy_keys: CopyKeys, passphrase: str) -> None:
     """Raise :class:`OfflineWrongPassphrase` unless ``passphrase`` unwraps these keys."""
     _unwrap_private_key(
+        version=copy_keys.version,
         passphrase=passphrase,
         iterations=copy_keys.iterations,
         salt=copy_keys.salt,
@@ -303,38 +372,46 @@ def _kek(passphrase: str, salt: bytes, iterations: int) -> bytes:
     ).derive(secret)
 
 
-def _wrap_aad(iterations: int, salt: bytes, public: bytes) -> bytes:
-    return WRAP_AAD_LABEL + struct.pack(">I", iterations) + salt + public
+def _wrap_aad(version: int, iterations: int, salt: bytes, public: bytes) -> bytes:
+    return WRAP_AAD_LABELS[version] + struct.pack(">I", iterations) + salt + public
 
 
 def _unwrap_private_key(
-    *, passphrase: str, iterations: int, salt: bytes, public: bytes, wrapped: bytes
-) -> ec.EllipticCurvePrivateKey:
+    *, version: int, passphrase: str, iterations: int, salt: bytes, public: bytes, wrapped: bytes
+) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+    """The copy's private key and (version 2) build key; ``b""`` as build key in v1."""
     kek = _kek(passphrase, salt, iterations)
     try:
-        scalar = AESGCM(kek).decrypt(
-            wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _wrap_aad(iterations, salt, public)
+        opened = AESGCM(kek).decrypt(
+            wrapped[:NONCE_BYTES],
+            wrapped[NONCE_BYTES:],
+            _wrap_aad(version, iterations, salt, public),
         )
     except InvalidTag:
         raise OfflineWrongPassphrase(
             "wrong passphrase, or the file's key fields were edited"
         ) from None
+    scalar, build_key = opened[:KEY_BYTES], opened[KEY_BYTES:]
     try:
         private = ec.derive_private_key(int.from_bytes(scalar, "big"), ec.SECP256R1())
     except ValueError:
         raise OfflineFileDamaged("the file is damaged or was edited (bad private key)") from None
     if _public_bytes(private.public_key()) != public:
         raise OfflineFileDamaged("the file is damaged or was edited (key pair mismatch)")
-    return private
+    return private, build_key
 
 
-def _content_key(shared: bytes, ephemeral_public: bytes, copy_public: bytes) -> bytes:
+def _content_key(
+    version: int, shared: bytes, build_key: bytes, ephemeral_public: bytes, copy_public: bytes
+) -> bytes:
+    # v2: the build key joins the ECDH secret, so a payload that authenticates needs it,
+    # not just the public key every file shows.
     return HKDF(
         algorithm=hashes.SHA256(),
         length=KEY_BYTES,
         salt=HKDF_SALT,
-        info=HKDF_INFO_LABEL + ephemeral_public + copy_public,
-    ).derive(shared)
+        info=HKDF_INFO_LABELS[version] + ephemeral_public + copy_public,
+    ).derive(shared + build_key)
 
 
 # --------------------------------------------------------------------------------------
@@ -352,9 +429,14 @@ def offline_file_build(
     minimum_iterations: int = MIN_ITERATIONS,
 ) -> bytes:
     """The offline ``.html`` file (UTF-8 bytes) holding ``entries``, readable only with the
-    passphrase the ``copy_keys`` were created with. Needs no secret: the public key is
-    enough. Entries keep the order given."""
+    passphrase the ``copy_keys`` were created with. Needs the copy's public key and build
+    key, never the passphrase or private key. Entries keep the order given."""
     _check_iterations(copy_keys.iterations, minimum_iterations)
+    if not copy_keys.can_build or copy_keys.build_key is None:
+        raise OfflineFormatUnsupported(
+            "these copy keys are version 1 (or lack their build key) and can no longer "
+            "build files: set the copy's passphrase again"
+        )
     header = {
         "format": FORMAT,
         "version": VERSION,
@@ -364,8 +446,8 @@ def offline_file_build(
         "wrapped_private_key": _b64(copy_keys.wrapped_private_key),
         "generated_at": _iso(generated_at, "generated_at"),
         "expires_at": None if expires_at is None else _iso(expires_at, "expires_at"),
-        "title": _text(title, "title", 1_000),
-        "owner": _text(owner, "owner", 1_000),
+        "title": _text(title, "title", MAX_TITLE),
+        "owner": _text(owner, "owner", MAX_TITLE),
     }
     copy_public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), copy_keys.public_key)
     ephemeral = ec.generate_private_key(ec.SECP256R1())
@@ -376,7 +458,7 @@ def offline_file_build(
     header_bytes = header_serialise(header)
 
     shared = ephemeral.exchange(ec.ECDH(), copy_public)
-    key = _content_key(shared, ephemeral_public, copy_keys.public_key)
+    key = _content_key(VERSION, shared, copy_keys.build_key, ephemeral_public, copy_keys.public_key)
     plaintext = gzip.compress(_payload_json(entries), compresslevel=GZIP_LEVEL, mtime=0)
     ciphertext = AESGCM(key).encrypt(nonce, plaintext, header_bytes)
     return _render(header_bytes, base64.b64encode(ciphertext))
@@ -385,8 +467,8 @@ def offline_file_build(
 def header_serialise(header: dict[str, Any]) -> bytes:
     """The canonical header bytes: JSON, keys sorted, no spaces, ASCII only, and ``<``,
     ``>``, ``&`` written as ``\\u003c``, ``\\u003e``, ``\\u0026`` (so the text can sit
-    verbatim inside a ``<script>`` element). Readers never re-serialise: the associated
-    data is the exact bytes found in the file."""
+    verbatim inside a ``<script>`` element). Readers require the header to be exactly
+    this serialisation of what it parses to, and authenticate the exact bytes found."""
     text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return text.encode("ascii")
@@ -403,6 +485,7 @@ _TEXT_ATTRS = (
     "folder",
     "department",
     "location",
+    "description",
 )
 _ROW = operator.attrgetter(
     "name",
@@ -417,14 +500,17 @@ _ROW = operator.attrgetter(
     "department",
     "location",
     "updated_at",
+    "description",
+    "custom_fields",
 )
-_TOTP_COLUMN, _UPDATED_COLUMN = 7, 11
-_TEXT_COLUMNS = (0, 1, 2, 3, 4, 5, 6, 8, 9, 10)
-_SURROGATE_ESCAPE = re.compile(r"\\ud[89a-f][0-9a-f]{2}")
+_TOTP_COLUMN, _UPDATED_COLUMN, _CUSTOM_COLUMN = 7, 11, 13
+_TEXT_COLUMNS = (0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 12)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def _payload_json(entries: list[OfflineEntry]) -> bytes:
-    """The payload JSON. Checked with C-speed passes over all values (100,000 entries
+    """The version 2 payload JSON: ``[format, version, fields, rows]`` (no objects, so no
+    key can appear twice). Checked with C-speed passes over all values (100,000 entries
     build in a couple of seconds); only when a check fails is the offending entry found
     one by one, to name it in the error."""
     if not all(type(entry) is OfflineEntry for entry in entries):
@@ -432,15 +518,24 @@ def _payload_json(entries: list[OfflineEntry]) -> bytes:
     rows = [list(_ROW(entry)) for entry in entries]
     texts = [row[i] for row in rows for i in _TEXT_COLUMNS]
     seeds = [row[_TOTP_COLUMN] for row in rows if row[_TOTP_COLUMN] is not None]
+    customs = [pair for row in rows for pair in row[_CUSTOM_COLUMN]]
+    custom_texts = [text for pair in customs for text in pair]
     if (
         set(map(type, texts)) - {str}
         or set(map(type, seeds)) - {str}
+        or set(map(type, custom_texts)) - {str}
+        or any(len(pair) != 2 for pair in customs)
         or max(map(len, texts), default=0) > MAX_TEXT
         or max(map(len, seeds), default=0) > MAX_TEXT
+        or max(map(len, custom_texts), default=0) > MAX_TEXT
     ):
         _entries_check(entries)
     for row in rows:
         moment = row[_UPDATED_COLUMN]
+        if row[_CUSTOM_COLUMN]:
+            row[_CUSTOM_COLUMN] = [list(pair) for pair in row[_CUSTOM_COLUMN]]
+        else:
+            row[_CUSTOM_COLUMN] = []
         if moment is None:
             continue
         if type(moment) is datetime and moment.tzinfo is UTC:
@@ -448,12 +543,7 @@ def _payload_json(entries: list[OfflineEntry]) -> bytes:
             row[_UPDATED_COLUMN] = moment.isoformat()[:19] + "Z"
         else:
             row[_UPDATED_COLUMN] = _iso(moment, "updated_at")
-    document = {
-        "format": PAYLOAD_FORMAT,
-        "version": VERSION,
-        "fields": list(ENTRY_FIELDS),
-        "entries": rows,
-    }
+    document = [PAYLOAD_FORMAT, VERSION, list(ENTRY_FIELDS_V2), rows]
     # ASCII with \u escapes: the same JSON to every reader, and Python keeps one byte per
     # character instead of four as soon as one emoji appears (a third less peak memory).
     text = json.dumps(document, ensure_ascii=True, separators=(",", ":"))
@@ -468,7 +558,7 @@ def _has_lone_surrogate(text: str) -> bool:
     """Whether ASCII JSON holds a surrogate escape that is not half of a pair."""
     pending_high = -1  # end of a high-surrogate escape still waiting for its low half
     for found in _SURROGATE_ESCAPE.finditer(text):
-        high = found.group()[3] in "89ab"
+        high = found.group()[3] in "89abAB"
         if pending_high >= 0 and (high or found.start() != pending_high):
             return True
         if high:
@@ -491,6 +581,13 @@ def _entries_check(entries: list[OfflineEntry]) -> None:
             _text(entry.totp_seed, f"entry {index} totp_seed")
         if entry.updated_at is not None:
             _iso(entry.updated_at, f"entry {index} updated_at")
+        if not isinstance(entry.custom_fields, tuple | list):
+            raise TypeError(f"entry {index} custom_fields must be (label, value) pairs")
+        for pair in entry.custom_fields:
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise TypeError(f"entry {index} custom_fields must be (label, value) pairs")
+            _text(pair[0], f"entry {index} custom field label")
+            _text(pair[1], f"entry {index} custom field value")
 
 
 def _text(value: Any, what: str, limit: int = MAX_TEXT) -> str:
@@ -516,13 +613,17 @@ def _iso(moment: datetime, what: str) -> str:
     return moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
+def _damaged(what: str) -> OfflineFileDamaged:
+    return OfflineFileDamaged(f"the file is damaged or was edited ({what})")
+
+
 def _parse_iso(text: Any, what: str) -> datetime:
     if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", text):
-        raise OfflineFileDamaged(f"the file is damaged or was edited (bad {what})")
+        raise _damaged(f"bad {what}")
     try:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
-        raise OfflineFileDamaged(f"the file is damaged or was edited (bad {what})") from None
+        raise _damaged(f"bad {what}") from None
 
 
 def _b64(data: bytes) -> str:
@@ -530,9 +631,19 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: Any) -> bytes:
-    if not isinstance(text, str):
+    """Strict standard base64: padded, no whitespace, canonical (the unused low bits of
+    the last symbol zero, i.e. re-encoding gives the same text)."""
+    if isinstance(text, str):
+        try:
+            text = text.encode("ascii")
+        except UnicodeEncodeError:
+            raise ValueError("expected base64 text") from None
+    if not isinstance(text, bytes | bytearray) or _B64_RE.fullmatch(text) is None:
         raise ValueError("expected base64 text")
-    return base64.b64decode(text.encode("ascii"), validate=True)
+    data = base64.b64decode(text, validate=True)
+    if base64.b64encode(data) != text:
+        raise ValueError("non-canonical base64")
+    return data
 
 
 # --------------------------------------------------------------------------------------
@@ -604,8 +715,82 @@ def _render(header_bytes: bytes, payload_b64: bytes) -> bytes:
     return b"".join(out)
 
 
+@cache
+def released_viewers() -> dict[str, str]:
+    """SHA-256 (hex) of every released viewer page skeleton -> its name: the package's
+    list (``viewer_hashes.json``, one entry per viewer ever released) and the viewer this
+    package itself builds with."""
+    text = (resources.files("strongroom.crypto") / "viewer_hashes.json").read_text("utf-8")
+    listed = json.loads(text)
+    known = {str(entry["sha256"]): str(entry["viewer"]) for entry in listed["viewers"]}
+    own = hashlib.sha256(_render(b"", b"")).hexdigest()
+    known.setdefault(own, "this version's viewer")
+    return known
+
+
+def viewer_own_sha256() -> str:
+    """The skeleton hash of the viewer this package builds files with."""
+    return hashlib.sha256(_render(b"", b"")).hexdigest()
+
+
+def viewer_skeleton_sha256(html: bytes) -> str:
+    """SHA-256 (hex) of the page without the header's and the payload's contents: what
+    identifies the viewer code and page around them. The page must parse (see
+    :func:`offline_file_header`)."""
+    page = _page(html)
+    skeleton = html[: page.header_start] + html[page.header_end : page.payload_start]
+    skeleton += html[page.payload_end :]
+    return hashlib.sha256(skeleton).hexdigest()
+
+
+def viewer_check(html: bytes) -> str:
+    """The released viewer's name, or :class:`OfflineViewerForeign`."""
+    name = released_viewers().get(viewer_skeleton_sha256(html))
+    if name is None:
+        raise OfflineViewerForeign(
+            "this file's viewer is not Strongroom's: do not open it in a browser (its page "
+            "code was changed and could send the passphrase anywhere)"
+        )
+    return name
+
+
 # --------------------------------------------------------------------------------------
-# Opening
+# Opening: one strict parser (the viewer applies the same rules; docs/offline-file-format.md)
+
+
+@dataclass(frozen=True)
+class _Page:
+    header_start: int
+    header_end: int
+    payload_start: int
+    payload_end: int
+
+
+def _page(html: bytes) -> _Page:
+    """Exactly one header element and one payload element, in that order, neither named
+    inside a comment, or the file is damaged."""
+    if not isinstance(html, bytes | bytearray):
+        raise TypeError("html must be bytes")
+    header_id, payload_id = HEADER_ELEMENT_ID.encode(), PAYLOAD_ELEMENT_ID.encode()
+    if header_id not in html and payload_id not in html:
+        raise OfflineFormatUnsupported("this is not a Strongroom offline file")
+    if (
+        html.count(HEADER_OPEN) != 1
+        or html.count(PAYLOAD_OPEN) != 1
+        or html.count(b'id="' + header_id + b'"') != 1
+        or html.count(b'id="' + payload_id + b'"') != 1
+    ):
+        raise _damaged("there must be exactly one header and one payload element")
+    for comment in _COMMENT_RE.finditer(html):
+        if header_id in comment.group() or payload_id in comment.group():
+            raise _damaged("a header or payload element inside a comment")
+    header_start = html.index(HEADER_OPEN) + len(HEADER_OPEN)
+    payload_start = html.index(PAYLOAD_OPEN) + len(PAYLOAD_OPEN)
+    header_end = html.find(ELEMENT_CLOSE, header_start)
+    payload_end = html.find(ELEMENT_CLOSE, payload_start)
+    if header_end < 0 or payload_end < 0 or not header_end < payload_start:
+        raise _damaged("the header element must come before the payload element")
+    return _Page(header_start, header_end, payload_start, payload_end)
 
 
 def offline_file_header(html: bytes) -> dict[str, Any]:
@@ -613,38 +798,46 @@ def offline_file_header(html: bytes) -> dict[str, Any]:
     :func:`offline_file_open` proves it was not edited). ``generated_at`` and ``expires_at``
     are ISO 8601 UTC strings (``expires_at`` may be ``None``); the entry count is not in
     the clear."""
-    header, _ = _header_from_html(html)
+    header, _, _ = _header_from_html(html)
     return header
 
 
-def _header_from_html(html: bytes) -> tuple[dict[str, Any], bytes]:
-    if not isinstance(html, bytes | bytearray):
-        raise TypeError("html must be bytes")
-    found = _HEADER_RE.search(html)
-    if found is None:
-        if b"strongroom-offline" in html or HEADER_ELEMENT_ID.encode() in html:
-            raise OfflineFileDamaged("the file is damaged or was edited (no readable header)")
-        raise OfflineFormatUnsupported("this is not a Strongroom offline file")
-    header_bytes = bytes(found.group(1))
+def _header_from_html(html: bytes) -> tuple[dict[str, Any], bytes, _Page]:
+    page = _page(html)
+    header_bytes = bytes(html[page.header_start : page.header_end])
+    if (
+        not 1 <= len(header_bytes) <= MAX_HEADER_BYTES
+        or re.fullmatch(rb"[\x20-\x7e]*", header_bytes) is None
+    ):
+        raise _damaged("bad header")
     try:
         header = json.loads(header_bytes.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
-        raise OfflineFileDamaged("the file is damaged or was edited (bad header)") from None
+    except ValueError:
+        raise _damaged("bad header") from None
     if not isinstance(header, dict):
-        raise OfflineFileDamaged("the file is damaged or was edited (bad header)")
+        raise _damaged("bad header")
+    try:
+        canonical = header_serialise(header)
+    except (TypeError, ValueError):
+        raise _damaged("bad header") from None
+    if canonical != header_bytes:
+        raise _damaged("the header is not in its one canonical form")
     if header.get("format") != FORMAT:
         raise OfflineFormatUnsupported("this is not a Strongroom offline file")
     version = header.get("version")
-    if version != VERSION or type(version) is not int:
+    if type(version) is not int:
+        raise _damaged("bad format version")
+    if version not in READABLE_VERSIONS:
         raise OfflineFormatUnsupported(
-            f"this offline file has format version {version!r}; this Strongroom reads "
-            f"version {VERSION} only (a newer Strongroom made it, or it was edited)"
+            f"this offline file has format version {version}; this Strongroom reads "
+            f"versions {', '.join(map(str, READABLE_VERSIONS))} (a newer Strongroom made it)"
         )
-    return header, header_bytes
+    return header, header_bytes, page
 
 
 @dataclass(frozen=True)
 class _Fields:
+    version: int
     iterations: int
     salt: bytes
     public: bytes
@@ -658,11 +851,12 @@ class _Fields:
 
 
 def _fields(header: dict[str, Any]) -> _Fields:
+    version = header["version"]
     if set(header) != _HEADER_KEYS:
-        raise OfflineFileDamaged("the file is damaged or was edited (header fields)")
+        raise _damaged("header fields")
     iterations = header["kdf_iterations"]
     if type(iterations) is not int or not 1 <= iterations <= MAX_ITERATIONS:
-        raise OfflineFileDamaged("the file is damaged or was edited (bad iteration count)")
+        raise _damaged("bad iteration count")
     try:
         salt = _unb64(header["kdf_salt"])
         public = _unb64(header["public_key"])
@@ -670,21 +864,27 @@ def _fields(header: dict[str, Any]) -> _Fields:
         ephemeral = _unb64(header["ephemeral_public_key"])
         nonce = _unb64(header["payload_nonce"])
     except (ValueError, binascii.Error):
-        raise OfflineFileDamaged("the file is damaged or was edited (bad header field)") from None
+        raise _damaged("bad header field") from None
     sizes = (
         (salt, SALT_BYTES),
         (public, PUBLIC_KEY_BYTES),
-        (wrapped, WRAPPED_KEY_BYTES),
+        (wrapped, WRAPPED_KEY_SIZES[version]),
         (ephemeral, PUBLIC_KEY_BYTES),
         (nonce, NONCE_BYTES),
     )
     if any(len(value) != size for value, size in sizes):
-        raise OfflineFileDamaged("the file is damaged or was edited (bad field length)")
+        raise _damaged("bad field length")
     title, owner = header["title"], header["owner"]
-    if not isinstance(title, str) or not isinstance(owner, str):
-        raise OfflineFileDamaged("the file is damaged or was edited (bad title or owner)")
+    if (
+        not isinstance(title, str)
+        or not isinstance(owner, str)
+        or len(title) > MAX_TITLE
+        or len(owner) > MAX_TITLE
+    ):
+        raise _damaged("bad title or owner")
     expires = header["expires_at"]
     return _Fields(
+        version=version,
         iterations=iterations,
         salt=salt,
         public=public,
@@ -701,20 +901,19 @@ def _fields(header: dict[str, Any]) -> _Fields:
 def offline_file_open(*, html: bytes, passphrase: str) -> OfflinePayload:
     """Decrypt and verify an offline file. Raises :class:`OfflineWrongPassphrase`,
     :class:`OfflineFileDamaged` or :class:`OfflineFormatUnsupported`; returns nothing
-    unless every byte of header and payload authenticated."""
-    header, header_bytes = _header_from_html(html)
+    unless every byte of header and payload authenticated. (Whether the page around them
+    is a released viewer is :func:`viewer_check`'s question.)"""
+    header, header_bytes, page = _header_from_html(html)
     fields = _fields(header)
-    found = _PAYLOAD_RE.search(html)
-    if found is None:
-        raise OfflineFileDamaged("the file is damaged or was edited (no readable payload)")
     try:
-        ciphertext = base64.b64decode(found.group(1), validate=True)
+        ciphertext = _unb64(bytes(html[page.payload_start : page.payload_end]))
     except (ValueError, binascii.Error):
-        raise OfflineFileDamaged("the file is damaged or was edited (bad payload)") from None
+        raise _damaged("bad payload") from None
     if len(ciphertext) < TAG_BYTES:
-        raise OfflineFileDamaged("the file is damaged or was edited (payload too short)")
+        raise _damaged("payload too short")
 
-    private = _unwrap_private_key(
+    private, build_key = _unwrap_private_key(
+        version=fields.version,
         passphrase=passphrase,
         iterations=fields.iterations,
         salt=fields.salt,
@@ -724,18 +923,18 @@ def offline_file_open(*, html: bytes, passphrase: str) -> OfflinePayload:
     try:
         ephemeral = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), fields.ephemeral)
     except ValueError:
-        raise OfflineFileDamaged("the file is damaged or was edited (bad ephemeral key)") from None
+        raise _damaged("bad ephemeral key") from None
     shared = private.exchange(ec.ECDH(), ephemeral)
-    key = _content_key(shared, fields.ephemeral, fields.public)
+    key = _content_key(fields.version, shared, build_key, fields.ephemeral, fields.public)
     try:
         plaintext = AESGCM(key).decrypt(fields.nonce, ciphertext, header_bytes)
     except InvalidTag:
         raise OfflineFileDamaged(
             "the file is damaged or was edited: its contents failed the integrity check"
         ) from None
-    entries = _entries_from_payload(plaintext)
+    entries = _entries_from_payload(plaintext, fields.version)
     return OfflinePayload(
-        version=VERSION,
+        version=fields.version,
         generated_at=fields.generated_at,
         expires_at=fields.expires_at,
         title=fields.title,
@@ -745,49 +944,125 @@ def offline_file_open(*, html: bytes, passphrase: str) -> OfflinePayload:
     )
 
 
-def _entries_from_payload(plaintext: bytes) -> list[OfflineEntry]:
-    # Authenticated already, so a failure here is a builder bug or an unknown payload
-    # layout; still never hand out part of it.
+def _gunzip_one_member(data: bytes) -> bytes:
+    """Exactly one gzip member and nothing after it."""
+    inflater = zlib.decompressobj(wbits=31)
     try:
-        document = json.loads(gzip.decompress(plaintext).decode("utf-8"))
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError):
-        raise OfflineFileDamaged("the file is damaged (its payload does not decode)") from None
-    if not isinstance(document, dict) or document.get("format") != PAYLOAD_FORMAT:
-        raise OfflineFormatUnsupported("unknown payload format")
-    if document.get("version") != VERSION:
-        raise OfflineFormatUnsupported(f"unknown payload version {document.get('version')!r}")
-    names = document.get("fields")
-    rows = document.get("entries")
-    if not isinstance(names, list) or not isinstance(rows, list):
-        raise OfflineFileDamaged("the file is damaged (payload layout)")
+        out = inflater.decompress(data)
+    except zlib.error:
+        raise _damaged("its payload does not decode") from None
+    if not inflater.eof or inflater.unused_data:
+        raise _damaged("its payload has data after the compressed stream")
+    return out
+
+
+_V1_KEYS = (b'"format":', b'"version":', b'"fields":', b'"entries":')
+
+
+def _entries_from_payload(plaintext: bytes, version: int) -> list[OfflineEntry]:
+    # Authenticated already (v2), so a failure here is a builder bug or an edited v1
+    # file; still never hand out part of it.
+    raw = _gunzip_one_member(plaintext)
+    if not raw.isascii():
+        raise _damaged("its payload is not ASCII JSON")
     try:
-        index = {name: names.index(name) for name in ENTRY_FIELDS}
+        document = json.loads(raw)
     except ValueError:
-        raise OfflineFormatUnsupported("the payload lacks a required entry field") from None
+        raise _damaged("its payload does not decode") from None
+    if version == 1:
+        # Rows hold no objects, so each key's text appears once unless a key is repeated.
+        if any(raw.count(key) != 1 for key in _V1_KEYS):
+            raise _damaged("payload layout")
+        if (
+            not isinstance(document, dict)
+            or set(document) != {"format", "version", "fields", "entries"}
+            or document["format"] != PAYLOAD_FORMAT
+            or type(document["version"]) is not int
+            or document["version"] != 1
+        ):
+            raise _damaged("payload layout")
+        names, rows = document["fields"], document["entries"]
+    else:
+        if (
+            not isinstance(document, list)
+            or len(document) != 4
+            or document[0] != PAYLOAD_FORMAT
+            or type(document[1]) is not int
+            or document[1] != version
+        ):
+            raise _damaged("payload layout")
+        names, rows = document[2], document[3]
+    if names != list(PAYLOAD_FIELDS[version]) or not isinstance(rows, list):
+        raise _damaged("payload fields")
+    width = len(names)
     entries = []
     for row in rows:
-        if not isinstance(row, list) or len(row) != len(names):
-            raise OfflineFileDamaged("the file is damaged (payload row)")
-        values = {name: row[i] for name, i in index.items()}
-        for name, value in values.items():
-            nullable = name in {"totp", "updated"}
+        if not isinstance(row, list) or len(row) != width:
+            raise _damaged("payload row")
+        for index, value in enumerate(row[:12]):
+            nullable = index in (_TOTP_COLUMN, _UPDATED_COLUMN)
             if not (isinstance(value, str) or (nullable and value is None)):
-                raise OfflineFileDamaged("the file is damaged (payload value)")
-        updated = values["updated"]
+                raise _damaged("payload value")
+        description: str = ""
+        custom: tuple[tuple[str, str], ...] = ()
+        if version >= 2:
+            description, raw_custom = row[12], row[13]
+            if not isinstance(description, str) or not isinstance(raw_custom, list):
+                raise _damaged("payload value")
+            for pair in raw_custom:
+                if (
+                    not isinstance(pair, list)
+                    or len(pair) != 2
+                    or not isinstance(pair[0], str)
+                    or not isinstance(pair[1], str)
+                ):
+                    raise _damaged("payload custom field")
+            custom = tuple((label, value) for label, value in raw_custom)
+        texts = [v for v in row[:13] if isinstance(v, str)]
+        texts.extend(text for pair in custom for text in pair)
+        for text in texts:
+            if len(text) > MAX_TEXT:
+                raise _damaged("a value longer than 1,000,000 characters")
+        updated = row[_UPDATED_COLUMN]
         entries.append(
             OfflineEntry(
-                name=values["name"],
-                resource_type=values["type"],
-                host=values["host"],
-                url=values["url"],
-                username=values["username"],
-                password=values["password"],
-                notes=values["notes"],
-                totp_seed=values["totp"],
-                folder=values["folder"],
-                department=values["department"],
-                location=values["location"],
+                name=row[0],
+                resource_type=row[1],
+                host=row[2],
+                url=row[3],
+                username=row[4],
+                password=row[5],
+                notes=row[6],
+                totp_seed=row[7],
+                folder=row[8],
+                department=row[9],
+                location=row[10],
                 updated_at=None if updated is None else _parse_iso(updated, "updated"),
+                description=description,
+                custom_fields=custom,
             )
         )
+    if _has_lone_surrogate(raw.decode("ascii")):
+        _lone_surrogate_check(entries)
     return entries
+
+
+def _lone_surrogate_check(entries: list[OfflineEntry]) -> None:
+    """The fast scan saw a surrogate escape out of pair; the exact check decides (a value
+    holding the text "\\ud800" looks the same to the scan)."""
+    for entry in entries:
+        for attr in (*_TEXT_ATTRS, "totp_seed"):
+            value = getattr(entry, attr)
+            if value is not None and not _well_formed(value):
+                raise _damaged("a value that is not Unicode text (lone surrogate)")
+        for pair in entry.custom_fields:
+            if not all(map(_well_formed, pair)):
+                raise _damaged("a value that is not Unicode text (lone surrogate)")
+
+
+def _well_formed(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -32,8 +32,20 @@ COLUMNS = (("NAME", 30), ("USERNAME", 24), ("HOST / URL", 34), ("FOLDER", 22))
 
 def search_text(entry: OfflineEntry) -> str:
     """What search looks at (the viewer uses the same fields): never the password,
-    notes or TOTP seed."""
-    return "\n".join((entry.name, entry.username, entry.host, entry.url, entry.folder)).lower()
+    notes or TOTP seed. Custom field labels and values and the resource description are
+    searched too (a serial number, a contract ID)."""
+    custom = (text for pair in entry.custom_fields for text in pair)
+    return "\n".join(
+        (
+            entry.name,
+            entry.username,
+            entry.host,
+            entry.url,
+            entry.folder,
+            entry.description,
+            *custom,
+        )
+    ).lower()
 
 
 def entries_search(entries: list[OfflineEntry], query: str) -> list[OfflineEntry]:
@@ -132,7 +144,12 @@ def payload_table(
             if payload.expires_at
             else ""
         ),
-        f"integrity verified: {len(payload.entries)} "
+        (
+            "authenticated: built by this copy's Strongroom server, unchanged since: "
+            if payload.authenticated
+            else "VERSION 1 FILE: decrypted but not authenticated against forgery; re-export: "
+        )
+        + f"{len(payload.entries)} "
         + ("entry" if len(payload.entries) == 1 else "entries")
         + (f", {len(entries)} matching {_visible(search)!r}" if search else ""),
         "",
@@ -176,7 +193,7 @@ def payload_json(payload: OfflinePayload, entries: list[OfflineEntry]) -> str:
         ),
         "expired": payload.is_expired(),
         "kdf_iterations": payload.iterations,
-        "integrity": "verified",
+        "integrity": "authenticated" if payload.authenticated else "unauthenticated_version_1",
         "entry_count": len(payload.entries),
         "match_count": len(entries),
         "entries": [entry_dict(e) for e in entries],

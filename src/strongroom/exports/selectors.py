@@ -189,6 +189,7 @@ def export_entries(*, user: User, scope: ExportScope, with_secrets: bool) -> lis
         .iterator(chunk_size=CHUNK)
     )
     folders = _folders(user, {row[2] for row in rows})
+    about = _resource_details(resource_ids)
     unseal = Unsealer(Account).unseal
     entries: list[OfflineEntry] = []
     append = entries.append
@@ -205,6 +206,7 @@ def export_entries(*, user: User, scope: ExportScope, with_secrets: bool) -> lis
                 notes = unseal(row[11], pk, "notes") or ""
             if row[12] is not None:
                 totp_seed = unseal(row[12], pk, "totp_seed") or None
+        description, custom = about.get(resource_id, _NO_DETAILS)
         append(
             OfflineEntry(
                 name=name,
@@ -219,9 +221,33 @@ def export_entries(*, user: User, scope: ExportScope, with_secrets: bool) -> lis
                 department=department,
                 location=location,
                 updated_at=_moment(changed),
+                description=description,
+                custom_fields=custom,
             )
         )
     return entries
+
+
+_NO_DETAILS: tuple[str, tuple[tuple[str, str], ...]] = ("", ())
+
+
+def _resource_details(
+    resource_ids: Any,
+) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
+    """Each resource's description and custom fields (label, value pairs in label order),
+    keyed by the same ID text as the entry rows; resources with neither are left out."""
+    found: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}
+    rows = (
+        Resource.objects.filter(pk__in=resource_ids)
+        .annotate(rid=Cast("id", output_field=CharField()))
+        .values_list("rid", "description", "custom_fields")
+        .iterator(chunk_size=CHUNK)
+    )
+    for rid, description, custom in rows:
+        pairs = tuple(sorted((str(k), str(v)) for k, v in (custom or {}).items()))
+        if description or pairs:
+            found[rid] = (description, pairs)
+    return found
 
 
 def export_groups_choosable(*, user: User) -> QuerySet[ResourceGroup]:

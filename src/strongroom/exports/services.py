@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from django.db import transaction
@@ -129,6 +131,67 @@ def _checked(
         raise
 
 
+class ExportWriteFailed(AppError):
+    code = "export_write_failed"
+    status = 500
+
+
+class ExportFile:
+    """Where the CLI writes an export: staged to a temporary file (0600) beside ``path``
+    inside the audit transaction, so a file that cannot be written (missing directory,
+    full disk) rolls the success record back and is audited as a failure; renamed into
+    place only after the record committed."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+
+    def stage(self, content: bytes) -> None:
+        try:
+            fd = os.open(self._temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError:
+            self.discard()
+            raise
+
+    def publish(self) -> None:
+        self._temp.replace(self.path)
+
+    def discard(self) -> None:
+        try:
+            self._temp.unlink(missing_ok=True)
+        except OSError:
+            logger.warning("could not remove the temporary export file %s", self._temp.name)
+
+
+def _audit_action(fmt: str) -> str:
+    return f"export.{'html' if fmt == 'html' else 'spreadsheet'}"
+
+
+def _write_failure_record(
+    *, actor: User, fmt: str, filename: str, exc: OSError, reason: str, client_ip: str | None
+) -> ExportWriteFailed:
+    problem = exc.strerror or type(exc).__name__
+    try:
+        audit_record(
+            actor=actor,
+            action=_audit_action(fmt),
+            object_type="export",
+            object_name=filename,
+            reason=reason,
+            client_ip=client_ip,
+            details={"format": fmt, "refusal": "export_write_failed", "problem": problem},
+            outcome="failure",
+        )
+    except AuditUnavailable:
+        logger.error("could not audit a failed %s export by user %s", fmt, actor.pk)
+    logger.warning("%s export by user %s could not be written: %s", fmt, actor.pk, problem)
+    return ExportWriteFailed(f"the file could not be written: {problem}; nothing was exported")
+
+
 def _deliver(
     *,
     actor: User,
@@ -140,26 +203,49 @@ def _deliver(
     reason: str,
     client_ip: str | None,
     extra: dict[str, Any],
+    sink: ExportFile | None = None,
 ) -> ExportResult:
-    """Write the audit record for a built file; return the file only if that succeeded."""
+    """Write the audit record for a built file; return the file only if that succeeded.
+    With a ``sink``, the file is written inside the same transaction and published after
+    it commits: success is audited only for a file that exists."""
     digest = hashlib.sha256(content).hexdigest()
-    with transaction.atomic():
-        audit_record(
-            actor=actor,
-            action=f"export.{'html' if fmt == 'html' else 'spreadsheet'}",
-            object_type="export",
-            object_name=filename,
-            reason=reason,
-            client_ip=client_ip,
-            details={
-                "format": fmt,
-                "entry_count": entry_count,
-                "sha256": digest,
-                "size": len(content),
-                **scope.as_audit(),
-                **extra,
-            },
-        )
+    name = filename if sink is None else sink.path.name
+    try:
+        with transaction.atomic():
+            audit_record(
+                actor=actor,
+                action=_audit_action(fmt),
+                object_type="export",
+                object_name=name,
+                reason=reason,
+                client_ip=client_ip,
+                details={
+                    "format": fmt,
+                    "entry_count": entry_count,
+                    "sha256": digest,
+                    "size": len(content),
+                    **scope.as_audit(),
+                    **extra,
+                },
+            )
+            if sink is not None:
+                sink.stage(content)
+    except OSError as exc:
+        raise _write_failure_record(
+            actor=actor, fmt=fmt, filename=name, exc=exc, reason=reason, client_ip=client_ip
+        ) from exc
+    except BaseException:
+        if sink is not None:
+            sink.discard()
+        raise
+    if sink is not None:
+        try:
+            sink.publish()
+        except OSError as exc:
+            sink.discard()
+            raise _write_failure_record(
+                actor=actor, fmt=fmt, filename=name, exc=exc, reason=reason, client_ip=client_ip
+            ) from exc
     logger.info(
         "%s export by user %s: %d entries, %d bytes", fmt, actor.pk, entry_count, len(content)
     )
@@ -180,6 +266,7 @@ def export_offline_html(
     reason: str = "",
     resource_group_ids: Iterable[Any] | None = None,
     client_ip: str | None = None,
+    sink: ExportFile | None = None,
 ) -> ExportResult:
     """The encrypted offline ``.html`` file of the actor's scope (or chosen groups), locked
     with ``passphrase`` (checked against the policy, never kept)."""
@@ -232,6 +319,7 @@ def export_offline_html(
             if current.expires_at(generated_at) is None
             else current.expires_at(generated_at).isoformat(),  # type: ignore[union-attr]
         },
+        sink=sink,
     )
 
 
@@ -243,6 +331,7 @@ def export_spreadsheet(
     reason: str = "",
     resource_group_ids: Iterable[Any] | None = None,
     client_ip: str | None = None,
+    sink: ExportFile | None = None,
 ) -> ExportResult:
     """A CSV or XLSX file of the actor's scope (or chosen groups). Without passwords it holds
     no sealed value at all (no passwords, TOTP seeds or notes); with passwords it needs the
@@ -288,6 +377,7 @@ def export_spreadsheet(
         reason=clean_reason,
         client_ip=client_ip,
         extra={"with_passwords": with_passwords},
+        sink=sink,
     )
 
 

@@ -45,6 +45,13 @@ from strongroom.crypto import offline
 from strongroom.exports import policy as export_policy
 from strongroom.notifications.services import notification_post
 from strongroom.storage.models import StorageConnection
+from strongroom.sync.keys import (
+    NEEDS_PASSPHRASE,
+    NEEDS_PASSPHRASE_MESSAGE,
+    copy_keys_can_build,
+    copy_keys_copy,
+    copy_keys_store,
+)
 from strongroom.sync.models import ACTIVE_STATES, AutoState, JobTrigger, SyncCopy, SyncJob
 
 logger = logging.getLogger(__name__)
@@ -207,7 +214,20 @@ def _pause(*, copy: SyncCopy, code: str, message: str, notify: bool) -> None:
     copy.state_code = code[:40]
     copy.state_message = message[:1000]
     copy.save()
-    if notify:
+    if notify and code == NEEDS_PASSPHRASE:
+        label = _label(copy.connection.provider)
+        notification_post(
+            user=copy.user,
+            level="warning",
+            title=f"Set your {label} offline copy's passphrase again"[:200],
+            body=(
+                f"Your {label} copy was set up before offline files were authenticated "
+                "against forgery (format version 2). Nothing is uploaded until you set its "
+                "passphrase again under Synced copies; it then resumes by itself."
+            ),
+            link=COPIES_LINK,
+        )
+    elif notify:
         label = _label(copy.connection.provider)
         notification_post(
             user=copy.user,
@@ -233,6 +253,8 @@ def _refusal(copy: SyncCopy) -> tuple[str, str, str] | None:
     decision = export_policy.export_decision(user=user)
     if not decision.allowed:
         return ("stop", "export_refused", f"the export policy refuses it: {decision.explanation}")
+    if not copy_keys_can_build(copy):
+        return ("pause", NEEDS_PASSPHRASE, NEEDS_PASSPHRASE_MESSAGE)
     conn = copy.connection
     label = _label(conn.provider)
     if conn.provider not in providers_available():
@@ -247,12 +269,11 @@ def _job_create(*, copy: SyncCopy, trigger: str, now: datetime, reason: str = ""
     commit."""
     from strongroom.sync.services import RetryPolicy, _enqueue
 
-    job = SyncJob.objects.create(
+    job = SyncJob(
         user_id=copy.user_id,
         connection_id=copy.connection_id,
         provider=copy.connection.provider,
         reason=reason,
-        copy_keys=copy.copy_keys,
         object_name=copy.object_name,
         max_attempts=RetryPolicy.current().max_attempts,
         trigger=trigger,
@@ -260,6 +281,8 @@ def _job_create(*, copy: SyncCopy, trigger: str, now: datetime, reason: str = ""
         keep_in_sync=copy.keep_in_sync,
         created_at=now,
     )
+    copy_keys_copy(source=copy, target=job)
+    job.save(force_insert=True)
     copy.built_seq = copy.change_seq
     copy.due_at = None
     copy.urgent = False
@@ -360,7 +383,7 @@ def sync_copy_job_ended(
         copy.last_error = message[:1000]
         copy.last_error_code = code[:40]
         copy.last_error_at = now
-        if auth:
+        if auth or code == NEEDS_PASSPHRASE:
             copy.save()
             _pause(copy=copy, code=code, message=message, notify=False)
         elif code in ("export_refused", "user_inactive") and copy.keep_in_sync:
@@ -396,7 +419,7 @@ def sync_copies_sweep(*, clock: Clock = timezone.now, limit: int = 1000) -> Auto
         auto_state=AutoState.PAUSED,
         connection__status=StorageConnection.Status.CONNECTED,
         connection__provider__in=providers_available(),
-    )
+    ).exclude(state_code=NEEDS_PASSPHRASE)
     resumed = paused.update(
         auto_state=AutoState.ACTIVE, state_code="", state_message="", due_at=now, urgent=True
     )
@@ -517,6 +540,11 @@ def sync_copy_resync(*, actor: User, copy_id: Any, client_ip: str | None = None)
     copy = _owned_copy(actor=actor, copy_id=copy_id, admin_ok=False)
     export_policy.export_require(user=actor, policy=export_policy.policy_get())
     _usable(copy)
+    if not copy_keys_can_build(copy):
+        raise Conflict(
+            NEEDS_PASSPHRASE_MESSAGE[0].upper() + NEEDS_PASSPHRASE_MESSAGE[1:],
+            code=NEEDS_PASSPHRASE,
+        )
     now = timezone.now()
     with transaction.atomic():
         locked = _copy_locked(copy.pk)
@@ -583,7 +611,11 @@ def sync_copy_rekey(
                 "key_fingerprint": keys.fingerprint,
             },
         )
-        locked.copy_keys = keys.to_dict()
+        copy_keys_store(locked, keys)
+        if locked.auto_state == AutoState.PAUSED and locked.state_code == NEEDS_PASSPHRASE:
+            # The version 1 keys were the only reason to wait: the new ones build files.
+            locked.auto_state = AutoState.ACTIVE
+            locked.state_code = locked.state_message = ""
         locked.save()
         job = _manual_job(copy=locked, trigger=JobTrigger.REKEY, reason=clean_reason, now=now)
     logger.info("synced copy %s re-keyed by user %s", copy.pk, actor.pk)
@@ -591,7 +623,7 @@ def sync_copy_rekey(
 
 
 def sync_copy_for_request(
-    *, user: User, conn: StorageConnection, copy_keys: dict[str, Any], object_name: str
+    *, user: User, conn: StorageConnection, copy_keys: offline.CopyKeys, object_name: str
 ) -> SyncCopy:
     """Inside ``sync_request``'s transaction when "keep this copy up to date" is ticked: the
     copy takes the new keys now and is kept in sync from here on (changes during the first
@@ -599,10 +631,10 @@ def sync_copy_for_request(
     copy, _ = SyncCopy.objects.select_for_update().get_or_create(
         user=user,
         connection=conn,
-        defaults={"object_name": object_name, "copy_keys": copy_keys},
+        defaults={"object_name": object_name, "copy_keys": copy_keys.to_dict()},
     )
     copy.object_name = object_name
-    copy.copy_keys = copy_keys
+    copy_keys_store(copy, copy_keys)
     copy.keep_in_sync = True
     copy.auto_state = AutoState.ACTIVE
     copy.state_code = copy.state_message = ""

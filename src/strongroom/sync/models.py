@@ -6,7 +6,9 @@ worker loses nothing: the periodic sweep finds the row again (docs/sync.md).
 
 ``copy_keys`` holds ``crypto.offline.CopyKeys.to_dict()``: the public key, the private key
 wrapped under the user's passphrase, the salt and the iteration count. None of it opens the
-file without the passphrase, which the server never keeps.
+file without the passphrase, which the server never keeps. ``build_key`` is the copy's
+version 2 build key, sealed at rest like every secret (``sync.keys``): producing a file
+that opens needs it (docs/offline-file-format.md, threat model); it does not open files.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from strongroom.core.models import SealedField
 
 
 class JobState(models.TextChoices):
@@ -62,6 +66,7 @@ class SyncJob(models.Model):
     worker_id = models.CharField(max_length=200, blank=True)
     reason = models.CharField(max_length=1000, blank=True)
     copy_keys = models.JSONField()
+    build_key = SealedField()
     object_name = models.CharField(max_length=500)
     # What started the job; automatic ones (auto-sync) point at the copy they rebuild.
     trigger = models.CharField(max_length=16, choices=JobTrigger.choices, default=JobTrigger.MANUAL)
@@ -125,6 +130,7 @@ class SyncCopy(models.Model):
     )
     object_name = models.CharField(max_length=500)
     copy_keys = models.JSONField()
+    build_key = SealedField()
     location = models.CharField(max_length=1000, blank=True)
     size = models.BigIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)

@@ -47,6 +47,14 @@ from strongroom.exports import selectors as export_selectors
 from strongroom.notifications.services import notification_post
 from strongroom.storage import base as storage_base
 from strongroom.storage.models import StorageConnection
+from strongroom.sync.keys import (
+    NEEDS_PASSPHRASE,
+    NEEDS_PASSPHRASE_MESSAGE,
+    copy_keys_can_build,
+    copy_keys_copy,
+    copy_keys_load,
+    copy_keys_store,
+)
 from strongroom.sync.models import ACTIVE_STATES, JobState, SyncCopy, SyncJob
 
 logger = logging.getLogger(__name__)
@@ -237,21 +245,22 @@ def sync_request(
             sync_copy = sync_copy_for_request(
                 user=actor,
                 conn=conn,
-                copy_keys=copy_keys.to_dict(),
+                copy_keys=copy_keys,
                 object_name=object_name_for(conn),
             )
-        job = SyncJob.objects.create(
+        job = SyncJob(
             id=job_id,
             user=actor,
             connection=conn,
             provider=conn.provider,
             reason=clean_reason,
-            copy_keys=copy_keys.to_dict(),
             object_name=object_name_for(conn),
             max_attempts=retry.max_attempts,
             keep_in_sync=bool(keep_in_sync),
             sync_copy=sync_copy,
         )
+        copy_keys_store(job, copy_keys)
+        job.save(force_insert=True)
         transaction.on_commit(lambda: _enqueue(job_id))
     logger.info("sync job %s queued for user %s (%s)", job.pk, actor.pk, conn.provider)
     return job
@@ -342,9 +351,11 @@ def _build(*, job: SyncJob, user: User, now: datetime) -> _Built:
     scope = export_selectors.ExportScope()
     entries = export_selectors.export_entries(user=user, scope=scope, with_secrets=True)
     owner = f"{user.full_name} ({user.username})" if user.full_name else user.username
+    if not copy_keys_can_build(job):
+        raise _JobFailed(NEEDS_PASSPHRASE, NEEDS_PASSPHRASE_MESSAGE)
     try:
         content = offline.offline_file_build(
-            copy_keys=offline.CopyKeys.from_dict(job.copy_keys),
+            copy_keys=copy_keys_load(job),
             entries=entries,
             generated_at=now,
             expires_at=current.expires_at(now),
@@ -497,6 +508,9 @@ def _after_success(
             user=user, connection=conn, defaults=defaults
         )
         if locked.sync_copy_id is None:
+            copy_keys_copy(source=locked, target=sync_copy)
+            sync_copy.save(update_fields=["copy_keys", "build_key"])
+        if locked.sync_copy_id is None:
             locked.sync_copy = sync_copy
         locked.save()
         from strongroom.sync.autosync import sync_copy_job_ended
@@ -556,6 +570,8 @@ def _what_to_do(code: str, label: str) -> str:
         return "Ask an administrator if you need an offline copy."
     if code == "storage_not_found":
         return f"Check that the bucket or folder still exists in {label}, then sync again."
+    if code == NEEDS_PASSPHRASE:
+        return "Set the copy's passphrase again under Synced copies; it then resumes."
     if code == "connection_removed" or code.startswith("copy_keys"):
         return "Sync again from the Export menu."
     return "Sync again later; if it keeps failing, ask an administrator."
