@@ -1,18 +1,42 @@
 "use strict";
-// Strongroom offline viewer, format 1 (docs/offline-file-format.md).
+// Strongroom offline viewer: reads format versions 1 and 2 (docs/offline-file-format.md).
 // Runs from a file on disk under a CSP that allows only this script and its stylesheet:
 // no network, no eval, no storage. Data is rendered with textContent only.
+//
+// Every reading rule below is also implemented by `strongroom open`; both give the same
+// verdict for every file: "ok" (version 2), "ok_v1", "wrong_passphrase", "damaged" or
+// "unsupported" (exposed as data-verdict on <html> and on the error message).
 (() => {
-  const HEADER_ID = "strongroom-header";
-  const PAYLOAD_ID = "strongroom-payload";
+  // The element ids are assembled so that this script never contains them verbatim: the
+  // page must hold each exactly once, and the command-line reader counts their bytes.
+  const HEADER_ID = "strongroom" + "-header";
+  const PAYLOAD_ID = "strongroom" + "-payload";
+  const HEADER_TYPE = "application/json";
+  const PAYLOAD_TYPE = "application/octet-stream";
   const FORMAT = "strongroom-offline";
   const PAYLOAD_FORMAT = "strongroom-offline-payload";
-  const VERSION = 1;
   const MAX_ITERATIONS = 20000000;
-  const WRAP_LABEL = "strongroom-offline/1 private key\u0000";
-  const HKDF_LABEL = "strongroom-offline/1 content key\u0000";
-  const FIELDS = ["name", "type", "host", "url", "username", "password", "notes", "totp",
+  const MAX_HEADER = 65536;
+  const MAX_LABEL_CP = 1000; // title, owner
+  const MAX_TEXT_CP = 1000000; // every payload string
+  const HEADER_KEYS = ["ephemeral_public_key", "expires_at", "format", "generated_at",
+    "kdf_iterations", "kdf_salt", "owner", "payload_nonce", "public_key", "title", "version",
+    "wrapped_private_key"];
+  const V1_FIELDS = ["name", "type", "host", "url", "username", "password", "notes", "totp",
     "folder", "department", "location", "updated"];
+  const V2_FIELDS = V1_FIELDS.concat(["description", "custom"]);
+  const VERSIONS = {
+    1: { wrap: "strongroom-offline/1 private key\u0000",
+      hkdf: "strongroom-offline/1 content key\u0000", wrapped: 60, fields: V1_FIELDS },
+    2: { wrap: "strongroom-offline/2 private key\u0000",
+      hkdf: "strongroom-offline/2 content key\u0000", wrapped: 92, fields: V2_FIELDS },
+  };
+  // Value kinds per column (both versions share the first twelve columns).
+  const K_STR = 0, K_TOTP = 1, K_DATE = 2, K_CUSTOM = 3;
+  const V1_KINDS = [K_STR, K_STR, K_STR, K_STR, K_STR, K_STR, K_STR, K_TOTP, K_STR, K_STR,
+    K_STR, K_DATE];
+  const V2_KINDS = V1_KINDS.concat([K_STR, K_CUSTOM]);
+  const FUTURE_SLACK_MS = 5 * 60 * 1000;
   const IDLE_MS = 5 * 60 * 1000;
   const CLIPBOARD_MS = 30 * 1000;
   const ROW_H = 64;
@@ -36,20 +60,42 @@
     }
   }
   const damaged = (detail) => new ViewerError("damaged", detail);
+  const unsupported = (detail) => new ViewerError("unsupported", detail);
+  const VERDICTS = { wrong: "wrong_passphrase", damaged: "damaged", unsupported: "unsupported",
+    browser: "browser" };
 
-  // ------------------------------------------------------------------ bytes and header
+  // ------------------------------------------------------------------ bytes
 
+  // Strict base64: standard alphabet, "=" padding required, no whitespace, and canonical
+  // (the unused low bits of the last symbol are zero).
+  const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+  const B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   function fromB64(text) {
-    if (typeof text !== "string") throw damaged("field is not text");
-    try {
-      if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(text);
+    if (typeof text !== "string" || text.length % 4 !== 0) throw damaged("bad base64");
+    const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
+    const want = (text.length / 4) * 3 - pad;
+    let out;
+    if (typeof Uint8Array.fromBase64 === "function") {
+      // "strict" refuses missing padding and non-zero padding bits; it skips ASCII
+      // whitespace, which the length check below catches (each skipped character
+      // shortens the output against the text's length).
+      try {
+        out = Uint8Array.fromBase64(text, { lastChunkHandling: "strict" });
+      } catch (e) {
+        throw damaged("bad base64");
+      }
+    } else {
+      if (!B64_RE.test(text)) throw damaged("bad base64");
+      if (pad) {
+        const last = B64_ALPHABET.indexOf(text[text.length - pad - 1]);
+        if (last & (pad === 2 ? 15 : 3)) throw damaged("non-canonical base64");
+      }
       const bin = atob(text);
-      const out = new Uint8Array(bin.length);
+      out = new Uint8Array(bin.length);
       for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-      return out;
-    } catch (e) {
-      throw damaged("bad base64");
     }
+    if (out.length !== want) throw damaged("bad base64");
+    return out;
   }
 
   function b64url(bytes) {
@@ -72,43 +118,205 @@
     return out;
   }
 
-  const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
-  function parseDate(text, nullable) {
-    if (text === null && nullable) return null;
-    if (typeof text !== "string" || !ISO.test(text)) throw damaged("bad date");
-    const d = new Date(text);
-    if (isNaN(d.getTime())) throw damaged("bad date");
-    return d;
+  // ------------------------------------------------------------------ text rules
+
+  // Code points, not UTF-16 units (a lone surrogate counts as one, as in Python).
+  function codePointsAtMost(s, limit) {
+    if (s.length <= limit) return true;
+    if (s.length > 2 * limit) return false;
+    let n = 0;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+        const d = s.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) i++;
+      }
+      if (++n > limit) return false;
+    }
+    return true;
   }
 
-  // The header text is ASCII JSON placed verbatim in the page; its exact bytes are the
-  // associated data of the payload, so it is never re-serialised.
+  const wellFormed = typeof "".isWellFormed === "function"
+    ? (s) => s.isWellFormed()
+    : (s) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?:^|[^\ud800-\udbff])[\udc00-\udfff]/.test(s);
+
+  // `YYYY-MM-DDTHH:MM:SSZ` and a real moment (year >= 1, seconds 00-59). Returns ms or NaN.
+  function isoMs(s) {
+    if (typeof s !== "string" || s.length !== 20) return NaN;
+    for (let i = 0; i < 20; i++) {
+      const c = s.charCodeAt(i);
+      const want = i === 4 || i === 7 ? 45 : i === 10 ? 84 : i === 13 || i === 16 ? 58
+        : i === 19 ? 90 : -1;
+      if (want >= 0 ? c !== want : c < 48 || c > 57) return NaN;
+    }
+    const num = (a, b) => parseInt(s.slice(a, b), 10);
+    const y = num(0, 4), mo = num(5, 7), d = num(8, 10);
+    const h = num(11, 13), mi = num(14, 16), se = num(17, 19);
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59) return NaN;
+    const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1];
+    if (d > days) return NaN;
+    const t = new Date(0);
+    t.setUTCFullYear(y, mo - 1, d);
+    t.setUTCHours(h, mi, se, 0);
+    return t.getTime();
+  }
+
+  // The header's canonical text: what Python's json.dumps(sort_keys=True,
+  // separators=(",", ":"), ensure_ascii=True) gives, then <, > and & as \u003c \u003e
+  // \u0026. Numbers must be integers JavaScript holds exactly; anything else is refused
+  // (null is returned), which makes the header "damaged".
+  const ESC = { 0x22: "\\\"", 0x5c: "\\\\", 0x08: "\\b", 0x0c: "\\f", 0x0a: "\\n", 0x0d: "\\r",
+    0x09: "\\t", 0x3c: "\\u003c", 0x3e: "\\u003e", 0x26: "\\u0026" };
+  function canonString(s) {
+    let out = "\"";
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (ESC[c]) out += ESC[c];
+      else if (c < 0x20 || c > 0x7e) {
+        out += c === 0x7f ? "\u007f" : "\\u" + c.toString(16).padStart(4, "0");
+      } else out += s[i];
+    }
+    return out + "\"";
+  }
+  function canon(v) {
+    if (v === null) return "null";
+    if (v === true) return "true";
+    if (v === false) return "false";
+    if (typeof v === "string") return canonString(v);
+    if (typeof v === "number") return Number.isSafeInteger(v) && !Object.is(v, -0) ? String(v) : null;
+    if (Array.isArray(v)) {
+      const parts = v.map(canon);
+      return parts.includes(null) ? null : "[" + parts.join(",") + "]";
+    }
+    if (typeof v === "object") {
+      // Code point order of the keys (JS sort compares UTF-16 units; the two orders differ
+      // only between astral characters and U+E000..U+FFFF, never in a genuine header).
+      const keys = Object.keys(v).sort((a, b) => {
+        const x = Array.from(a), y = Array.from(b);
+        for (let i = 0; i < Math.min(x.length, y.length); i++) {
+          const d = x[i].codePointAt(0) - y[i].codePointAt(0);
+          if (d) return d;
+        }
+        return x.length - y.length;
+      });
+      const parts = [];
+      for (const k of keys) {
+        const value = canon(v[k]);
+        if (value === null) return null;
+        parts.push(canonString(k) + ":" + value);
+      }
+      return "{" + parts.join(",") + "}";
+    }
+    return null;
+  }
+
+  // ------------------------------------------------------------------ the page's elements
+
+  function isExactElement(node, type) {
+    return node.tagName === "SCRIPT" && node.attributes.length === 2 &&
+      node.attributes[0].name === "type" && node.attributes[0].value === type &&
+      node.attributes[1].name === "id";
+  }
+
+  // Rule 1: exactly one header and one payload element, exact, in that order, and the two
+  // names nowhere else in the page (not in a comment, not in any other text or attribute).
+  function findElements() {
+    const headers = document.querySelectorAll("[id=\"" + HEADER_ID + "\"]");
+    const payloads = document.querySelectorAll("[id=\"" + PAYLOAD_ID + "\"]");
+    let elsewhere = 0;
+    const mentions = (text) => text.includes(HEADER_ID) || text.includes(PAYLOAD_ID);
+    const walk = (root) => {
+      const walker = document.createTreeWalker(root,
+        NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT | NodeFilter.SHOW_COMMENT);
+      // The root (the document, or a template's contents) is a container, never itself
+      // an element, text or comment.
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (node.nodeType === Node.ELEMENT_NODE) {
+          const own = node === headers[0] || node === payloads[0];
+          for (const attr of node.attributes) {
+            if (mentions(attr.value) && !(own && attr.name === "id")) elsewhere++;
+          }
+          if (node.content && node.content.nodeType === Node.DOCUMENT_FRAGMENT_NODE) {
+            walk(node.content);
+          }
+        } else if (node.nodeType === Node.COMMENT_NODE) {
+          if (mentions(node.data)) elsewhere++;
+        } else {
+          const parent = node.parentNode;
+          if (parent !== headers[0] && parent !== payloads[0] && mentions(node.data)) elsewhere++;
+        }
+      }
+    };
+    walk(document);
+    if (!headers.length && !payloads.length && !elsewhere) {
+      throw unsupported("not a Strongroom offline file");
+    }
+    if (headers.length !== 1 || payloads.length !== 1 || elsewhere) throw damaged("elements");
+    const [h, p] = [headers[0], payloads[0]];
+    if (!isExactElement(h, HEADER_TYPE) || !isExactElement(p, PAYLOAD_TYPE)) {
+      throw damaged("element attributes");
+    }
+    if (!(h.compareDocumentPosition(p) & Node.DOCUMENT_POSITION_FOLLOWING)) {
+      throw damaged("element order");
+    }
+    return { headerNode: h, payloadNode: p };
+  }
+
+  // ------------------------------------------------------------------ the header
+
+  // Rules 2-5. The header text's exact bytes are the associated data of the payload.
   function readHeader() {
-    const node = $(HEADER_ID);
-    if (!node) throw damaged("no header");
-    const text = node.textContent;
+    const { headerNode, payloadNode } = findElements();
+    const text = headerNode.textContent;
+    if (text.length < 1 || text.length > MAX_HEADER || !/^[\x20-\x7e]+$/.test(text)) {
+      throw damaged("header characters");
+    }
     let h;
     try { h = JSON.parse(text); } catch (e) { throw damaged("header is not JSON"); }
-    if (!h || typeof h !== "object" || Array.isArray(h)) throw damaged("bad header");
-    if (h.format !== FORMAT) throw new ViewerError("unsupported", "not a Strongroom offline file");
-    if (h.version !== VERSION) throw new ViewerError("unsupported", String(h.version));
+    if (!h || typeof h !== "object" || Array.isArray(h)) throw damaged("header is not an object");
+    if (canon(h) !== text) throw damaged("header is not in canonical form");
+    if (h.format !== FORMAT) throw unsupported("not a Strongroom offline file");
+    if (!Number.isInteger(h.version)) throw damaged("version");
+    const v = VERSIONS[h.version];
+    if (!v) throw unsupported("version " + h.version);
+    const keys = Object.keys(h);
+    if (keys.length !== HEADER_KEYS.length || !HEADER_KEYS.every((k) => keys.includes(k))) {
+      throw damaged("header keys");
+    }
     const it = h.kdf_iterations;
     if (!Number.isInteger(it) || it < 1 || it > MAX_ITERATIONS) throw damaged("iterations");
-    if (typeof h.title !== "string" || typeof h.owner !== "string") throw damaged("title");
+    const sized = (name, n) => {
+      const bytes = fromB64(h[name]);
+      if (bytes.length !== n) throw damaged("bad field length");
+      return bytes;
+    };
+    const fields = {
+      salt: sized("kdf_salt", 16),
+      pub: sized("public_key", 65),
+      wrapped: sized("wrapped_private_key", v.wrapped),
+      eph: sized("ephemeral_public_key", 65),
+      nonce: sized("payload_nonce", 12),
+    };
+    const generated = isoMs(h.generated_at);
+    const expires = h.expires_at === null ? null : isoMs(h.expires_at);
+    if (isNaN(generated) || (expires !== null && isNaN(expires))) throw damaged("bad date");
+    for (const name of ["title", "owner"]) {
+      if (typeof h[name] !== "string" || !codePointsAtMost(h[name], MAX_LABEL_CP)) {
+        throw damaged(name);
+      }
+    }
     return {
       text,
+      version: h.version,
       iterations: it,
       title: h.title,
       owner: h.owner,
-      generatedAt: parseDate(h.generated_at, false),
-      expiresAt: parseDate(h.expires_at, true),
-      raw: h,
+      generatedAt: new Date(generated),
+      expiresAt: expires === null ? null : new Date(expires),
+      fields,
+      payloadNode,
     };
-  }
-
-  function sized(bytes, n) {
-    if (bytes.length !== n) throw damaged("bad field length");
-    return bytes;
   }
 
   // ------------------------------------------------------------------ decryption
@@ -117,22 +325,17 @@
   let cipherCache = null;
   function payloadBytes() {
     if (!cipherCache) {
-      const node = $(PAYLOAD_ID);
-      if (!node) throw damaged("no payload");
-      cipherCache = fromB64(node.textContent);
+      const bytes = fromB64(header.payloadNode.textContent);
+      if (bytes.length < 16) throw damaged("payload too short");
+      cipherCache = bytes;
     }
     return cipherCache;
   }
 
   async function decrypt(header, passphrase) {
-    const h = header.raw;
-    const salt = sized(fromB64(h.kdf_salt), 16);
-    const pub = sized(fromB64(h.public_key), 65);
-    const wrapped = sized(fromB64(h.wrapped_private_key), 60);
-    const eph = sized(fromB64(h.ephemeral_public_key), 65);
-    const nonce = sized(fromB64(h.payload_nonce), 12);
+    const v = VERSIONS[header.version];
+    const { salt, pub, wrapped, eph, nonce } = header.fields;
     const ciphertext = payloadBytes();
-    if (ciphertext.length < 16) throw damaged("payload too short");
 
     // 1. passphrase -> key-encryption key (PBKDF2-HMAC-SHA256)
     const base = await subtle.importKey("raw", enc.encode(passphrase.normalize("NFC")),
@@ -142,78 +345,164 @@
       base, { name: "AES-GCM", length: 256 }, false, ["decrypt"]);
     performance.mark("strongroom:kdf-done");
 
-    // 2. unwrap the copy's private key; a failure means a wrong passphrase (or edited
-    //    iterations, salt, public key or wrapped key: all are in this associated data)
-    const wrapAad = concat(enc.encode(WRAP_LABEL), uint32be(header.iterations), salt, pub);
-    let scalar;
+    // 2. unwrap the copy's private key (version 2: scalar || build key B); a failure means
+    //    a wrong passphrase (or edited iterations, salt, public key or wrapped key: all are
+    //    in this associated data)
+    const wrapAad = concat(enc.encode(v.wrap), uint32be(header.iterations), salt, pub);
+    let secret;
     try {
-      scalar = new Uint8Array(await subtle.decrypt(
+      secret = new Uint8Array(await subtle.decrypt(
         { name: "AES-GCM", iv: wrapped.subarray(0, 12), additionalData: wrapAad },
         kek, wrapped.subarray(12)));
     } catch (e) {
       throw new ViewerError("wrong");
     }
+    const scalar = secret.subarray(0, 32);
+    const buildKey = secret.subarray(32); // empty for version 1
     let privateKey;
     try {
+      // The import checks that the scalar is valid and that its public key is `pub`.
       privateKey = await subtle.importKey("jwk", {
         kty: "EC", crv: "P-256", ext: false, key_ops: ["deriveBits"],
         d: b64url(scalar), x: b64url(pub.subarray(1, 33)), y: b64url(pub.subarray(33, 65)),
       }, { name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
     } catch (e) {
+      secret.fill(0);
       throw damaged("private key");
-    } finally {
-      scalar.fill(0);
     }
 
     // 3. ECDH with the build's ephemeral key, HKDF-SHA256 -> content key
+    //    (version 2: ikm = shared secret || build key)
     let ephKey;
     try {
       ephKey = await subtle.importKey("raw", eph, { name: "ECDH", namedCurve: "P-256" },
         false, []);
     } catch (e) {
+      secret.fill(0);
       throw damaged("ephemeral key");
     }
-    const shared = await subtle.deriveBits({ name: "ECDH", public: ephKey }, privateKey, 256);
-    const hkdf = await subtle.importKey("raw", shared, "HKDF", false, ["deriveKey"]);
+    const shared = new Uint8Array(
+      await subtle.deriveBits({ name: "ECDH", public: ephKey }, privateKey, 256));
+    const ikm = concat(shared, buildKey);
+    shared.fill(0);
+    secret.fill(0);
+    const hkdf = await subtle.importKey("raw", ikm, "HKDF", false, ["deriveKey"]);
+    ikm.fill(0);
     const contentKey = await subtle.deriveKey(
       { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(32),
-        info: concat(enc.encode(HKDF_LABEL), eph, pub) },
+        info: concat(enc.encode(v.hkdf), eph, pub) },
       hkdf, { name: "AES-GCM", length: 256 }, false, ["decrypt"]);
-    new Uint8Array(shared).fill(0);
 
     // 4. the payload, authenticated together with every byte of the header
     let gz;
     try {
-      gz = await subtle.decrypt(
+      gz = new Uint8Array(await subtle.decrypt(
         { name: "AES-GCM", iv: nonce, additionalData: enc.encode(header.text) },
-        contentKey, ciphertext);
+        contentKey, ciphertext));
     } catch (e) {
       throw damaged("payload authentication");
     }
     performance.mark("strongroom:decrypted");
+    const text = await gunzipAscii(gz);
     let doc;
     try {
-      const stream = new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip"));
-      // text() then JSON.parse is faster in Chromium than Response.json().
-      doc = JSON.parse(await new Response(stream).text());
+      doc = JSON.parse(text);
     } catch (e) {
-      throw damaged("payload does not decode");
+      throw damaged("payload is not JSON");
     }
     performance.mark("strongroom:parsed");
-    if (!doc || doc.format !== PAYLOAD_FORMAT) throw new ViewerError("unsupported", "payload");
-    if (doc.version !== VERSION) throw new ViewerError("unsupported", String(doc.version));
-    if (!Array.isArray(doc.fields) || !Array.isArray(doc.entries)) throw damaged("layout");
-    const col = {};
-    for (const name of FIELDS) {
-      const i = doc.fields.indexOf(name);
-      if (i < 0) throw new ViewerError("unsupported", "field " + name);
-      col[name] = i;
+    return header.version === 2 ? layoutV2(doc) : layoutV1(doc, text);
+  }
+
+  // Rule 8: exactly one gzip member and nothing after it; the decompressed bytes ASCII.
+  // Chromium's DecompressionStream fails on trailing bytes, a second member, truncation and
+  // a wrong CRC-32 or length; the ISIZE comparison below also holds any engine that would
+  // read on into a second member to the same rule (the last member's length would differ).
+  async function gunzipAscii(gz) {
+    let bytes;
+    try {
+      const stream = new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip"));
+      bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+    } catch (e) {
+      throw damaged("payload does not decompress");
     }
-    const width = doc.fields.length;
-    for (const row of doc.entries) {
-      if (!Array.isArray(row) || row.length !== width) throw damaged("row");
+    const n = gz.length;
+    const isize = n >= 18
+      ? (gz[n - 4] | (gz[n - 3] << 8) | (gz[n - 2] << 16) | (gz[n - 1] << 24)) >>> 0 : -1;
+    if (isize !== bytes.length >>> 0) throw damaged("gzip length");
+    // ASCII only: OR every byte together, a word at a time.
+    let acc = 0;
+    const words = bytes.length >>> 2;
+    const w = new Uint32Array(bytes.buffer, 0, words);
+    for (let i = 0; i < words; i++) acc |= w[i];
+    for (let i = words * 4; i < bytes.length; i++) acc |= bytes[i];
+    if (acc & 0x80808080) throw damaged("payload is not ASCII");
+    return new TextDecoder().decode(bytes);
+  }
+
+  function badString(s) {
+    return typeof s !== "string" || (s.length > MAX_TEXT_CP && !codePointsAtMost(s, MAX_TEXT_CP)) ||
+      !wellFormed(s);
+  }
+
+  // Rules 9-10 for the rows of either version: shapes, types, lengths, no lone surrogate.
+  function checkRows(rows, kinds) {
+    if (!Array.isArray(rows)) throw damaged("rows");
+    const width = kinds.length;
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      if (!Array.isArray(r) || r.length !== width) throw damaged("row shape");
+      for (let j = 0; j < width; j++) {
+        const x = r[j];
+        const kind = kinds[j];
+        if (kind === K_STR) {
+          if (badString(x)) throw damaged("row value");
+        } else if (kind === K_TOTP) {
+          if (x !== null && badString(x)) throw damaged("row totp");
+        } else if (kind === K_DATE) {
+          if (x !== null && isNaN(isoMs(x))) throw damaged("row date");
+        } else {
+          if (!Array.isArray(x)) throw damaged("row custom");
+          for (const pair of x) {
+            if (!Array.isArray(pair) || pair.length !== 2 || badString(pair[0]) ||
+              badString(pair[1])) throw damaged("row custom pair");
+          }
+        }
+      }
     }
-    return { col, rows: doc.entries };
+  }
+
+  function sameList(a, b) {
+    return Array.isArray(a) && a.length === b.length && a.every((x, i) => x === b[i]);
+  }
+
+  const colsOf = (fields) => Object.fromEntries(fields.map((name, i) => [name, i]));
+
+  // ["strongroom-offline-payload", 2, FIELDS, ROWS]: no objects anywhere.
+  function layoutV2(doc) {
+    if (!Array.isArray(doc) || doc.length !== 4 || doc[0] !== PAYLOAD_FORMAT || doc[1] !== 2 ||
+      !sameList(doc[2], V2_FIELDS)) throw damaged("payload layout");
+    checkRows(doc[3], V2_KINDS);
+    return { col: colsOf(V2_FIELDS), rows: doc[3], version: 2 };
+  }
+
+  // {"format":..., "version":1, "fields":[12 names], "entries":[rows]}, each key once in the
+  // text (JSON.parse keeps the last of duplicate keys; rows hold no objects, so counting
+  // the key spellings in the text finds duplicates).
+  function layoutV1(doc, text) {
+    if (!doc || typeof doc !== "object" || Array.isArray(doc)) throw damaged("payload layout");
+    const keys = Object.keys(doc);
+    if (keys.length !== 4) throw damaged("payload keys");
+    for (const key of ["format", "version", "fields", "entries"]) {
+      const needle = "\"" + key + "\":";
+      const first = text.indexOf(needle);
+      if (first < 0 || text.indexOf(needle, first + 1) >= 0) throw damaged("payload key " + key);
+    }
+    if (doc.format !== PAYLOAD_FORMAT || doc.version !== 1 || !sameList(doc.fields, V1_FIELDS)) {
+      throw damaged("payload layout");
+    }
+    checkRows(doc.entries, V1_KINDS);
+    return { col: colsOf(V1_FIELDS), rows: doc.entries, version: 1 };
   }
 
   // ------------------------------------------------------------------ TOTP (RFC 6238)
@@ -288,7 +577,8 @@
     for (const id of ["app", "lock", "lock-title", "lock-meta", "lock-expiry", "unlock-form",
       "passphrase", "pass-show", "unlock", "unlock-error", "lock-note", "vault", "vault-title",
       "vault-meta", "vault-expiry", "search", "count", "list", "spacer", "rows", "empty",
-      "detail", "detail-body", "detail-close", "lock-now", "toast"]) {
+      "detail", "detail-body", "detail-close", "lock-now", "toast", "lock-age", "lock-future",
+      "lock-v1", "vault-age", "vault-future", "vault-v1"]) {
       ui[id] = $(id);
     }
   }
@@ -304,6 +594,7 @@
   }
   function ago(d) {
     const s = Math.round((Date.now() - d.getTime()) / 1000);
+    if (s < 0) return "in the future";
     if (s < 90) return "just now";
     if (s < 5400) return Math.round(s / 60) + " minutes ago";
     if (s < 129600) return Math.round(s / 3600) + " hours ago";
@@ -333,8 +624,25 @@
   function metaLine() {
     const parts = [];
     if (header.owner) parts.push("for " + header.owner);
-    parts.push("made " + fmtDate(header.generatedAt) + " (" + ago(header.generatedAt) + ")");
+    parts.push("made " + fmtDate(header.generatedAt));
     return parts.join(" · ");
+  }
+
+  // The copy's age, always shown; a "made" date more than 5 minutes ahead of this
+  // device's clock gets its own warning (a wrong clock, or an edited or forged file).
+  function ageBanners(age, future, v1) {
+    const ahead = header.generatedAt.getTime() - Date.now();
+    age.textContent = ahead > FUTURE_SLACK_MS
+      ? "Made " + fmtDate(header.generatedAt) + ": in the future"
+      : "Made " + ago(header.generatedAt);
+    age.hidden = false;
+    future.hidden = ahead <= FUTURE_SLACK_MS;
+    future.textContent = future.hidden ? "" : "This copy claims to be made in the future (" +
+      fmtDate(header.generatedAt) + "). Check this device's clock: if it is right, the file " +
+      "may have been tampered with. Get a fresh copy from Strongroom.";
+    v1.hidden = header.version !== 1;
+    v1.textContent = v1.hidden ? "" : "Version 1 file: not authenticated against forgery. " +
+      "Get a fresh copy (re-export).";
   }
 
   // ------------------------------------------------------------------ lock screen
@@ -353,6 +661,8 @@
     };
     ui["unlock-error"].textContent = messages[kind] || messages.damaged;
     ui["unlock-error"].dataset.kind = kind;
+    ui["unlock-error"].dataset.verdict = VERDICTS[kind] || "damaged";
+    document.documentElement.dataset.verdict = VERDICTS[kind] || "damaged";
     ui["unlock-error"].hidden = false;
     if (detail) ui["unlock-error"].title = detail;
   }
@@ -361,6 +671,8 @@
     ui["unlock-error"].hidden = true;
     ui["unlock-error"].textContent = "";
     delete ui["unlock-error"].dataset.kind;
+    delete ui["unlock-error"].dataset.verdict;
+    delete document.documentElement.dataset.verdict;
   }
 
   function disableUnlock() {
@@ -389,15 +701,17 @@
         return;
       }
       openVault(data);
+      document.documentElement.dataset.verdict = data.version === 2 ? "ok" : "ok_v1";
     } catch (e) {
       const kind = e instanceof ViewerError ? e.kind : "damaged";
-      showError(kind, e instanceof ViewerError ? e.detail : "");
+      showError(kind, e instanceof ViewerError ? e.detail : String(e));
       if (kind === "wrong") { ui.passphrase.select(); ui.passphrase.focus(); }
       if (kind === "damaged" || kind === "unsupported") {
         disableUnlock();
         // What the header claims (dates, owner) was not authenticated: stop showing it.
-        ui["lock-meta"].hidden = true;
-        ui["lock-expiry"].hidden = true;
+        for (const id of ["lock-meta", "lock-expiry", "lock-age", "lock-future", "lock-v1"]) {
+          ui[id].hidden = true;
+        }
       }
     } finally {
       ui.unlock.textContent = "Unlock";
@@ -411,7 +725,8 @@
     const n = data.rows.length;
     const all = new Int32Array(n);
     for (let i = 0; i < n; i++) all[i] = i;
-    vault = { col: data.col, rows: data.rows, hay: null, results: all, query: "" };
+    vault = { col: data.col, rows: data.rows, version: data.version, hay: null, results: all,
+      query: "" };
     lastActivity = Date.now();
     ui.lock.hidden = true;
     ui.vault.hidden = false;
@@ -419,6 +734,7 @@
     ui["vault-title"].textContent = header.title || "Offline copy";
     ui["vault-meta"].textContent = metaLine();
     expiryBanner(ui["vault-expiry"]);
+    ageBanners(ui["vault-age"], ui["vault-future"], ui["vault-v1"]);
     ui.search.value = "";
     ui.list.scrollTop = 0;
     closeDetail();
@@ -447,10 +763,17 @@
     if (!vault.hayParts) vault.hayParts = [];
     const parts = vault.hayParts;
     const end = Math.min(rows.length, parts.length + (limit || rows.length));
+    const v2 = vault.version === 2;
     for (let i = parts.length; i < end; i++) {
       const r = rows[i];
-      parts.push((r[col.name] + "\n" + r[col.username] + "\n" + r[col.host] + "\n" +
-        r[col.url] + "\n" + r[col.folder]).toLowerCase());
+      let s = r[col.name] + "\n" + r[col.username] + "\n" + r[col.host] + "\n" +
+        r[col.url] + "\n" + r[col.folder];
+      if (v2) {
+        s += "\n" + r[col.description];
+        const custom = r[col.custom];
+        for (let k = 0; k < custom.length; k++) s += "\n" + custom[k][1];
+      }
+      parts.push(s.toLowerCase());
     }
     if (parts.length < rows.length) return true;
     vault.hay = parts;
@@ -513,6 +836,7 @@
     const copy = el("button", "row-copy", "Copy");
     copy.type = "button";
     copy.title = "Copy password";
+    copy.setAttribute("aria-label", "Copy password");
     row.append(badge, text, copy);
     row._idx = -1;
     row._parts = { badge, name, sub, copy };
@@ -576,15 +900,21 @@
       p.badge.textContent = initial(r[col.name] || "?");
       p.badge.style.setProperty("--hue", String(hue(r[col.name] || "")));
       p.copy.hidden = !r[col.password];
+      p.copy.setAttribute("aria-label", "Copy password for " + (r[col.name] || "(no name)"));
     }
   }
 
   // ------------------------------------------------------------------ detail sheet
 
+  // Bidi controls and invisible characters (C0, DEL, C1, soft hyphen, zero-widths, word
+  // joiner, BOM) make a URL look like another: such URLs are never links.
+  const SNEAKY_URL = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/;
+
   function field(label, value, opts) {
     const o = opts || {};
     const wrap = el("div", "field" + (o.cls ? " " + o.cls : ""));
     const lab = el("div", "field-label", label);
+    lab.dir = "auto";
     const val = el("div", "field-value" + (o.mono ? " mono" : ""));
     if (o.masked) {
       val.textContent = "••••••••••••";
@@ -629,8 +959,12 @@
     head.append(badge, titles);
     body.appendChild(head);
 
+    const label = r[col.name] || "(no name)";
     const user = field("Username", r[col.username]);
-    if (r[col.username]) action(user.actions, "Copy", () => copy(r[col.username], "Username"));
+    if (r[col.username]) {
+      action(user.actions, "Copy", () => copy(r[col.username], "Username"))
+        .setAttribute("aria-label", "Copy username for " + label);
+    }
     body.appendChild(user.wrap);
 
     const pw = field("Password", r[col.password], { masked: true, mono: true, cls: "password" });
@@ -643,7 +977,8 @@
       reveal.setAttribute("aria-pressed", revealed ? "true" : "false");
     });
     reveal.setAttribute("aria-pressed", "false");
-    action(pw.actions, "Copy", () => copy(r[col.password], "Password"), "btn-primary");
+    action(pw.actions, "Copy", () => copy(r[col.password], "Password"), "btn-primary")
+      .setAttribute("aria-label", "Copy password for " + label);
     body.appendChild(pw.wrap);
 
     const seed = r[col.totp];
@@ -654,7 +989,7 @@
       t.val.after(left);
       action(t.actions, "Copy", () => {
         if (t.val.dataset.code) copy(t.val.dataset.code, "Code");
-      });
+      }).setAttribute("aria-label", "Copy one-time code for " + label);
       body.appendChild(t.wrap);
       startTotp(seed, t.val, left);
     }
@@ -662,7 +997,15 @@
     const url = r[col.url];
     if (url) {
       const u = field("URL", url);
-      if (/^https?:\/\//i.test(url)) {
+      const hidden = SNEAKY_URL.test(url);
+      if (hidden) {
+        u.wrap.classList.add("url-suspicious");
+        const warn = el("div", "field-warning",
+          "This URL contains invisible or text-direction characters, so it may not be what " +
+          "it looks like: it is shown as text only. Check it before you use it.");
+        warn.setAttribute("role", "note");
+        u.val.after(warn);
+      } else if (/^https?:\/\//i.test(url)) {
         const a = el("a", "btn", "Open");
         a.href = url;
         a.target = "_blank";
@@ -678,6 +1021,19 @@
       body.appendChild(hst.wrap);
     }
     if (r[col.notes]) body.appendChild(field("Notes", r[col.notes], { cls: "notes" }).wrap);
+    if (vault.version === 2) {
+      if (r[col.description]) {
+        body.appendChild(field("Description", r[col.description], { cls: "notes description" }).wrap);
+      }
+      for (const [cLabel, cValue] of r[col.custom]) {
+        const c = field(cLabel || "(no label)", cValue, { cls: "custom" });
+        if (cValue) {
+          action(c.actions, "Copy", () => copy(cValue, cLabel || "Field"))
+            .setAttribute("aria-label", "Copy " + (cLabel || "field") + " for " + label);
+        }
+        body.appendChild(c.wrap);
+      }
+    }
     const facts = [["Folder", r[col.folder]], ["Type", r[col.type]],
       ["Department", r[col.department]], ["Location", r[col.location]]];
     for (const [label, value] of facts) {
@@ -762,6 +1118,8 @@
     if (!ok) throw new Error("copy refused");
   }
 
+  let clipWritten = null; // what the viewer last put on the clipboard, until it is cleared
+
   async function copy(text, what) {
     try {
       await writeClipboard(text);
@@ -769,16 +1127,19 @@
       toast("Could not copy: this browser refused access to the clipboard");
       return;
     }
+    clipWritten = text;
     clearTimeout(clipTimer);
     clipTimer = setTimeout(clearClipboard, CLIPBOARD_MS);
     toast(what + " copied. The clipboard is cleared in " + CLIPBOARD_MS / 1000 + " s.");
   }
 
   async function clearClipboard() {
+    clearTimeout(clipTimer);
     clipTimer = 0;
     try {
       await writeClipboard("");
       clipPending = false;
+      clipWritten = null;
       toast("Clipboard cleared");
     } catch (e) {
       clipPending = true; // the page was not focused: try again when it is
@@ -806,6 +1167,8 @@
     ui.search.value = "";
     ui.count.textContent = "";
     ui.vault.hidden = true;
+    resetPassphrase();
+    clearOwnClipboard();
     ui.lock.hidden = false;
     document.documentElement.dataset.state = "locked";
     const notes = {
@@ -816,7 +1179,37 @@
     ui["lock-note"].textContent = notes[reason] || notes.manual;
     ui["lock-note"].hidden = false;
     expiryBanner(ui["lock-expiry"]);
+    ageBanners(ui["lock-age"], ui["lock-future"], ui["lock-v1"]);
     if (!document.hidden) ui.passphrase.focus({ preventScroll: true });
+  }
+
+  function resetPassphrase() {
+    ui.passphrase.value = "";
+    ui.passphrase.type = "password";
+    ui["pass-show"].textContent = "Show";
+    ui["pass-show"].setAttribute("aria-pressed", "false");
+  }
+
+  // On lock: clear the clipboard if it still holds what the viewer put there (when the
+  // browser lets the page read it; otherwise clear it anyway, as the 30 s timer would).
+  async function clearOwnClipboard() {
+    if (clipWritten === null) return;
+    const mine = clipWritten;
+    let current = mine;
+    try {
+      if (navigator.clipboard && navigator.clipboard.readText) {
+        current = await navigator.clipboard.readText();
+      }
+    } catch (e) {
+      current = mine;
+    }
+    if (current === mine) {
+      await clearClipboard();
+    } else {
+      clipWritten = null;
+      clearTimeout(clipTimer);
+      clipTimer = 0;
+    }
   }
 
   function activity() {
@@ -837,9 +1230,10 @@
       header = readHeader();
     } catch (e) {
       const kind = e instanceof ViewerError ? e.kind : "damaged";
-      showError(kind);
+      showError(kind, e instanceof ViewerError ? e.detail : String(e));
       disableUnlock();
       ui["lock-title"].textContent = "Offline copy";
+      document.documentElement.dataset.ready = "1";
       return;
     }
     document.title = (header.title || "Offline copy") + " · Strongroom";
@@ -849,6 +1243,7 @@
     ui["lock-title"].textContent = header.title || "Offline copy";
     ui["lock-meta"].textContent = metaLine();
     expiryBanner(ui["lock-expiry"]);
+    ageBanners(ui["lock-age"], ui["lock-future"], ui["lock-v1"]);
 
     ui["unlock-form"].addEventListener("submit", onUnlock);
     ui["pass-show"].addEventListener("click", () => {
@@ -905,6 +1300,7 @@
     window.addEventListener("pagehide", () => lock("hidden"));
     window.addEventListener("focus", () => { if (clipPending) clearClipboard(); });
     if (!ui.passphrase.disabled) ui.passphrase.focus();
+    document.documentElement.dataset.ready = "1";
   }
 
   if (document.readyState === "loading") {
