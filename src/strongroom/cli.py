@@ -319,7 +319,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def _read_password_file(path: str) -> str:
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        # Bytes, not text mode: universal newlines would turn a lone CR into a line end.
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise CommandError(f"cannot read the password file: {exc.strerror}") from exc
     lines = text.splitlines()
@@ -529,7 +531,9 @@ def _open_read_passphrase(path: str | None) -> str:
             )
         return getpass.getpass("Passphrase: ")
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        # Bytes, not text mode: universal newlines would turn a lone CR into a line end.
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise CommandError(f"cannot read the passphrase file {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:

@@ -134,7 +134,7 @@ def opened_entries(path: Path, tmp_path: Path) -> dict[tuple[str, str], str]:
     )
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
-    assert document["integrity"] == "verified"
+    assert document["integrity"] == "authenticated"
     assert document["entry_count"] == len(document["entries"])
     return {(e["name"], e["username"]): e["password"] for e in document["entries"]}
 

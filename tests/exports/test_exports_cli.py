@@ -61,7 +61,7 @@ def test_cli_html_export_opens_with_strongroom_open(inst, tmp_path):
     opened = inst.ok("open", str(out), "--passphrase-file", str(secret), "--json")
     document = json.loads(opened.stdout)
     assert document["kdf_iterations"] == 600_000
-    assert document["integrity"] == "verified"
+    assert document["integrity"] == "authenticated"
     assert [
         (e["name"], e["username"], e["password"], e["folder"]) for e in document["entries"]
     ] == [

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from strongroom.crypto.offline import CopyKeys, OfflineEntry, copy_keys_create, offline_file_build
 
@@ -94,19 +95,30 @@ def sample_entries() -> list[OfflineEntry]:
 
 def hostile_entries() -> list[OfflineEntry]:
     """One entry per hostile value with it in every text field, plus one per field."""
-    text_fields = [f.name for f in dataclasses.fields(OfflineEntry) if f.name not in {"updated_at"}]
+    text_fields = [
+        f.name
+        for f in dataclasses.fields(OfflineEntry)
+        if f.name not in {"updated_at", "custom_fields"}
+    ]
     entries = []
     for kind, value in HOSTILE.items():
         entries.append(
             OfflineEntry(
                 **{name: value for name in text_fields},
                 updated_at=GENERATED_AT - timedelta(days=1),
+                custom_fields=((value, value), ("serial", value)),
             )
         )
         for name in text_fields:
-            fields = {"name": f"{kind} in {name}", "username": "u", "password": "p"}
+            fields: dict[str, Any] = {"name": f"{kind} in {name}", "username": "u", "password": "p"}
             fields[name] = value
             entries.append(OfflineEntry(**fields))
+        entries.append(
+            OfflineEntry(
+                name=f"{kind} in custom field", username="u", password="p",
+                custom_fields=((value, value),),
+            )
+        )  # fmt: skip
     return entries
 
 

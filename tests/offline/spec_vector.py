@@ -29,6 +29,7 @@ WRAP_NONCE = bytes(range(0x10, 0x1C))
 PAYLOAD_NONCE = bytes(range(0x20, 0x2C))
 COPY_SCALAR = hashlib.sha256(b"strongroom offline test vector: copy key").digest()
 EPHEMERAL_SCALAR = hashlib.sha256(b"strongroom offline test vector: ephemeral key").digest()
+BUILD_KEY = hashlib.sha256(b"strongroom offline test vector: build key").digest()
 ENTRY = [
     "Example server",
     "server",
@@ -59,6 +60,11 @@ FIELDS = [
 ]
 
 
+# Version 2 rows add the resource's description and custom fields ([label, value] pairs).
+ENTRY_V2 = [*ENTRY, "Rack 4, \u00e9tage 2", [["Serial", "SN-0042"], ["Contract", "C-7"]]]
+FIELDS_V2 = [*FIELDS, "description", "custom"]
+
+
 @dataclass(frozen=True)
 class Vector:
     kek: bytes
@@ -79,21 +85,26 @@ def _public(private: ec.EllipticCurvePrivateKey) -> bytes:
     return private.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
 
 
-def make(gzipped: bytes | None = None) -> Vector:
+def make(gzipped: bytes | None = None, version: int = 1) -> Vector:
+    """The worked example of ``version`` (1 or 2), step by step."""
     kek = PBKDF2HMAC(hashes.SHA256(), 32, SALT, ITERATIONS).derive(
         unicodedata.normalize("NFC", PASSPHRASE).encode()
     )
     copy_key = ec.derive_private_key(int.from_bytes(COPY_SCALAR, "big"), ec.SECP256R1())
     copy_public = _public(copy_key)
-    wrap_aad = b"strongroom-offline/1 private key\x00" + struct.pack(">I", ITERATIONS) + SALT
+    label = f"strongroom-offline/{version} ".encode()
+    wrap_aad = label + b"private key\x00" + struct.pack(">I", ITERATIONS) + SALT
     wrap_aad += copy_public
-    wrapped = WRAP_NONCE + AESGCM(kek).encrypt(WRAP_NONCE, COPY_SCALAR, wrap_aad)
+    # Version 2 wraps the build key after the scalar; it joins the ECDH secret below.
+    wrapped_secret = COPY_SCALAR + (BUILD_KEY if version == 2 else b"")
+    wrapped = WRAP_NONCE + AESGCM(kek).encrypt(WRAP_NONCE, wrapped_secret, wrap_aad)
 
     ephemeral = ec.derive_private_key(int.from_bytes(EPHEMERAL_SCALAR, "big"), ec.SECP256R1())
     ephemeral_public = _public(ephemeral)
     shared = ephemeral.exchange(ec.ECDH(), copy_key.public_key())
-    info = b"strongroom-offline/1 content key\x00" + ephemeral_public + copy_public
-    content_key = HKDF(hashes.SHA256(), 32, bytes(32), info).derive(shared)
+    info = label + b"content key\x00" + ephemeral_public + copy_public
+    ikm = shared + (BUILD_KEY if version == 2 else b"")
+    content_key = HKDF(hashes.SHA256(), 32, bytes(32), info).derive(ikm)
 
     header = {
         "ephemeral_public_key": base64.b64encode(ephemeral_public).decode(),
@@ -106,19 +117,22 @@ def make(gzipped: bytes | None = None) -> Vector:
         "payload_nonce": base64.b64encode(PAYLOAD_NONCE).decode(),
         "public_key": base64.b64encode(copy_public).decode(),
         "title": "Example <copy>",
-        "version": 1,
+        "version": version,
         "wrapped_private_key": base64.b64encode(wrapped).decode(),
     }
     text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     header_bytes = text.encode("ascii")
-    document = {
+    document: object = {
         "format": "strongroom-offline-payload",
         "version": 1,
         "fields": FIELDS,
         "entries": [ENTRY],
     }
-    plaintext = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    if version == 2:
+        # An array, not an object: no key can appear twice.
+        document = ["strongroom-offline-payload", 2, FIELDS_V2, [ENTRY_V2]]
+    plaintext = json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode()
     if gzipped is None:
         gzipped = gzip.compress(plaintext, compresslevel=6, mtime=0)
     ciphertext = AESGCM(content_key).encrypt(PAYLOAD_NONCE, gzipped, header_bytes)
@@ -150,9 +164,12 @@ def html(vector: Vector) -> bytes:
 
 
 if __name__ == "__main__":
-    v = make()
+    import sys
+
+    v = make(version=int(sys.argv[1]) if len(sys.argv) > 1 else 2)
     print("copy private scalar d   ", COPY_SCALAR.hex())
     print("ephemeral scalar        ", EPHEMERAL_SCALAR.hex())
+    print("build key (v2)          ", BUILD_KEY.hex())
     for name in (
         "kek",
         "copy_public",

@@ -123,9 +123,16 @@ def test_two_builds_differ_but_both_open(keys):
 def test_copy_keys_hold_nothing_secret_and_survive_storage(keys):
     stored = json.loads(json.dumps(keys.to_dict()))
     assert set(stored) == {"version", "public_key", "wrapped_private_key", "salt", "iterations"}
-    again = CopyKeys.from_dict(stored)
-    assert again == keys
-    # A file rebuilt later from the stored form (public key only) opens with the passphrase.
+    assert keys.build_key is not None
+    assert base64.b64encode(keys.build_key).decode() not in json.dumps(stored)
+    assert keys.build_key.hex() not in json.dumps(stored)
+    # The stored form alone (everything any file of the copy shows) cannot build a file.
+    public_only = CopyKeys.from_dict(stored)
+    assert public_only == keys and not public_only.can_build
+    with pytest.raises(offline.OfflineFormatUnsupported, match="passphrase again"):
+        build(public_only, sample_entries())
+    # With the build key (kept sealed by the server) a file rebuilt later opens.
+    again = CopyKeys.from_dict(stored, build_key=keys.build_key)
     html = build(again, sample_entries())
     assert offline_file_open(html=html, passphrase=PASSPHRASE).entries == sample_entries()
     copy_keys_verify(copy_keys=again, passphrase=PASSPHRASE)
@@ -199,7 +206,7 @@ def test_header_is_canonical_readable_and_authenticated_as_is(keys):
     assert b"\n" not in raw and b"\r" not in raw and b": " not in raw and b", " not in raw
     assert list(header) == sorted(header)
     assert header["format"] == "strongroom-offline"
-    assert header["version"] == 1
+    assert header["version"] == 2
     assert header["kdf_iterations"] == CHEAP_ITERATIONS
     assert header["generated_at"] == "2025-03-14T09:26:53Z"
     assert header["expires_at"] == "2025-03-15T09:26:53Z"
@@ -290,6 +297,8 @@ def test_entry_dataclass_is_stable():
         "department",
         "location",
         "updated_at",
+        "description",
+        "custom_fields",
     ]
 
 

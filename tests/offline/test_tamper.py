@@ -190,9 +190,20 @@ def test_implausible_iteration_counts_are_refused_before_any_work(html):
         refused(edited(html, kdf_iterations=value), OfflineFileDamaged)
 
 
-@pytest.mark.parametrize("value", [2, 0, "1", 1.0, None])
-def test_editing_the_version_is_refused(html, value):
-    refused(edited(html, version=value), OfflineFormatUnsupported)
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (3, OfflineFormatUnsupported),  # a version this reader does not know
+        (0, OfflineFormatUnsupported),
+        # Version 1's rules on a version 2 file: its wrapped key is the wrong size.
+        (1, OfflineFileDamaged),
+        ("2", OfflineFileDamaged),  # not an integer: damaged, in the viewer too
+        (2.0, OfflineFileDamaged),
+        (None, OfflineFileDamaged),
+    ],
+)
+def test_editing_the_version_is_refused(html, value, expected):
+    refused(edited(html, version=value), expected)
 
 
 def test_editing_the_format_name_is_refused(html):
