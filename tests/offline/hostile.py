@@ -243,6 +243,37 @@ ROWS: list[Row] = [
         "damaged",
         lambda: make(1, header_text_edit=edit_header_text(rb'"version":1', b'"version":1.0')),
     ),
+    Row(
+        "header-nan-is-not-json",
+        "damaged",
+        lambda: make(
+            header_edit={"format": "other-vault"},
+            header_text_edit=edit_header_text(rb'"kdf_iterations":\d+', b'"kdf_iterations":NaN'),
+        ),
+    ),
+    Row(
+        "header-version-minus-0",
+        "damaged",
+        lambda: make(header_text_edit=edit_header_text(rb'"version":2', b'"version":-0')),
+    ),
+    Row("header-title-with-del", "ok", lambda: make(title="a\x7fb")),
+    # A fraction or a huge integer is canonical when written as Python writes it; what
+    # decides is then the format (the viewer reads numbers' source text to judge).
+    Row(
+        "header-fraction-wrong-format",
+        "unsupported",
+        lambda: make(header_edit={"format": "other-vault", "x": [1.5, 1e16, 1e-05, -0.0]}),
+    ),
+    Row(
+        "header-huge-integer-wrong-format",
+        "unsupported",
+        lambda: make(header_edit={"format": "other-vault", "x": 2**64}),
+    ),
+    Row(
+        "header-nested-wrong-format",
+        "unsupported",
+        lambda: make(header_edit={"format": "other-vault", "x": {"b": True, "a": [None, "<"]}}),
+    ),
     # --- rule 3: format and version
     Row("header-version-string", "damaged", lambda: make(header_version="2")),
     Row("header-version-3", "unsupported", lambda: make(header_version=3)),
@@ -268,6 +299,12 @@ ROWS: list[Row] = [
     Row("generated-at-2025-02-30", "damaged", lambda: make(generated_at="2025-02-30T00:00:00Z")),
     Row("expires-at-not-utc", "damaged", lambda: make(expires_at="2025-04-01T00:00:00+01:00")),
     Row("title-1001-astral", "damaged", lambda: make(title="😀" * 1001)),
+    Row("title-lone-surrogate", "damaged", lambda: make(title="a\ud800b")),
+    Row("generated-at-second-60", "damaged", lambda: make(generated_at="2025-01-01T00:00:60Z")),
+    Row("generated-at-year-0", "damaged", lambda: make(generated_at="0000-01-01T00:00:00Z")),
+    Row("generated-at-1900-02-29", "damaged", lambda: make(generated_at="1900-02-29T00:00:00Z")),
+    Row("generated-at-2024-02-29", "ok", lambda: make(generated_at="2024-02-29T23:59:59Z")),
+    Row("made-in-2099", "ok", lambda: make(generated_at="2099-01-01T00:00:00Z")),
     Row("owner-1001-ascii", "damaged", lambda: make(owner="o" * 1001)),
     # --- rule 5: base64
     Row("payload-base64-line-breaks", "damaged", lambda: make(payload_b64_edit=line_breaks)),

@@ -163,9 +163,45 @@
   }
 
   // The header's canonical text: what Python's json.dumps(sort_keys=True,
-  // separators=(",", ":"), ensure_ascii=True) gives, then <, > and & as \u003c \u003e
-  // \u0026. Numbers must be integers JavaScript holds exactly; anything else is refused
-  // (null is returned), which makes the header "damaged".
+  // separators=(",", ":"), ensure_ascii=True) gives for what Python's json.loads read,
+  // then <, > and & as \u003c \u003e \u0026. Numbers keep their source text (JSON.parse
+  // source access) so that integers (Python int, exact at any size) and fractions (Python
+  // float, written as repr() writes it) are judged as Python would; null means "cannot be
+  // canonical".
+  class Num {
+    constructor(value, source) {
+      this.value = value;
+      // Without source access (older browsers) only exact integers can be judged.
+      this.source = typeof source === "string" ? source
+        : Number.isSafeInteger(value) ? String(value) : "?";
+      this.isInt = /^-?(?:0|[1-9][0-9]*)$/.test(this.source);
+    }
+  }
+  const reviveNumbers = (key, value, context) =>
+    typeof value === "number" ? new Num(value, context && context.source) : value;
+
+  function pyFloatRepr(x) {
+    if (!Number.isFinite(x)) return null; // Python writes Infinity: never the source text
+    if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
+    const [mantissa, exponent] = x.toExponential().split("e"); // shortest round-trip digits
+    const sign = mantissa[0] === "-" ? "-" : "";
+    const digits = mantissa.replace("-", "").replace(".", "");
+    const exp = parseInt(exponent, 10);
+    const point = exp + 1; // digits before the decimal point
+    let out;
+    if (point <= -4 || point > 16) {
+      out = digits[0] + (digits.length > 1 ? "." + digits.slice(1) : "") + "e" +
+        (exp < 0 ? "-" : "+") + String(Math.abs(exp)).padStart(2, "0");
+    } else if (point <= 0) {
+      out = "0." + "0".repeat(-point) + digits;
+    } else if (point >= digits.length) {
+      out = digits + "0".repeat(point - digits.length) + ".0";
+    } else {
+      out = digits.slice(0, point) + "." + digits.slice(point);
+    }
+    return sign + out;
+  }
+
   const ESC = { 0x22: "\\\"", 0x5c: "\\\\", 0x08: "\\b", 0x0c: "\\f", 0x0a: "\\n", 0x0d: "\\r",
     0x09: "\\t", 0x3c: "\\u003c", 0x3e: "\\u003e", 0x26: "\\u0026" };
   function canonString(s) {
@@ -173,9 +209,8 @@
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
       if (ESC[c]) out += ESC[c];
-      else if (c < 0x20 || c > 0x7e) {
-        out += c === 0x7f ? "\u007f" : "\\u" + c.toString(16).padStart(4, "0");
-      } else out += s[i];
+      else if (c < 0x20 || c > 0x7e) out += "\\u" + c.toString(16).padStart(4, "0"); // DEL too
+      else out += s[i];
     }
     return out + "\"";
   }
@@ -184,14 +219,17 @@
     if (v === true) return "true";
     if (v === false) return "false";
     if (typeof v === "string") return canonString(v);
-    if (typeof v === "number") return Number.isSafeInteger(v) && !Object.is(v, -0) ? String(v) : null;
+    if (v instanceof Num) {
+      if (v.isInt) return v.source === "-0" ? "0" : v.source;
+      return v.source === "?" ? null : pyFloatRepr(v.value);
+    }
     if (Array.isArray(v)) {
       const parts = v.map(canon);
       return parts.includes(null) ? null : "[" + parts.join(",") + "]";
     }
     if (typeof v === "object") {
       // Code point order of the keys (JS sort compares UTF-16 units; the two orders differ
-      // only between astral characters and U+E000..U+FFFF, never in a genuine header).
+      // only between astral characters and U+E000..U+FFFF).
       const keys = Object.keys(v).sort((a, b) => {
         const x = Array.from(a), y = Array.from(b);
         for (let i = 0; i < Math.min(x.length, y.length); i++) {
@@ -210,6 +248,9 @@
     }
     return null;
   }
+
+  // An integer header value (a JSON number written without fraction or exponent), or NaN.
+  const intOf = (v) => (v instanceof Num && v.isInt ? Number(v.source) : NaN);
 
   // ------------------------------------------------------------------ the page's elements
 
@@ -273,19 +314,20 @@
       throw damaged("header characters");
     }
     let h;
-    try { h = JSON.parse(text); } catch (e) { throw damaged("header is not JSON"); }
+    try { h = JSON.parse(text, reviveNumbers); } catch (e) { throw damaged("header is not JSON"); }
     if (!h || typeof h !== "object" || Array.isArray(h)) throw damaged("header is not an object");
     if (canon(h) !== text) throw damaged("header is not in canonical form");
     if (h.format !== FORMAT) throw unsupported("not a Strongroom offline file");
-    if (!Number.isInteger(h.version)) throw damaged("version");
-    const v = VERSIONS[h.version];
-    if (!v) throw unsupported("version " + h.version);
+    const version = intOf(h.version);
+    if (isNaN(version)) throw damaged("version");
+    const v = VERSIONS[version];
+    if (!v || version !== 1 && version !== 2) throw unsupported("version " + h.version.source);
     const keys = Object.keys(h);
     if (keys.length !== HEADER_KEYS.length || !HEADER_KEYS.every((k) => keys.includes(k))) {
       throw damaged("header keys");
     }
-    const it = h.kdf_iterations;
-    if (!Number.isInteger(it) || it < 1 || it > MAX_ITERATIONS) throw damaged("iterations");
+    const it = intOf(h.kdf_iterations);
+    if (!(it >= 1 && it <= MAX_ITERATIONS)) throw damaged("iterations");
     const sized = (name, n) => {
       const bytes = fromB64(h[name]);
       if (bytes.length !== n) throw damaged("bad field length");
@@ -302,13 +344,14 @@
     const expires = h.expires_at === null ? null : isoMs(h.expires_at);
     if (isNaN(generated) || (expires !== null && isNaN(expires))) throw damaged("bad date");
     for (const name of ["title", "owner"]) {
-      if (typeof h[name] !== "string" || !codePointsAtMost(h[name], MAX_LABEL_CP)) {
+      if (typeof h[name] !== "string" || !codePointsAtMost(h[name], MAX_LABEL_CP) ||
+        !wellFormed(h[name])) {
         throw damaged(name);
       }
     }
     return {
       text,
-      version: h.version,
+      version,
       iterations: it,
       title: h.title,
       owner: h.owner,
