@@ -120,3 +120,31 @@ def test_cli_refusals_exit_1_with_the_reason_and_write_nothing(inst, tmp_path):
     nobody = inst.run("export", "--user", "nobody", "--format", "csv", "--out", str(out))
     assert nobody.returncode == 1 and "no active user named 'nobody'" in nobody.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("fmt", ["html", "csv"])
+def test_an_export_that_cannot_be_written_is_audited_as_a_failure(inst, tmp_path, fmt):
+    """A missing directory (a full disk behaves the same: the write fails inside the audit
+    transaction): exit 1, no file, and the audit trail says the export failed, never a
+    success with the SHA-256 of a file that does not exist."""
+    secret = tmp_path / "passphrase.txt"
+    secret.write_text(PASSPHRASE + "\n", encoding="utf-8")
+    out = tmp_path / "no-such-dir" / f"alice.{fmt}"
+    count = (
+        "from strongroom.audit.models import AuditEvent\n"
+        "result = [[e.outcome, e.object_name, e.details.get('sha256'),"
+        " e.details.get('refusal')] for e in AuditEvent.objects.filter("
+        f"action='export.{'html' if fmt == 'html' else 'spreadsheet'}').order_by('seq')]"
+    )
+    before = inst.script(count)
+    args = ["--passphrase-file", str(secret)] if fmt == "html" else []
+    done = inst.run(
+        "export", "--user", "alice", "--format", fmt, *args, "--out", str(out), "--reason", "r"
+    )
+    assert done.returncode == 1, done.stderr
+    assert "cannot write" in done.stderr and "nothing was exported" in done.stderr
+    assert not out.parent.exists()
+    after = inst.script(count)
+    [new] = after[len(before) :]
+    assert new == ["failure", f"alice.{fmt}", None, "export_write_failed"]
+    inst.ok("audit", "verify")  # the failure record is part of an intact chain
