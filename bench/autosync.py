@@ -97,6 +97,7 @@ def _run(users_n: int, entries_n: int, runs: int) -> int:
     from strongroom.storage.models import StorageConnection
     from strongroom.sync import autosync, hooks
     from strongroom.sync import services as sync
+    from strongroom.sync.keys import copy_keys_store
     from strongroom.sync.models import AutoState, JobState, SyncCopy, SyncJob
     from strongroom.vault.models import Account, Resource, Share
 
@@ -161,16 +162,15 @@ def _run(users_n: int, entries_n: int, runs: int) -> int:
                 iterations=BENCH_ITERATIONS,
                 minimum_iterations=BENCH_ITERATIONS,
             )
-            copies.append(
-                SyncCopy(
-                    user=user,
-                    connection=conn,
-                    object_name=sync.object_name_for(conn),
-                    copy_keys=copy_keys.to_dict(),
-                    keep_in_sync=True,
-                    auto_state=AutoState.ACTIVE,
-                )
+            copy = SyncCopy(
+                user=user,
+                connection=conn,
+                object_name=sync.object_name_for(conn),
+                keep_in_sync=True,
+                auto_state=AutoState.ACTIVE,
             )
+            copy_keys_store(copy, copy_keys)  # the build key sealed, as the service does
+            copies.append(copy)
         SyncCopy.objects.bulk_create(copies, batch_size=500)
         setup_seconds = time.perf_counter() - t_setup
 

@@ -77,13 +77,39 @@ def _gen_vault() -> Any:
     return module
 
 
+def _details(i: int) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A resource description and custom fields, as an MSP vault has them (format 2 carries
+    both): every other entry has a description, every third a serial number and a
+    contract, every seventh a hostile custom field. Deterministic, so the floor carries the
+    same data."""
+    description = f"Rack {i % 40}, row {i % 7}: managed under contract C-{i % 900:03d}" * (
+        i % 2 == 0
+    )
+    custom: tuple[tuple[str, str], ...] = ()
+    if i % 3 == 0:
+        custom += (("Serial", f"SN-{(i * 7919) % 10**8:08d}"), ("Contract", f"C-{i % 900:03d}"))
+    if i % 7 == 0:
+        custom += (("=cmd|' /C calc'!A0", "<img src=x onerror=alert(1)> \u202e ключ"),)
+    return description, custom
+
+
+def _rows(n: int) -> list[dict[str, Any]]:
+    """gen_vault rows with the details of ``_details`` (what the floor serialises)."""
+    rows = _gen_vault().generate(n, 1337)
+    for i, row in enumerate(rows):
+        description, custom = _details(i)
+        row["description"] = description
+        row["custom"] = [list(pair) for pair in custom]
+    return rows
+
+
 def _entries(n: int) -> list[Any]:
     """gen_vault rows as offline entries; host from the URL, one update time per row."""
     from strongroom.crypto.offline import OfflineEntry
 
     base = datetime(2025, 1, 1, tzinfo=UTC)
     out = []
-    for i, row in enumerate(_gen_vault().generate(n, 1337)):
+    for i, row in enumerate(_rows(n)):
         url = row["url"]
         host = url.split("/")[2] if "://" in url else url.split(":")[0]
         out.append(
@@ -97,6 +123,8 @@ def _entries(n: int) -> list[Any]:
                 notes=row["notes"],
                 folder=row["folder"],
                 updated_at=base + timedelta(minutes=7 * i),
+                description=row["description"],
+                custom_fields=tuple(tuple(pair) for pair in row["custom"]),
             )
         )
     return out
@@ -175,7 +203,7 @@ def floor_build_one(n: int, out: str | None) -> dict[str, float]:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
-    rows = _gen_vault().generate(n, 1337)
+    rows = _rows(n)
     salt, nonce = os.urandom(16), os.urandom(12)
     key = PBKDF2HMAC(hashes.SHA256(), 32, salt, ITERATIONS).derive(PASSPHRASE.encode())
     before = _rss_mib()

@@ -158,6 +158,7 @@ def _run(users_n: int, entries_n: int) -> int:
     from strongroom.storage.models import StorageConnection
     from strongroom.storage.providers.s3 import s3_clients_clear
     from strongroom.sync import services as sync
+    from strongroom.sync.keys import copy_keys_store
     from strongroom.sync.models import JobState, SyncJob
     from strongroom.vault.models import Account, Resource
 
@@ -217,15 +218,14 @@ def _run(users_n: int, entries_n: int) -> int:
                 iterations=BENCH_ITERATIONS,
                 minimum_iterations=BENCH_ITERATIONS,
             )
-            jobs.append(
-                SyncJob(
-                    user=user,
-                    connection=conn,
-                    provider="s3",
-                    copy_keys=copy_keys.to_dict(),
-                    object_name=sync.object_name_for(conn),
-                )
+            job = SyncJob(
+                user=user,
+                connection=conn,
+                provider="s3",
+                object_name=sync.object_name_for(conn),
             )
+            copy_keys_store(job, copy_keys)  # the build key sealed, as the service does
+            jobs.append(job)
         SyncJob.objects.bulk_create(jobs, batch_size=500)
         setup_seconds = time.perf_counter() - t_setup
 
