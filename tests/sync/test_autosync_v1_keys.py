@@ -113,9 +113,14 @@ def test_a_version_1_copy_pauses_once_uploads_nothing_and_resumes_with_a_new_pas
     assert refused.value.code == "needs_passphrase"
     assert stored_file(sync_dir, copy) == before
 
-    # The owner sets the passphrase again through the API: version 2 keys, resumed, rebuilt.
+    # The Synced copies page says why and opens the passphrase form.
     client = Client()
     client.force_login(alice)
+    page = client.get("/sync/copies/").content.decode()
+    assert "data-copy-needs-passphrase" in page and "Set the passphrase again to resume" in page
+    assert "set its passphrase again to keep it in sync" in page
+
+    # The owner sets the passphrase again through the API: version 2 keys, resumed, rebuilt.
     new_passphrase = "tangerine voyage quietly ninety harbour"
     answer = run(
         client.post,
