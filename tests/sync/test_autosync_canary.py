@@ -1,7 +1,7 @@
 """Canary for auto-sync: a known passphrase set up a kept copy (through the web dialog and
 the API), the copy is rebuilt after changes, re-synced, re-keyed with a second known
-passphrase, and refused once with a weak one. Neither passphrase, the copy's private key
-nor its key-encryption key appears — raw, hex, base64 or base64url — in any row of any
+passphrase, and refused once with a weak one. Neither passphrase, the copy's private key,
+its key-encryption key nor its build key in the clear appears — raw, hex, base64 or base64url — in any row of any
 table, the logs (DEBUG), the task queue, any file the server wrote (data directory, sync
 folder) or the uploaded object."""
 
@@ -47,9 +47,11 @@ def _forms(secret: bytes) -> list[bytes]:
 
 
 def _key_material(copy_keys: dict, passphrase: str) -> list[bytes]:
-    """The private key scalar and the KEK of a copy (derived here, from the passphrase)."""
+    """The private key scalar, the KEK and the build key of a copy (derived here, from the
+    passphrase). The build key is stored, but only sealed: never in the clear."""
     keys = offline.CopyKeys.from_dict(copy_keys)
-    private = offline._unwrap_private_key(
+    private, build_key = offline._unwrap_private_key(
+        version=keys.version,
         passphrase=passphrase,
         iterations=keys.iterations,
         salt=keys.salt,
@@ -58,7 +60,8 @@ def _key_material(copy_keys: dict, passphrase: str) -> list[bytes]:
     )
     scalar = private.private_numbers().private_value.to_bytes(32, "big")
     kek = offline._kek(passphrase, keys.salt, keys.iterations)
-    return [scalar, kek, str(private.private_numbers().private_value).encode()]
+    assert len(build_key) == 32
+    return [scalar, kek, str(private.private_numbers().private_value).encode(), build_key]
 
 
 def _all_rows() -> bytes:
