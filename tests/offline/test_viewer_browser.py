@@ -86,7 +86,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     made["edited-iterations"] = html.replace(
         b'"kdf_iterations":600000', b'"kdf_iterations":600001', 1
     )
-    made["newer"] = html.replace(b'"version":1', b'"version":2', 1)
+    # The header comes before the viewer script: the first "version" is the header's.
+    made["newer"] = html.replace(b'"version":2', b'"version":3', 1)
     paths = {}
     for name, data in made.items():
         path = folder / f"{name}.html"
@@ -354,3 +355,238 @@ def test_without_javascript_the_page_explains_what_to_do(open_file, files):
     expect(note).to_contain_text("open the file in Safari or Chrome")
     expect(page.locator("#app")).to_be_hidden()
     shoot(page, "noscript")
+
+
+# --- issue 12: format 2 details ---------------------------------------------------------
+
+DETAILED = [
+    OfflineEntry(
+        name="Core router",
+        resource_type="router",
+        host="rt1.acme.internal",
+        url="https://rt1.acme.internal/admin",
+        username="admin",
+        password="S3cr3t<&>'\"!",
+        totp_seed=ROUTER_SEED,
+        description="Edge router <b>in</b> rack 4, \u202eleased line",
+        custom_fields=(("Serial number", "FX-99881"), ("Support contract", "<i>gold</i>")),
+    ),
+    OfflineEntry(name="Bidi URL", username="u", password="p1", url="https://exa\u202emple.com/"),
+    OfflineEntry(
+        name="Zero width URL", username="u", password="p2", url="https://pay\u200bpal.com/"
+    ),
+    OfflineEntry(
+        name="Soft hyphen URL", username="u", password="p3", url="https://bank\u00ad.com/"
+    ),
+    OfflineEntry(name="Control URL", username="u", password="p4", url="https://a.com/\x07x"),
+    OfflineEntry(name="Script URL", username="u", password="p5", url="javascript:alert(1)"),
+    OfflineEntry(name="Plain URL", username="u", password="p6", url="https://plain.example/x"),
+]
+
+
+@pytest.fixture(scope="module")
+def detail_files(tmp_path_factory) -> dict[str, Path]:
+    from . import forge
+    from .hostile import page as real_page
+
+    folder = tmp_path_factory.mktemp("offline-details")
+    now = datetime.now(UTC)
+    cheap = cheap_keys()
+    made = {
+        "v2": build(cheap, DETAILED, generated_at=now - timedelta(days=3)),
+        "future": build(cheap, DETAILED[:1], generated_at=now + timedelta(days=2)),
+        "soon": build(cheap, DETAILED[:1], generated_at=now + timedelta(minutes=2)),
+    }
+    keys = forge.Keys.fresh(PASSPHRASE)
+    made["v1"] = forge.build(
+        real_page(),
+        keys,
+        forge.Spec(
+            version=1,
+            rows=[forge.row_v1(name="Old copy entry", username="u", password="old-pw")],
+            generated_at=(now - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        ),
+    )
+    paths = {}
+    for name, data in made.items():
+        path = folder / f"{name}.html"
+        path.write_bytes(data)
+        paths[name] = path
+    return paths
+
+
+def ready(page) -> None:
+    expect(page.locator("html")).to_have_attribute("data-ready", "1")
+
+
+def test_description_and_custom_fields_are_shown_as_text_and_searched(open_file, detail_files):
+    page = open_file(detail_files["v2"])
+    ready(page)
+    unlocked(page)
+    expect(page.locator("html")).to_have_attribute("data-verdict", "ok")
+    search = page.get_by_role("searchbox")
+    for term in ("fx-99881", "gold", "leased line", "rack 4"):  # custom values, description
+        search.fill(term)
+        expect(page.locator("#count")).to_have_text(f"1 of {len(DETAILED)}")
+        assert visible_rows(page) == ["Core router"]
+    search.fill("serial number")  # labels are not searched, only values
+    expect(page.locator("#empty")).to_be_visible()
+    search.fill("S3cr3t")  # nor passwords
+    expect(page.locator("#empty")).to_be_visible()
+    search.fill("gold")
+    page.locator(".row", has_text="Core router").click()
+    fields = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#detail-body .field')).map(
+             f => [f.querySelector('.field-label').textContent,
+                   f.querySelector('.field-value').textContent])"""
+    )
+    values = dict(fields)
+    assert values["Description"] == DETAILED[0].description
+    assert values["Serial number"] == "FX-99881"
+    assert values["Support contract"] == "<i>gold</i>"
+    assert page.evaluate("document.querySelectorAll('#detail-body b, #detail-body i').length") == 0
+
+
+def test_copy_buttons_have_accessible_names(open_file, detail_files):
+    page = open_file(detail_files["v2"], clipboard=True)
+    ready(page)
+    unlocked(page)
+    row_copy = page.get_by_role("button", name="Copy password for Core router")
+    expect(row_copy).to_have_count(1)  # the list row's button
+    page.get_by_role("searchbox").fill("rt1.acme")
+    page.locator(".row", has_text="Core router").click()
+    detail = page.locator("#detail")
+    expect(detail.get_by_role("button", name="Copy password for Core router")).to_be_visible()
+    expect(detail.get_by_role("button", name="Copy username for Core router")).to_be_visible()
+    code = detail.get_by_role("button", name="Copy one-time code for Core router")
+    expect(code).to_be_visible()
+    expect(page.locator("#detail-totp")).to_have_attribute("data-code", lambda_re(r"^\d{6}$"))
+    code.click()
+    expect(page.locator("#toast")).to_contain_text("Code copied")
+    assert page.evaluate("navigator.clipboard.readText()") == page.locator(
+        "#detail-totp"
+    ).get_attribute("data-code")
+    detail.get_by_role("button", name="Copy username for Core router").click()
+    expect(page.locator("#toast")).to_contain_text("Username copied")
+    assert page.evaluate("navigator.clipboard.readText()") == "admin"
+
+
+@pytest.mark.parametrize(
+    ("name", "link"),
+    [
+        ("Bidi URL", None),
+        ("Zero width URL", None),
+        ("Soft hyphen URL", None),
+        ("Control URL", None),
+        ("Script URL", None),
+        ("Plain URL", "https://plain.example/x"),
+    ],
+)
+def test_urls_with_hidden_characters_are_text_with_a_warning(open_file, detail_files, name, link):
+    page = open_file(detail_files["v2"])
+    ready(page)
+    unlocked(page)
+    page.get_by_role("searchbox").fill(name.lower())
+    page.locator(".row", has_text=name).first.click()
+    entry = next(e for e in DETAILED if e.name == name)
+    url_field = page.locator(".field", has=page.locator(".field-label", has_text="URL"))
+    expect(url_field.locator(".field-value")).to_have_text(entry.url)
+    warning = url_field.locator(".field-warning")
+    links = page.locator("#detail a")
+    if link is None:
+        expect(links).to_have_count(0)
+        if name != "Script URL":
+            expect(warning).to_be_visible()
+            expect(warning).to_contain_text("invisible or text-direction characters")
+        else:
+            expect(warning).to_have_count(0)  # not http(s): text, as ever
+    else:
+        expect(warning).to_have_count(0)
+        expect(links).to_have_count(1)
+        assert links.first.get_attribute("href") == link
+        assert links.first.get_attribute("rel") == "noopener noreferrer"
+
+
+def test_lock_resets_the_passphrase_field_and_clears_the_copied_password(open_file, detail_files):
+    page = open_file(detail_files["v2"], clipboard=True)
+    ready(page)
+    field = page.get_by_label("Passphrase")
+    show = page.locator("#pass-show")
+    field.fill(PASSPHRASE)
+    show.click()
+    expect(field).to_have_attribute("type", "text")
+    expect(show).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name="Unlock").click()
+    expect(page.locator(".row").first).to_be_visible()
+    page.get_by_role("button", name="Copy password for Core router").click()
+    expect(page.locator("#toast")).to_contain_text("Password copied")
+    assert page.evaluate("navigator.clipboard.readText()") == "S3cr3t<&>'\"!"
+    page.get_by_role("button", name="Lock").click()
+    expect(page.locator("#lock")).to_be_visible()
+    expect(field).to_have_attribute("type", "password")
+    expect(field).to_have_value("")
+    expect(show).to_have_text("Show")
+    expect(show).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#toast")).to_have_text("Clipboard cleared")
+    expect(page.locator("html")).not_to_have_attribute("data-clip", "held")
+    assert page.evaluate("navigator.clipboard.readText()") == ""
+
+
+def test_lock_leaves_a_clipboard_the_user_changed_since(open_file, detail_files):
+    page = open_file(detail_files["v2"], clipboard=True)
+    ready(page)
+    unlocked(page)
+    page.get_by_role("button", name="Copy password for Core router").click()
+    expect(page.locator("#toast")).to_contain_text("Password copied")
+    expect(page.locator("html")).to_have_attribute("data-clip", "held")
+    page.evaluate("navigator.clipboard.writeText('the user copied this')")
+    page.get_by_role("button", name="Lock").click()
+    expect(page.locator("#lock")).to_be_visible()
+    expect(page.get_by_label("Passphrase")).to_have_value("")
+    # The viewer has let go of the clipboard (its check is done) and cleared nothing.
+    expect(page.locator("html")).not_to_have_attribute("data-clip", "held")
+    assert page.evaluate("navigator.clipboard.readText()") == "the user copied this"
+    expect(page.locator("#toast")).not_to_have_text("Clipboard cleared")
+
+
+def test_made_date_in_the_future_is_flagged_and_the_age_shown(open_file, detail_files):
+    page = open_file(detail_files["future"])
+    ready(page)
+    future = page.locator("#lock-future")
+    expect(future).to_be_visible()
+    expect(future).to_contain_text("claims to be made in the future")
+    expect(page.locator("#lock-age")).to_contain_text("in the future")
+    unlocked(page)
+    expect(page.locator("#vault-future")).to_be_visible()
+
+    page = open_file(detail_files["v2"])
+    ready(page)
+    expect(page.locator("#lock-age")).to_have_text("Made 3 days ago")
+    expect(page.locator("#lock-future")).to_be_hidden()
+    unlocked(page)
+    expect(page.locator("#vault-age")).to_have_text("Made 3 days ago")
+    expect(page.locator("#vault-future")).to_be_hidden()
+
+    page = open_file(detail_files["soon"])  # 2 minutes ahead: clocks differ a little
+    ready(page)
+    expect(page.locator("#lock-future")).to_be_hidden()
+
+
+def test_version_1_file_opens_with_a_persistent_banner(open_file, detail_files):
+    page = open_file(detail_files["v1"])
+    ready(page)
+    text = "Version 1 file: not authenticated against forgery. Get a fresh copy (re-export)."
+    expect(page.locator("#lock-v1")).to_have_text(text)
+    expect(page.locator("#lock-age")).to_have_text("Made 5 hours ago")
+    unlocked(page)
+    expect(page.locator("html")).to_have_attribute("data-verdict", "ok_v1")
+    expect(page.locator("#vault-v1")).to_have_text(text)
+    assert visible_rows(page) == ["Old copy entry"]
+    page.get_by_role("button", name="Lock").click()
+    expect(page.locator("#lock-v1")).to_be_visible()
+    unlocked(page)
+    expect(page.locator("#vault-v1")).to_be_visible()
+
+    page = open_file(detail_files["v2"])
+    ready(page)
+    expect(page.locator("#lock-v1")).to_be_hidden()

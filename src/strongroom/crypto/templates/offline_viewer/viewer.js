@@ -1161,7 +1161,14 @@
     if (!ok) throw new Error("copy refused");
   }
 
-  let clipWritten = null; // what the viewer last put on the clipboard, until it is cleared
+  // What the viewer last put on the clipboard, until it is cleared or the user replaced it
+  // (<html data-clip="held"> meanwhile: a state for tests, never the value).
+  let clipWritten = null;
+  function setClipWritten(text) {
+    clipWritten = text;
+    if (text === null) delete document.documentElement.dataset.clip;
+    else document.documentElement.dataset.clip = "held";
+  }
 
   async function copy(text, what) {
     try {
@@ -1170,7 +1177,7 @@
       toast("Could not copy: this browser refused access to the clipboard");
       return;
     }
-    clipWritten = text;
+    setClipWritten(text);
     clearTimeout(clipTimer);
     clipTimer = setTimeout(clearClipboard, CLIPBOARD_MS);
     toast(what + " copied. The clipboard is cleared in " + CLIPBOARD_MS / 1000 + " s.");
@@ -1182,7 +1189,7 @@
     try {
       await writeClipboard("");
       clipPending = false;
-      clipWritten = null;
+      setClipWritten(null);
       toast("Clipboard cleared");
     } catch (e) {
       clipPending = true; // the page was not focused: try again when it is
@@ -1249,7 +1256,7 @@
     if (current === mine) {
       await clearClipboard();
     } else {
-      clipWritten = null;
+      setClipWritten(null);
       clearTimeout(clipTimer);
       clipTimer = 0;
     }
