@@ -140,25 +140,33 @@
     ? (s) => s.isWellFormed()
     : (s) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?:^|[^\ud800-\udbff])[\udc00-\udfff]/.test(s);
 
-  // `YYYY-MM-DDTHH:MM:SSZ` and a real moment (year >= 1, seconds 00-59). Returns ms or NaN.
-  function isoMs(s) {
-    if (typeof s !== "string" || s.length !== 20) return NaN;
+  // `YYYY-MM-DDTHH:MM:SSZ` and a real moment (year >= 1, seconds 00-59): what Python's
+  // datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ") accepts with the exact pattern.
+  function isoValid(s) {
+    if (typeof s !== "string" || s.length !== 20) return false;
+    const d = (i) => s.charCodeAt(i) - 48;
     for (let i = 0; i < 20; i++) {
       const c = s.charCodeAt(i);
-      const want = i === 4 || i === 7 ? 45 : i === 10 ? 84 : i === 13 || i === 16 ? 58
-        : i === 19 ? 90 : -1;
-      if (want >= 0 ? c !== want : c < 48 || c > 57) return NaN;
+      if (i === 4 || i === 7) { if (c !== 45) return false; }
+      else if (i === 10) { if (c !== 84) return false; }
+      else if (i === 13 || i === 16) { if (c !== 58) return false; }
+      else if (i === 19) { if (c !== 90) return false; }
+      else if (c < 48 || c > 57) return false;
     }
-    const num = (a, b) => parseInt(s.slice(a, b), 10);
-    const y = num(0, 4), mo = num(5, 7), d = num(8, 10);
-    const h = num(11, 13), mi = num(14, 16), se = num(17, 19);
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59) return NaN;
+    const y = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
+    const mo = d(5) * 10 + d(6), day = d(8) * 10 + d(9);
+    if (y < 1 || mo < 1 || mo > 12 || day < 1) return false;
+    if (d(11) * 10 + d(12) > 23 || d(14) * 10 + d(15) > 59 || d(17) * 10 + d(18) > 59) return false;
     const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1];
-    if (d > days) return NaN;
+    return day <= (mo === 2 ? (leap ? 29 : 28) : mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31);
+  }
+
+  // The moment in ms, or NaN.
+  function isoMs(s) {
+    if (!isoValid(s)) return NaN;
     const t = new Date(0);
-    t.setUTCFullYear(y, mo - 1, d);
-    t.setUTCHours(h, mi, se, 0);
+    t.setUTCFullYear(+s.slice(0, 4), +s.slice(5, 7) - 1, +s.slice(8, 10));
+    t.setUTCHours(+s.slice(11, 13), +s.slice(14, 16), +s.slice(17, 19), 0);
     return t.getTime();
   }
 
@@ -454,7 +462,9 @@
       throw damaged("payload is not JSON");
     }
     performance.mark("strongroom:parsed");
-    return header.version === 2 ? layoutV2(doc) : layoutV1(doc, text);
+    const data = header.version === 2 ? layoutV2(doc) : layoutV1(doc, text);
+    if (loneSurrogate(text)) throw damaged("lone surrogate");
+    return data;
   }
 
   // Rule 8: exactly one gzip member and nothing after it; the decompressed bytes ASCII.
@@ -483,9 +493,30 @@
     return new TextDecoder().decode(bytes);
   }
 
+  // Types and lengths per value; lone surrogates are found in the text (loneSurrogate).
   function badString(s) {
-    return typeof s !== "string" || (s.length > MAX_TEXT_CP && !codePointsAtMost(s, MAX_TEXT_CP)) ||
-      !wellFormed(s);
+    return typeof s !== "string" || (s.length > MAX_TEXT_CP && !codePointsAtMost(s, MAX_TEXT_CP));
+  }
+
+  // Rule 10 on the payload's ASCII JSON text, where a surrogate can only be a \uXXXX escape:
+  // a high-surrogate escape not followed at once by a low one, or a low one on its own.
+  // "\\ud800" (an escaped backslash, then "ud800") is no escape: the backslashes before a
+  // match are counted. One pass over the text instead of a check per string.
+  const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g;
+  function loneSurrogate(text) {
+    SURROGATE_ESCAPE.lastIndex = 0;
+    for (let m = SURROGATE_ESCAPE.exec(text); m; m = SURROGATE_ESCAPE.exec(text)) {
+      const at = m.index;
+      let slashes = 0;
+      for (let k = at - 1; k >= 0 && text.charCodeAt(k) === 92; k--) slashes++;
+      if (slashes % 2) { SURROGATE_ESCAPE.lastIndex = at + 1; continue; } // a literal "\\"
+      const unit = parseInt(m[0].slice(2), 16);
+      if (unit >= 0xdc00) return true; // a low half with no high half before it
+      const next = text.slice(at + 6, at + 12);
+      if (!/^\\u[dD][c-fC-F][0-9a-fA-F]{2}$/.test(next)) return true;
+      SURROGATE_ESCAPE.lastIndex = at + 12;
+    }
+    return false;
   }
 
   // Rules 9-10 for the rows of either version: shapes, types, lengths, no lone surrogate.
@@ -503,7 +534,7 @@
         } else if (kind === K_TOTP) {
           if (x !== null && badString(x)) throw damaged("row totp");
         } else if (kind === K_DATE) {
-          if (x !== null && isNaN(isoMs(x))) throw damaged("row date");
+          if (x !== null && !isoValid(x)) throw damaged("row date");
         } else {
           if (!Array.isArray(x)) throw damaged("row custom");
           for (const pair of x) {
