@@ -484,17 +484,40 @@ def cmd_key_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from strongroom.audit.anchors import anchors_read
     from strongroom.audit.services import audit_verify
 
     _startup_gate()
-    report = audit_verify()
+    anchors = []
+    anchor_problems: list[str] = []
+    for source in args.anchors or ():
+        found, problems = anchors_read(source)
+        if not found and not problems:
+            problems = [f"no anchors found in {source}"]
+        anchors += found
+        anchor_problems += problems
+    report = audit_verify(anchors=anchors if args.anchors else None)
+    report.problems[:0] = anchor_problems
     if report.ok:
-        _say(f"OK: {report.checked} audit records, chain intact")
+        checked = f", {report.anchors} anchors reached" if args.anchors else ""
+        _say(f"OK: {report.checked} audit records, chain intact{checked}")
         return EXIT_OK
     for problem in report.problems:
         _say(f"PROBLEM: {problem}")
     _say(f"{len(report.problems)} problems in {report.checked} audit records")
     return EXIT_FAILED
+
+
+def cmd_audit_anchor(args: argparse.Namespace) -> int:
+    from strongroom.audit.anchors import audit_anchor
+
+    _startup_gate()
+    anchor = audit_anchor(why="command")
+    if anchor is None:
+        _say("nothing to anchor: the audit trail is empty")
+        return EXIT_OK
+    _say(f"anchored record {anchor.seq} at {anchor.at}")
+    return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -846,8 +869,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="audit trail operations")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    p = audit_sub.add_parser("verify", help="check the hash chain of the audit trail")
+    p = audit_sub.add_parser(
+        "verify",
+        help="check the hash chain of the audit trail (and that it reaches every anchor)",
+    )
+    p.add_argument(
+        "--anchors",
+        action="append",
+        metavar="SOURCE",
+        help="anchors to check: a file (anchor or log lines), a directory, or "
+        "s3://bucket/prefix (repeat for several)",
+    )
     p.set_defaults(func=cmd_audit_verify)
+    p = audit_sub.add_parser(
+        "anchor", help="write an anchor of the chain head now (log, anchor file, S3)"
+    )
+    p.set_defaults(func=cmd_audit_anchor)
 
     p = sub.add_parser(
         "open",
