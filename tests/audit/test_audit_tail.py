@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -82,6 +83,26 @@ def test_the_head_mac_cannot_be_recomputed_from_what_the_database_holds():
     for guess in guesses:
         AuditChainHead.objects.filter(pk=1).update(head_mac=guess)
         assert any("fails its MAC" in p for p in audit_verify().problems)
+
+
+@pytest.mark.django_db
+def test_without_the_master_key_the_head_key_cannot_be_derived(monkeypatch):
+    """Holding the database but another master key: the chain key (and so the head and
+    anchor keys derived from it) does not open."""
+    from strongroom.audit.services import _chain_key
+    from strongroom.core import keys
+
+    _chain(2)
+    head = AuditChainHead.objects.get(pk=1)
+    monkeypatch.setenv("STRONGROOM_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    keys.reset()
+    try:
+        with pytest.raises(keys.MasterKeyProblem):
+            _chain_key(head)
+    finally:
+        monkeypatch.delenv("STRONGROOM_MASTER_KEY")
+        keys.reset()
+    assert len(_chain_key(head)) == 32
 
 
 @pytest.mark.django_db
