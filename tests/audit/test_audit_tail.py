@@ -305,3 +305,14 @@ def test_anchors_in_an_object_lock_bucket_cannot_be_deleted_and_catch_truncation
     _truncate(keep=3)
     report = audit_verify(anchors=anchors_read(source)[0])
     assert any("beyond the end of the chain (last record 3)" in p for p in report.problems)
+
+
+def test_the_worker_anchors_every_ten_minutes():
+    from huey.contrib.djhuey import HUEY
+
+    from strongroom.audit.tasks import audit_anchor_periodic
+
+    assert "audit_anchor_periodic" in {t.name for t in HUEY._registry.periodic_tasks}
+    check = audit_anchor_periodic.s().validate_datetime
+    assert check(datetime(2026, 1, 1, 3, 20)) and check(datetime(2026, 1, 1, 3, 50))
+    assert not check(datetime(2026, 1, 1, 3, 21))
