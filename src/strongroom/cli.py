@@ -1,8 +1,8 @@
 """The ``strongroom`` command: run the servers and operate the vault.
 
-Exit codes: 0 success; 1 the work failed (problems found, import refused, a server died);
-2 wrong usage; 3 configuration or master key problem (nothing was served or changed);
-130 interrupted.
+Exit codes: 0 success; 1 the work failed (problems found, import refused, a server died,
+a migration failed, a restore refused); 2 wrong usage; 3 configuration or master key
+problem, the database unreachable (nothing was served or changed); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -305,15 +305,81 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    """Exit 0 up to date; 3 the database cannot be reached (nothing changed); 1 a migration
+    failed (PostgreSQL rolls each one back; see the message) or some are still pending."""
     from django.core.management import call_command
 
-    call_command("migrate", interactive=False, verbosity=1 if args.verbose else 0)
     from strongroom.core import checks
 
+    findings = checks.check_database()
+    if _has_errors(findings):
+        raise CommandError(
+            _paragraph("strongroom: cannot migrate: ", " ".join(f.message for f in findings)),
+            EXIT_CONFIG,
+        )
+    try:
+        call_command("migrate", interactive=False, verbosity=1 if args.verbose else 0)
+    except DatabaseError as exc:
+        raise CommandError(
+            _paragraph("strongroom: a migration failed: ", str(exc).strip())
+            + "\nFix the cause and run `strongroom migrate` again.",
+            EXIT_FAILED,
+        ) from exc
     pending = checks.pending_migrations()
     if pending:
         raise CommandError(f"migrations still pending: {', '.join(pending)}")
     _say("database schema is up to date")
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from strongroom.ops.backup import BackupError, backup_create
+
+    out = Path(args.out)
+    try:
+        manifest = backup_create(out=out)
+    except BackupError as exc:
+        raise CommandError(_paragraph("strongroom: backup failed: ", exc.message)) from exc
+    counts = manifest["counts"]
+    _say(
+        f"backup of the {manifest['database']['kind']} database written to {out}: "
+        f"{sum(counts.values())} rows in {len(counts)} tables, "
+        f"{counts.get('strongroom_audit_event', 0)} audit records"
+    )
+    _say(
+        "it needs master key "
+        + (", ".join(manifest["master_key_ids"]) or "(none yet)")
+        + " to restore; the key is not in the backup, keep it apart"
+    )
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from strongroom.ops.backup import BackupError, RestoreKeyMismatch, backup_restore
+
+    try:
+        report = backup_restore(source=Path(args.dir))
+    except RestoreKeyMismatch as exc:
+        message = _paragraph("strongroom: restore refused: ", exc.message)
+        raise CommandError(message, EXIT_CONFIG) from exc
+    except BackupError as exc:
+        raise CommandError(_paragraph("strongroom: restore refused: ", exc.message)) from exc
+    manifest = report.manifest
+    _say(
+        f"restored the {manifest['database']['kind']} backup of {manifest['created_at']}: "
+        f"{sum(manifest['counts'].values())} rows in {len(manifest['counts'])} tables"
+    )
+    if report.pending_migrations:
+        _say(
+            "the backup predates this version: run `strongroom migrate`, then "
+            "`strongroom audit verify`"
+        )
+    for problem in report.problems:
+        _say(f"PROBLEM: {problem}")
+    if report.problems:
+        return EXIT_FAILED
+    if not report.pending_migrations:
+        _say(f"OK: {report.audit_checked} audit records, chain intact; data keys open")
     return EXIT_OK
 
 
@@ -486,17 +552,40 @@ def cmd_key_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from strongroom.audit.anchors import anchors_read
     from strongroom.audit.services import audit_verify
 
     _startup_gate()
-    report = audit_verify()
+    anchors = []
+    anchor_problems: list[str] = []
+    for source in args.anchors or ():
+        found, problems = anchors_read(source)
+        if not found and not problems:
+            problems = [f"no anchors found in {source}"]
+        anchors += found
+        anchor_problems += problems
+    report = audit_verify(anchors=anchors if args.anchors else None)
+    report.problems[:0] = anchor_problems
     if report.ok:
-        _say(f"OK: {report.checked} audit records, chain intact")
+        checked = f", {report.anchors} anchors reached" if args.anchors else ""
+        _say(f"OK: {report.checked} audit records, chain intact{checked}")
         return EXIT_OK
     for problem in report.problems:
         _say(f"PROBLEM: {problem}")
     _say(f"{len(report.problems)} problems in {report.checked} audit records")
     return EXIT_FAILED
+
+
+def cmd_audit_anchor(args: argparse.Namespace) -> int:
+    from strongroom.audit.anchors import audit_anchor
+
+    _startup_gate()
+    anchor = audit_anchor(why="command")
+    if anchor is None:
+        _say("nothing to anchor: the audit trail is empty")
+        return EXIT_OK
+    _say(f"anchored record {anchor.seq} at {anchor.at}")
+    return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -827,8 +916,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-checks", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("migrate", help="create or upgrade the database schema")
+    p = sub.add_parser(
+        "migrate",
+        help="create or upgrade the database schema",
+        description="Exit codes: 0 the schema is up to date; 1 a migration failed or some "
+        "are still pending; 3 the database cannot be reached (nothing was changed).",
+    )
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser(
+        "backup",
+        help="consistent online snapshot of the database plus a manifest (never the key)",
+        description="SQLite: the online backup API; PostgreSQL: pg_dump --format=custom in "
+        "one snapshot. DIR (new or empty) is made 0700, its files 0600. The manifest names "
+        "the data key ids and the master key ids needed, the migrations, the row counts and "
+        "each file's SHA-256. The master key is never included: keep it apart.",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="new or empty directory")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser(
+        "restore",
+        help="restore a backup into an empty database, then check keys, counts and audit",
+        description="Refuses a database that has any table, a backup whose files do not "
+        "match the manifest, and a master key other than the backup's (exit 3). After the "
+        "restore (PostgreSQL: pg_restore, then ANALYZE) it checks that the data keys open, "
+        "the row counts match the manifest and the audit chain verifies (exit 1 if not).",
+    )
+    p.add_argument("dir", metavar="DIR", help="a directory written by `strongroom backup`")
+    p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("createadmin", help="create an administrator")
     p.add_argument("username")
@@ -876,8 +992,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="audit trail operations")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    p = audit_sub.add_parser("verify", help="check the hash chain of the audit trail")
+    p = audit_sub.add_parser(
+        "verify",
+        help="check the hash chain of the audit trail (and that it reaches every anchor)",
+    )
+    p.add_argument(
+        "--anchors",
+        action="append",
+        metavar="SOURCE",
+        help="anchors to check: a file (anchor or log lines), a directory, or "
+        "s3://bucket/prefix (repeat for several)",
+    )
     p.set_defaults(func=cmd_audit_verify)
+    p = audit_sub.add_parser(
+        "anchor", help="write an anchor of the chain head now (log, anchor file, S3)"
+    )
+    p.set_defaults(func=cmd_audit_anchor)
 
     p = sub.add_parser(
         "open",

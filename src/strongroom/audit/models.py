@@ -40,12 +40,17 @@ class AuditChainHead(models.Model):
     """Singleton row (pk=1): the last link of the chain, and the chain's MAC key (sealed).
 
     Writers lock this row, so records are appended one at a time in a single order.
+    ``head_mac`` authenticates ``seq`` and ``hash`` under a key derived from the chain key,
+    so moving the head back over deleted records needs the master key. ``anchored_seq`` is
+    the last sequence number written to the anchors (only decides when to anchor next).
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
     mac_key = SealedField()
+    head_mac = models.CharField(max_length=64, blank=True, default="")
+    anchored_seq = models.BigIntegerField(default=0)
 
     class Meta:
         db_table = "strongroom_audit_head"

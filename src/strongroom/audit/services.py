@@ -8,6 +8,13 @@ consistent chain.
 
 Audited actions call :func:`audit_record` *first*, inside their own transaction: if the
 record cannot be written the exception propagates and the action is refused (fail closed).
+
+The tail: deleting the last records and moving the head back would leave a consistent
+shorter chain, so the head's ``seq`` and ``hash`` carry a MAC (``head_mac``) under a key
+derived from the chain key; writers refuse to extend a head whose MAC fails. An attacker
+who saved an older head row could still put it back with the records after it deleted;
+anchors (:mod:`strongroom.audit.anchors`), written where the database writer cannot
+rewrite them, catch that.
 """
 
 from __future__ import annotations
@@ -18,16 +25,21 @@ import hmac
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from strongroom.audit.models import AuditChainHead, AuditEvent
 from strongroom.core import secrets
 from strongroom.core.errors import AuditUnavailable
+
+if TYPE_CHECKING:
+    from strongroom.audit.anchors import Anchor
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +77,37 @@ def _chain_key(head: AuditChainHead) -> bytes:
     return base64.b64decode(key_text)
 
 
+def derived_key(chain_key: bytes, purpose: str) -> bytes:
+    """A key for one purpose (``head``, ``anchor``) derived from the chain key. The chain
+    key is sealed under the master key, so these need the master key too; deriving from it
+    (not from the master key itself) keeps them valid across master key rotations."""
+    return hmac.new(chain_key, f"strongroom-audit-{purpose}-v1".encode(), hashlib.sha256).digest()
+
+
+def head_mac(chain_key: bytes, *, seq: int, hash_: str) -> str:
+    message = f"{seq}:{hash_}".encode()
+    return hmac.new(derived_key(chain_key, "head"), message, hashlib.sha256).hexdigest()
+
+
+def head_mac_ok(head: AuditChainHead, chain_key: bytes) -> bool:
+    expected = head_mac(chain_key, seq=head.seq, hash_=head.hash)
+    return hmac.compare_digest(expected, head.head_mac or "")
+
+
+def head_key_legacy() -> int | None:
+    """Give a head written before heads were keyed its MAC (run after migrations, with the
+    master key). Returns the sequence number keyed, or None when there was nothing to do."""
+    with transaction.atomic():
+        head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
+        if head is None or head.head_mac:
+            return None
+        key = _chain_key(head)
+        head.head_mac = head_mac(key, seq=head.seq, hash_=head.hash)
+        head.save(update_fields=["head_mac"])
+        logger.warning("audit chain head keyed at record %d (upgrade)", head.seq)
+        return head.seq
+
+
 def _head_for_update() -> tuple[AuditChainHead, bytes]:
     head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
     if head is None:
@@ -72,14 +115,27 @@ def _head_for_update() -> tuple[AuditChainHead, bytes]:
         # insert fails on the primary key once the winner commits; it then locks the
         # winner's row like everyone else.
         candidate = AuditChainHead(pk=1)
-        secrets.seal_into(candidate, "mac_key", base64.b64encode(os.urandom(32)).decode())
+        new_key = os.urandom(32)
+        secrets.seal_into(candidate, "mac_key", base64.b64encode(new_key).decode())
+        candidate.head_mac = head_mac(new_key, seq=candidate.seq, hash_=candidate.hash)
         try:
             with transaction.atomic():
                 candidate.save(force_insert=True)
         except IntegrityError:
             pass
         head = AuditChainHead.objects.select_for_update().get(pk=1)
-    return head, _chain_key(head)
+    key = _chain_key(head)
+    if not head_mac_ok(head, key):
+        logger.error(
+            "audit chain head fails its MAC (record %d): it was rewritten without the key; "
+            "refusing to extend it, run `strongroom audit verify`",
+            head.seq,
+        )
+        raise AuditUnavailable(
+            "the audit trail's chain head failed its integrity check, so this action was "
+            "refused; an administrator must run `strongroom audit verify`"
+        )
+    return head, key
 
 
 def audit_record(
@@ -119,7 +175,10 @@ def audit_record(
             event.save(force_insert=True)
             head.seq = event.seq
             head.hash = event.hash
-            head.save(update_fields=["seq", "hash"])
+            head.head_mac = head_mac(key, seq=head.seq, hash_=head.hash)
+            head.save(update_fields=["seq", "hash", "head_mac"])
+            if head.seq - head.anchored_seq >= anchor_every():
+                transaction.on_commit(_enqueue_anchor)
             return event
     except DatabaseError as exc:
         logger.error(
@@ -131,9 +190,25 @@ def audit_record(
         ) from exc
 
 
+def anchor_every() -> int:
+    return int(getattr(settings, "AUDIT_ANCHOR_EVERY", 1000))
+
+
+def _enqueue_anchor() -> None:
+    """After the commit of every N-th record. A queue outage must not fail the audited
+    action that is already committed: the periodic anchor catches up."""
+    from strongroom.audit.tasks import audit_anchor_task
+
+    try:
+        audit_anchor_task()
+    except Exception as exc:  # any queue failure: the periodic anchor catches up
+        logger.warning("audit anchor could not be queued: %s", type(exc).__name__)
+
+
 @dataclass
 class ChainReport:
     checked: int = 0
+    anchors: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -141,15 +216,35 @@ class ChainReport:
         return not self.problems
 
 
-def audit_verify(*, batch_size: int = 2000) -> ChainReport:
-    """Walk the chain in order and report every edited, deleted or reordered record."""
+def audit_verify(*, batch_size: int = 2000, anchors: Sequence[Anchor] | None = None) -> ChainReport:
+    """Walk the chain in order and report every edited, deleted or reordered record, a head
+    that fails its MAC, and (given ``anchors``) every anchor the chain does not reach with
+    the anchored hash."""
     report = ChainReport()
     head = AuditChainHead.objects.filter(pk=1).first()
     if head is None:
         if AuditEvent.objects.exists():
             report.problems.append("the chain head is missing but records exist")
+        for anchor in anchors or ():
+            report.problems.append(
+                f"anchor at record {anchor.seq} ({anchor.source}) but the chain is empty"
+            )
         return report
     key = _chain_key(head)
+    if not head_mac_ok(head, key):
+        report.problems.append(
+            f"the chain head (record {head.seq}) fails its MAC: it was rewritten by someone "
+            "without the master key (records at the end may have been deleted)"
+        )
+    wanted: dict[int, list[Anchor]] = {}
+    for anchor in anchors or ():
+        if not anchor.mac_ok(derived_key(key, "anchor")):
+            report.problems.append(
+                f"anchor {anchor.source} fails its MAC (it was edited or made without the key)"
+            )
+            continue
+        wanted.setdefault(anchor.seq, []).append(anchor)
+        report.anchors += 1
     expected_seq = 1
     prev_hash = GENESIS
     last_seq = 0
@@ -177,6 +272,12 @@ def audit_verify(*, batch_size: int = 2000) -> ChainReport:
                 report.problems.append(
                     f"record {event.seq} was edited (its content does not match its hash)"
                 )
+            for anchor in wanted.pop(event.seq, ()):
+                if not hmac.compare_digest(anchor.hash, event.hash):
+                    report.problems.append(
+                        f"record {event.seq} is not the record anchored at {anchor.source} "
+                        "(the chain was rewritten from there)"
+                    )
             expected_seq = event.seq + 1
             prev_hash = event.hash
             last_seq, last_hash = event.seq, event.hash
@@ -186,4 +287,12 @@ def audit_verify(*, batch_size: int = 2000) -> ChainReport:
             f"the chain head says the last record is {head.seq}, but the last record found is "
             f"{last_seq} (records at the end were deleted or the head was edited)"
         )
+    for seq in sorted(wanted):
+        for anchor in wanted[seq]:
+            report.problems.append(
+                f"anchor {anchor.source} names record {seq}, beyond the end of the chain "
+                f"(last record {last_seq}): records at the end were deleted"
+                if seq > last_seq
+                else f"anchor {anchor.source} names record {seq}, which is missing"
+            )
     return report

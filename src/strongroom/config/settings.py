@@ -76,6 +76,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it times everything below it (removes itself unless STRONGROOM_METRICS).
+    "strongroom.ops.metrics.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -192,6 +194,25 @@ MASTER_KEY_ENV = "STRONGROOM_MASTER_KEY"
 MASTER_KEY_COMMAND = env_str("STRONGROOM_MASTER_KEY_COMMAND", "")
 # How long a process trusts its cached choice of active data key (see core/keys.py).
 KEY_RECHECK_SECONDS = float(env_str("STRONGROOM_KEY_RECHECK_SECONDS", "5"))
+
+# Audit anchors (docs/operations.md, "Audit anchors"): the log stream always; an append-only
+# file and a write-once (Object Lock) S3 bucket when configured.
+AUDIT_ANCHOR_EVERY = int(env_str("STRONGROOM_AUDIT_ANCHOR_EVERY", "1000"))
+AUDIT_ANCHOR_DIR = env_str("STRONGROOM_AUDIT_ANCHOR_DIR", "")
+AUDIT_ANCHOR_S3_BUCKET = env_str("STRONGROOM_AUDIT_ANCHOR_S3_BUCKET", "")
+AUDIT_ANCHOR_S3_PREFIX = env_str("STRONGROOM_AUDIT_ANCHOR_S3_PREFIX", "strongroom-audit/")
+AUDIT_ANCHOR_S3_REGION = env_str("STRONGROOM_AUDIT_ANCHOR_S3_REGION", "")
+AUDIT_ANCHOR_S3_ENDPOINT = env_str("STRONGROOM_AUDIT_ANCHOR_S3_ENDPOINT", "")
+AUDIT_ANCHOR_S3_ACCESS_KEY_ID = env_str("STRONGROOM_AUDIT_ANCHOR_S3_ACCESS_KEY_ID", "")
+AUDIT_ANCHOR_S3_SECRET_ACCESS_KEY = env_str("STRONGROOM_AUDIT_ANCHOR_S3_SECRET_ACCESS_KEY", "")
+AUDIT_ANCHOR_S3_MODE = env_str("STRONGROOM_AUDIT_ANCHOR_S3_MODE", "COMPLIANCE")
+AUDIT_ANCHOR_S3_RETENTION_DAYS = int(env_str("STRONGROOM_AUDIT_ANCHOR_S3_RETENTION_DAYS", "400"))
+
+# Prometheus metrics at /metrics (docs/operations.md, "Metrics"): off unless enabled, and
+# then only with the bearer token.
+METRICS_ENABLED = env_bool("STRONGROOM_METRICS", False)
+METRICS_TOKEN = env_str("STRONGROOM_METRICS_TOKEN", "")
+METRICS_SYNC_LAG_THRESHOLD = float(env_str("STRONGROOM_METRICS_SYNC_LAG_THRESHOLD", "3600"))
 
 LOGIN_THROTTLE_FAILURES = int(env_str("STRONGROOM_LOGIN_THROTTLE_FAILURES", "5"))
 LOGIN_THROTTLE_WINDOW_SECONDS = int(env_str("STRONGROOM_LOGIN_THROTTLE_WINDOW", "900"))

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("strongroom.storage.urls")),
     path("", include("strongroom.sync.urls")),
     path("", include("strongroom.web.urls")),
+    path("metrics", include("strongroom.ops.urls")),
 ]
