@@ -387,6 +387,20 @@ ROWS: list[Row] = [
             ]
         ),
     ),
+    Row(
+        "value-1000001-code-points",
+        "damaged",
+        lambda: v2_plain(
+            ["strongroom-offline-payload", 2, FIELDS2, [row_v2(notes="n" * 1_000_001)]]
+        ),
+    ),
+    Row(
+        "value-600000-astral-code-points",
+        "ok",
+        lambda: v2_plain(
+            ["strongroom-offline-payload", 2, FIELDS2, [row_v2(notes="😀" * 600_000)]]
+        ),
+    ),
     Row("lone-surrogate-in-value", "damaged", lambda: v2_text_edit(b'"pw-2"', b'"pw\\ud800"')),
     Row("lone-low-surrogate-in-value", "damaged", lambda: v2_text_edit(b'"pw-2"', b'"\\udc00pw"')),
     Row("v1-duplicate-entries-key", "damaged", v1_duplicate_entries),
