@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from strongroom.accounts.models import User, UserGroup
-from strongroom.accounts.services import api_token_create, user_create
+from strongroom.accounts.services import REAUTH_TRUSTED, api_token_create, user_create
 from strongroom.audit.models import AuditEvent
 from strongroom.vault.services import account_create, resource_create
 
@@ -32,7 +32,7 @@ TEN_KB = "ж<&>🔑" * 2048  # 10,240 characters, multi-byte
 
 
 def api(user: User) -> tuple[Client, dict[str, str]]:
-    token = api_token_create(user=user, name="t").raw
+    token = api_token_create(user=user, name="t", reauth=REAUTH_TRUSTED).raw
     return Client(), {"Authorization": f"Bearer {token}"}
 
 

@@ -19,7 +19,7 @@ from strongroom.audit.models import AuditEvent
 from strongroom.core import secrets as sealed
 from strongroom.web import session as web_session
 
-from .conftest import PASSWORD, client_for, user_make
+from .conftest import PASSWORD, client_for, confirm_its_me, user_make
 
 pytestmark = pytest.mark.django_db
 
@@ -32,10 +32,10 @@ def sign_in(client: Client, username: str, password: str = PASSWORD, **extra: st
 
 
 def with_totp(user) -> pyotp.TOTP:
-    services.user_totp_enrol(user=user)
+    services.user_totp_enrol(user=user, reauth=services.REAUTH_TRUSTED)
     user.refresh_from_db()
     totp = pyotp.TOTP(sealed.unseal(user, "totp_secret"))
-    services.user_totp_confirm(user=user, code=totp.now())
+    services.user_totp_confirm(user=user, code=totp.now(), reauth=services.REAUTH_TRUSTED)
     return totp
 
 
@@ -114,10 +114,10 @@ def test_two_factor_sign_in_keeps_the_half_done_state_on_the_server():
 
 def test_a_recovery_code_signs_in_once():
     user = user_make()
-    services.user_totp_enrol(user=user)
+    services.user_totp_enrol(user=user, reauth=services.REAUTH_TRUSTED)
     user.refresh_from_db()
     totp = pyotp.TOTP(sealed.unseal(user, "totp_secret"))
-    codes = services.user_totp_confirm(user=user, code=totp.now())
+    codes = services.user_totp_confirm(user=user, code=totp.now(), reauth=services.REAUTH_TRUSTED)
     first = Client()
     sign_in(first, user.username)
     assert first.post(CODE, {"code": codes[0].upper()})["Location"] == "/"
@@ -228,6 +228,10 @@ def test_a_reset_password_must_be_changed_first():
     for url in ("/", "/account/tokens/", "/admin/users/"):
         response = client.get(url)
         assert response["Location"] == reverse("accounts:password_change"), url
+    asked = client.get(reverse("accounts:password_change"))
+    assert asked["Location"].startswith(reverse("accounts:reauth"))
+    assert client.get(asked["Location"]).status_code == 200  # reachable before the change
+    confirm_its_me(client, password=reset.generated_password or "")
     page = client.get(reverse("accounts:password_change"))
     assert b"Choose a new password" in page.content
     changed = client.post(

@@ -10,7 +10,7 @@ from typing import Any
 
 from django import forms
 
-from strongroom.accounts.models import Role
+from strongroom.accounts.models import Role, Scope
 
 _NO_AUTOCORRECT = {"autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"}
 
@@ -36,6 +36,21 @@ class LoginCodeForm(forms.Form):
         max_length=64,
         help_text="The 6-digit code from your authenticator app, or one of your recovery codes.",
         widget=_text(autocomplete="one-time-code", autofocus=True, inputmode="text"),
+    )
+
+
+class ReauthForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        max_length=4096,
+        strip=False,
+        widget=_password("current-password", autofocus=True),
+    )
+    otp = forms.CharField(
+        label="Code from your authenticator app, or a recovery code",
+        max_length=64,
+        required=False,
+        widget=_text(autocomplete="one-time-code"),
     )
 
 
@@ -102,6 +117,13 @@ class TokenCreateForm(forms.Form):
     )
     expires_in_days = forms.ChoiceField(
         label="Expires after", choices=TOKEN_EXPIRY_CHOICES, initial="90"
+    )
+    scopes = forms.MultipleChoiceField(
+        label="What the token may do",
+        choices=Scope.choices,
+        initial=[Scope.READ],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Never more than your role allows. Give a script only what it needs.",
     )
 
 
