@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.test import Client
@@ -106,3 +107,17 @@ def confirmed_api_for(user: User, otp: str | None = None) -> Api:
 
 def error_code(response: Any) -> str:
     return response.json()["error"]["code"]
+
+
+class Clock:
+    """A hand-moved clock that stands in for django.utils.timezone.now (see the ``clock``
+    fixtures): it starts at the real time and moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

@@ -105,17 +105,17 @@ def reauth_max_age() -> timedelta:
     return timedelta(seconds=settings.REAUTH_MAX_AGE_SECONDS)
 
 
-def reauth_is_fresh(*, user: User, reauth: ReauthArg, clock: Clock = timezone.now) -> bool:
+def reauth_is_fresh(*, user: User, reauth: ReauthArg, clock: Clock | None = None) -> bool:
     if isinstance(reauth, _Trusted):
         return True
     if reauth is None or str(reauth.user_id) != str(user.pk):
         return False
-    age = clock() - reauth.at
+    age = (clock or timezone.now)() - reauth.at
     return timedelta(0) <= age <= reauth_max_age()
 
 
 def reauth_require(
-    *, user: User, reauth: ReauthArg, action: str, clock: Clock = timezone.now
+    *, user: User, reauth: ReauthArg, action: str, clock: Clock | None = None
 ) -> None:
     if not reauth_is_fresh(user=user, reauth=reauth, clock=clock):
         raise ReauthRequired(
