@@ -62,17 +62,17 @@ def test_a_stolen_credential_cannot_take_the_account_over(thief):
     assert_reauth_required(api.post("/me/totp/enrol"))
     assert_reauth_required(api.post("/me/totp/confirm", {"code": "123456"}))
     assert_reauth_required(api.post("/me/tokens", {"name": "backdoor", "scopes": ["read"]}))
-    assert_reauth_required(
-        api.post("/me/password", {"current_password": "unknown", "new_password": NEW_PASSWORD})
-    )
+    # The password form carries its own proof, the current password: a guess is refused and
+    # counts towards the sign-in throttle.
+    guess = api.post("/me/password", {"current_password": "guess", "new_password": NEW_PASSWORD})
+    assert guess.status_code == 401 and error_code(guess) == "bad_password"
 
     user.refresh_from_db()
     assert user.totp_secret is None and not user.totp_enabled
     assert ApiToken.objects.count() == tokens_before
     assert user.check_password(PASSWORD)
-    assert changes.count() == changes_before
-    # Guessing the password on the password form is no way round it: the proof comes first.
-    assert not LoginAttempt.objects.filter(succeeded=False).exists()
+    assert changes.filter(outcome="success").count() == changes_before
+    assert LoginAttempt.objects.filter(succeeded=False).count() == 1
 
 
 def test_a_stolen_session_cannot_replace_the_owners_second_factor_or_codes():
@@ -88,6 +88,24 @@ def test_a_stolen_session_cannot_replace_the_owners_second_factor_or_codes():
     assert wrong.status_code == 401
     user.refresh_from_db()
     assert user.totp_enabled
+
+
+def test_with_2fa_a_phished_password_alone_does_not_change_the_password():
+    user = user_make(username="phished")
+    secret, codes = totp_on(user)
+    api = stolen_session_with_code(user, secret)  # the thief also learnt the password
+    body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    assert_reauth_required(api.post("/me/password", body))
+    wrong = api.post("/me/password", {**body, "otp": "000000"})
+    assert wrong.status_code == 401 and error_code(wrong) == "bad_otp"
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    # The owner, with a code from the phone (here a recovery code), changes it in one request.
+    assert api.post("/me/password", {**body, "otp": codes[0]}).status_code == 204
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+    change = AuditEvent.objects.get(action="user.password_change", outcome="success")
+    assert change.details == {"second_factor": "recovery_code"}
 
 
 def stolen_session_with_code(user: User, secret: str) -> Api:

@@ -51,18 +51,16 @@ def test_a_stolen_session_is_sent_to_confirm_and_changes_nothing():
     )
     sent_to_confirm(thief.post(reverse("accounts:two_factor_start")), two_factor)
     sent_to_confirm(thief.post(reverse("accounts:two_factor_confirm"), {"code": "1"}), two_factor)
-    sent_to_confirm(thief.get(password), password)
-    sent_to_confirm(
-        thief.post(
-            password,
-            {
-                "current_password": "guess",
-                "new_password": "Thief-chosen-passphrase-1",
-                "new_password_again": "Thief-chosen-passphrase-1",
-            },
-        ),
+    # The password form is its own proof: the current password (and a code, with 2FA).
+    guessed = thief.post(
         password,
+        {
+            "current_password": "guess",
+            "new_password": "Thief-chosen-passphrase-1",
+            "new_password_again": "Thief-chosen-passphrase-1",
+        },
     )
+    assert b"current password is not correct" in guessed.content
     user.refresh_from_db()
     assert not ApiToken.objects.filter(user=user).exists()
     assert user.totp_secret is None and user.check_password(PASSWORD)
@@ -147,11 +145,38 @@ def test_the_confirmation_lasts_the_configured_minutes(clock, settings):
     settings.REAUTH_MAX_AGE_SECONDS = 300
     user = user_make()
     client = client_for(user, confirmed=True)
+    two_factor = reverse("accounts:two_factor")
     clock.advance(299)
-    assert client.get(reverse("accounts:password_change")).status_code == 200
-    clock.advance(2)
-    sent_to_confirm(
-        client.get(reverse("accounts:password_change")), reverse("accounts:password_change")
-    )
+    started = client.post(reverse("accounts:two_factor_start"))
+    assert started["Location"] == two_factor
     user.refresh_from_db()
-    assert User.objects.get(pk=user.pk).check_password(PASSWORD)
+    first_secret = bytes(user.totp_secret)
+    clock.advance(2)
+    sent_to_confirm(client.post(reverse("accounts:two_factor_start")), two_factor)
+    user.refresh_from_db()
+    assert bytes(user.totp_secret) == first_secret  # the late attempt changed nothing
+
+
+def test_with_2fa_the_password_form_asks_for_a_code():
+    user = user_make()
+    services.user_totp_enrol(user=user, reauth=services.REAUTH_TRUSTED)
+    user.refresh_from_db()
+    secret = sealed.unseal(user, "totp_secret") or ""
+    services.user_totp_confirm(
+        user=user, code=pyotp.TOTP(secret).now(), reauth=services.REAUTH_TRUSTED
+    )
+    client = client_for(user)
+    url = reverse("accounts:password_change")
+    assert 'name="otp"' in client.get(url).content.decode()
+    form = {
+        "current_password": PASSWORD,
+        "new_password": "A-new-long-passphrase-77",
+        "new_password_again": "A-new-long-passphrase-77",
+    }
+    missing = client.post(url, form)
+    assert b"Enter a code from your authenticator app" in missing.content
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    done = client.post(url, {**form, "otp": pyotp.TOTP(secret).at(time.time() + 30)})
+    assert done["Location"] == reverse("accounts:account")
+    assert User.objects.get(pk=user.pk).check_password("A-new-long-passphrase-77")

@@ -194,6 +194,7 @@ def me_password_change(request: HttpRequest, payload: PasswordChangeIn) -> Any:
             user=user,
             current_password=payload.current_password,
             new_password=payload.new_password,
+            otp=payload.otp,
             reauth=reauth_from_request(request),
             client_ip=client_ip(request),
         )

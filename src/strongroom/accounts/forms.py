@@ -68,6 +68,12 @@ class PasswordChangeForm(forms.Form):
     new_password_again = forms.CharField(
         label="New password (again)", max_length=4096, strip=False, widget=_password("new-password")
     )
+    otp = forms.CharField(
+        label="Code from your authenticator app, or a recovery code",
+        max_length=64,
+        required=False,
+        widget=_text(autocomplete="one-time-code"),
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -19,6 +19,12 @@ class LoginIn(Schema):
 class PasswordChangeIn(Schema):
     current_password: str = Field(max_length=4096)
     new_password: str = Field(max_length=4096)
+    otp: str | None = Field(
+        default=None,
+        max_length=64,
+        description="With 2FA on: a one-time or recovery code (the current password and this "
+        "code are the re-authentication), unless you confirmed it's you in the last minutes.",
+    )
 
 
 class MeOut(Schema):

@@ -455,20 +455,23 @@ def user_password_change(
     user: User,
     current_password: str,
     new_password: str,
+    otp: str | None = None,
     reauth: ReauthArg = None,
     client_ip: str | None = None,
 ) -> User:
-    """A user changes their own password. It needs a fresh re-authentication and the
-    current password; wrong guesses count towards the login throttle (a stolen session must
-    not become a password oracle).
+    """A user changes their own password. The request carries its own re-authentication:
+    the current password and, when the user has 2FA, a one-time or recovery code (``otp``),
+    unless a fresh re-authentication is already at hand. Wrong guesses count towards the
+    login throttle (a stolen session must not become a password oracle).
     """
-    reauth_require(user=user, reauth=reauth, action="changing your password")
-    _throttle_check(username_key=_username_key(user.username), ip=_ip_or_none(client_ip))
+    key, ip = _username_key(user.username), _ip_or_none(client_ip)
+    _throttle_check(username_key=key, ip=ip)
+    _totp_state_refresh(user)
     if not user.check_password(current_password):
         _login_failure_record(
-            username_key=_username_key(user.username),
+            username_key=key,
             user=user,
-            ip=_ip_or_none(client_ip),
+            ip=ip,
             reason="bad_password",
             action="user.password_change",
             signed_in=True,
@@ -481,6 +484,25 @@ def user_password_change(
             "the new password must differ from the current one", field="new_password"
         )
     _password_validate(new_password, user=user, field="new_password")
+    second_factor = None
+    if user.totp_enabled and not reauth_is_fresh(user=user, reauth=reauth):
+        if not otp or not otp.strip():
+            reauth_require(user=user, reauth=None, action="changing your password")
+        second_factor = _second_factor_consume(user, otp or "")
+        if second_factor is None:
+            _login_failure_record(
+                username_key=key,
+                user=user,
+                ip=ip,
+                reason="bad_otp",
+                action="user.password_change",
+                signed_in=True,
+            )
+            raise AuthenticationFailed(
+                "the one-time code is not correct, or it was already used",
+                code="bad_otp",
+                field="otp",
+            )
     with transaction.atomic():
         audit_record(
             actor=user,
@@ -489,6 +511,7 @@ def user_password_change(
             object_id=str(user.pk),
             object_name=user.username,
             client_ip=client_ip,
+            details={"second_factor": second_factor} if second_factor else {},
         )
         user.set_password(new_password)
         user.must_change_password = False

@@ -303,9 +303,9 @@ def account_view(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters()
 def password_change_view(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    if not _reauth_fresh(request):
-        # Before the form, so nobody types a new password twice.
-        return _reauth_redirect(request, reverse("accounts:password_change"))
+    # The form is its own re-authentication: the current password and, with 2FA, a code
+    # (not asked again if the user confirmed it's them in the last minutes).
+    needs_code = user.totp_enabled and not _reauth_fresh(request)
     form = PasswordChangeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -313,11 +313,17 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
                 user=user,
                 current_password=form.cleaned_data["current_password"],
                 new_password=form.cleaned_data["new_password"],
+                otp=form.cleaned_data["otp"],
                 reauth=reauth_from_request(request),
                 client_ip=client_ip(request),
             )
         except services.ReauthRequired:
-            return _reauth_redirect(request, reverse("accounts:password_change"))
+            form.add_error("otp", "Enter a code from your authenticator app, or a recovery code.")
+        except AuthenticationFailed as exc:
+            if exc.details.get("field") == "otp":
+                form.add_error("otp", "That code is not correct, or it was already used.")
+            else:
+                apply_error(form, exc)
         except AppError as exc:
             apply_error(form, exc)
         else:
@@ -328,7 +334,7 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/password_change.html",
-        {"form": form, "must_change": user.must_change_password},
+        {"form": form, "must_change": user.must_change_password, "needs_code": needs_code},
     )
 
 
@@ -504,6 +510,8 @@ def _tokens_page(request: HttpRequest, form: TokenCreateForm | None = None) -> H
 def tokens_view(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _tokens_page(request)
+    if not _reauth_fresh(request):
+        return _reauth_redirect(request, reverse("accounts:tokens"))
     form = TokenCreateForm(request.POST)
     if form.is_valid():
         days = form.cleaned_data["expires_in_days"]
