@@ -10,6 +10,7 @@ from importlib import import_module
 
 import pytest
 from django.apps import apps
+from django.test import Client
 from django.utils import timezone
 
 from accounts.helpers import Api, api_for, error_code, user_make
@@ -68,10 +69,11 @@ def test_every_endpoint_declares_a_scope_and_the_schema_says_which():
             p.get("name") == "X-Strongroom-Reauth" for p in operation.get("parameters", [])
         )
         assert has_header == (key in scopes.REAUTH_OPERATIONS), key
-    assert (
-        "API token scope: `retrieve`"
-        in (operations["POST /accounts/{account_id}/password"]["description"])
-    )
+    retrieve = operations["POST /accounts/{account_id}/password"]
+    assert "API token scope: `retrieve`" in retrieve["description"]
+    served = Client().get("/api/v1/openapi.json").json()["paths"]
+    assert served["/api/v1/me/tokens"]["post"]["x-strongroom-reauth"] is True
+    assert served["/api/v1/me/tokens"]["post"]["x-strongroom-token-scope"] == "write"
 
 
 def test_a_read_token_reads_but_cannot_retrieve_or_write(owner, account):
