@@ -38,10 +38,10 @@ from django.core.management import call_command
 call_command("migrate", verbosity=0)
 from strongroom.core import keys
 keys.verify()
-from strongroom.accounts.services import user_create, api_token_create
+from strongroom.accounts.services import user_create, api_token_create, REAUTH_TRUSTED
 from strongroom.vault.services import resource_create, account_create
 user = user_create(actor=None, username="bench", password="Bench-password-0123", role="password_admin")
-token = api_token_create(user=user, name="bench")
+token = api_token_create(user=user, name="bench", reauth=REAUTH_TRUSTED)
 raw = token.raw
 res = resource_create(actor=user, name="bench server <&>", resource_type="server", host="10.0.0.1")
 acc = account_create(actor=user, resource_id=res.pk, username="root", password="S3cr3t-\"<&>'-密码")

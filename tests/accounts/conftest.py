@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import api_for, user_make
+from .helpers import Clock, api_for, user_make
 
 
 @pytest.fixture(autouse=True)
@@ -32,3 +32,12 @@ def admin(db):
 @pytest.fixture
 def admin_api(admin):
     return api_for(admin)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Every "now" of the server (timezone.now: re-authentication age, throttle windows,
+    sessions) read from a hand-moved Clock."""
+    moved = Clock()
+    monkeypatch.setattr("django.utils.timezone.now", moved)
+    return moved

@@ -10,7 +10,7 @@ from django.test import Client
 from strongroom.accounts import services
 from strongroom.audit.models import AuditEvent
 
-from .helpers import Api, error_code
+from .helpers import PASSWORD, Api, error_code
 
 pytestmark = pytest.mark.django_db
 
@@ -148,13 +148,17 @@ def test_session_writes_need_the_csrf_token(make_user):
     make_user(username="hank")
     api = Api(client=Client(enforce_csrf_checks=True))
     assert api.login("hank").status_code == 200  # sign-in itself is exempt (JSON only)
-    refused = api.post("/me/tokens", {"name": "cli"})
+    token = {"name": "cli", "scopes": ["read"]}
+    refused = api.post("/me/tokens", token)
     assert refused.status_code == 403
     assert api.post("/auth/logout").status_code == 403
+    assert api.post("/auth/reauth", {"password": PASSWORD}).status_code == 403
     assert api.get("/me").status_code == 200  # safe methods need no token
 
     csrf = api.client.cookies["csrftoken"].value
-    created = api.post("/me/tokens", {"name": "cli"}, **{"X-CSRFToken": csrf})
+    confirmed = api.post("/auth/reauth", {"password": PASSWORD}, **{"X-CSRFToken": csrf})
+    assert confirmed.status_code == 200 and confirmed.json()["reauth"] is None
+    created = api.post("/me/tokens", token, **{"X-CSRFToken": csrf})
     assert created.status_code == 201
     assert api.post("/auth/logout", **{"X-CSRFToken": csrf}).status_code == 204
 

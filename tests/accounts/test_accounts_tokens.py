@@ -13,15 +13,15 @@ from strongroom.accounts import services
 from strongroom.accounts.models import ApiToken
 from strongroom.audit.models import AuditEvent
 
-from .helpers import Api, api_for, error_code
+from .helpers import Api, api_for, confirmed_api_for, error_code
 
 pytestmark = pytest.mark.django_db
 
 
 def test_token_is_shown_once_and_stored_only_as_a_hash(make_user):
     user = make_user(username="ann")
-    api = api_for(user)
-    created = api.post("/me/tokens", {"name": "backup script"})
+    api = confirmed_api_for(user)
+    created = api.post("/me/tokens", {"name": "backup script", "scopes": ["read"]})
     assert created.status_code == 201
     body = created.json()
     raw = body["token"]
@@ -47,7 +47,7 @@ def test_token_is_shown_once_and_stored_only_as_a_hash(make_user):
 
 def test_last_used_is_recorded_at_most_once_a_minute(make_user):
     user = make_user()
-    issued = services.api_token_create(user=user, name="cron")
+    issued = services.api_token_create(user=user, name="cron", reauth=services.REAUTH_TRUSTED)
     assert issued.token.last_used_at is None
     api = Api(token=issued.raw)
     assert api.get("/me").status_code == 200
@@ -60,7 +60,7 @@ def test_last_used_is_recorded_at_most_once_a_minute(make_user):
 def test_revoked_token_is_refused(make_user):
     user = make_user()
     api = api_for(user)
-    issued = services.api_token_create(user=user, name="old")
+    issued = services.api_token_create(user=user, name="old", reauth=services.REAUTH_TRUSTED)
     assert Api(token=issued.raw).get("/me").status_code == 200
     assert api.delete(f"/me/tokens/{issued.token.pk}").status_code == 204
     refused = Api(token=issued.raw).get("/me")
@@ -74,7 +74,10 @@ def test_revoked_token_is_refused(make_user):
 def test_expired_token_is_refused(make_user):
     user = make_user()
     issued = services.api_token_create(
-        user=user, name="short", expires_at=timezone.now() + timedelta(seconds=1)
+        user=user,
+        name="short",
+        expires_at=timezone.now() + timedelta(seconds=1),
+        reauth=services.REAUTH_TRUSTED,
     )
     api = Api(token=issued.raw)
     assert api.get("/me").status_code == 200
@@ -93,7 +96,9 @@ def test_deactivated_users_tokens_stop_working_until_reactivated(make_user, admi
 
 def test_another_users_token_cannot_be_revoked_or_seen(make_user):
     mine, theirs = make_user(), make_user()
-    their_token = services.api_token_create(user=theirs, name="theirs")
+    their_token = services.api_token_create(
+        user=theirs, name="theirs", reauth=services.REAUTH_TRUSTED
+    )
     api = api_for(mine)
     assert api.delete(f"/me/tokens/{their_token.token.pk}").status_code == 404
     assert api.delete("/me/tokens/not-a-uuid").status_code == 404
@@ -111,14 +116,22 @@ def test_logout_with_a_token_leaves_the_token_working(make_user):
 @pytest.mark.parametrize(
     "body, field",
     [
-        ({"name": ""}, "name"),
-        ({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
-        ({"name": "x", "expires_at": "2999-01-01T00:00:00"}, "expires_at"),
-        ({"name": "x", "expires_at": "2999-01-01T00:00:00Z", "expires_in_days": 3}, None),
+        ({"name": "", "scopes": ["read"]}, "name"),
+        ({"name": "x", "scopes": ["read"], "expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
+        ({"name": "x", "scopes": ["read"], "expires_at": "2999-01-01T00:00:00"}, "expires_at"),
+        (
+            {
+                "name": "x",
+                "scopes": ["read"],
+                "expires_at": "2999-01-01T00:00:00Z",
+                "expires_in_days": 3,
+            },
+            None,
+        ),
     ],
 )
 def test_bad_token_requests_are_refused(make_user, body, field):
-    api = api_for(make_user())
+    api = confirmed_api_for(make_user())
     response = api.post("/me/tokens", body)
     assert response.status_code == 400
     if field:
@@ -127,8 +140,10 @@ def test_bad_token_requests_are_refused(make_user, body, field):
 
 
 def test_expiry_in_days(make_user):
-    api = api_for(make_user())
-    body = api.post("/me/tokens", {"name": "month", "expires_in_days": 30}).json()
+    api = confirmed_api_for(make_user())
+    body = api.post(
+        "/me/tokens", {"name": "month", "scopes": ["read"], "expires_in_days": 30}
+    ).json()
     expires = ApiToken.objects.get(pk=body["id"]).expires_at
     assert timedelta(days=29) < expires - timezone.now() <= timedelta(days=30)
 

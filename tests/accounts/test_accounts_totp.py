@@ -17,7 +17,7 @@ from strongroom.accounts import services
 from strongroom.accounts.models import RecoveryCode, User
 from strongroom.audit.models import AuditEvent
 
-from .helpers import PASSWORD, Api, api_for, error_code
+from .helpers import PASSWORD, Api, api_for, confirmed_api_for, error_code
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,7 @@ def next_code(secret: str) -> str:
 
 def enrolled(user: User) -> tuple[Api, str, list[str]]:
     """Enrol and confirm over the API; returns the token API, the secret, recovery codes."""
-    api = api_for(user)
+    api = confirmed_api_for(user)
     enrol = api.post("/me/totp/enrol")
     assert enrol.status_code == 200, enrol.content
     secret = enrol.json()["secret"]
@@ -39,7 +39,7 @@ def enrolled(user: User) -> tuple[Api, str, list[str]]:
 
 def test_enrol_gives_a_secret_and_uri_stored_sealed_and_not_yet_in_force(make_user):
     user = make_user(username="tess")
-    api = api_for(user)
+    api = confirmed_api_for(user)
     body = api.post("/me/totp/enrol").json()
     uri = urlsplit(body["otpauth_uri"])
     assert uri.scheme == "otpauth" and uri.netloc == "totp"
@@ -56,7 +56,7 @@ def test_enrol_gives_a_secret_and_uri_stored_sealed_and_not_yet_in_force(make_us
 
 def test_confirm_needs_the_right_code_and_returns_ten_hashed_recovery_codes(make_user):
     user = make_user(username="uma")
-    api = api_for(user)
+    api = confirmed_api_for(user)
     secret = api.post("/me/totp/enrol").json()["secret"]
     wrong = api.post("/me/totp/confirm", {"code": "000000"})
     if wrong.status_code == 200:  # one chance in a million that 000000 is right
@@ -105,7 +105,7 @@ def test_login_needs_the_code_and_a_code_works_only_once(make_user):
 
 def test_the_code_used_to_confirm_cannot_sign_in(make_user):
     user = make_user(username="walt")
-    api = api_for(user)
+    api = confirmed_api_for(user)
     secret = api.post("/me/totp/enrol").json()["secret"]
     code = pyotp.TOTP(secret).now()
     assert api.post("/me/totp/confirm", {"code": code}).status_code == 200
@@ -134,11 +134,14 @@ def test_wrong_codes_count_towards_the_throttle(make_user, settings):
     assert Api().login("yves", otp=code, ip="10.3.0.3").status_code == 429
 
 
-def test_regenerating_recovery_codes_needs_a_code_and_retires_the_old_ones(make_user):
+def test_regenerating_recovery_codes_needs_reauth_and_retires_the_old_ones(make_user):
     user = make_user(username="zoe")
-    api, secret, old = enrolled(user)
-    assert api.post("/me/totp/recovery-codes", {"code": "12"}).status_code == 400
-    new = api.post("/me/totp/recovery-codes", {"code": next_code(secret)})
+    _, secret, old = enrolled(user)
+    api = api_for(user)
+    refused = api.post("/me/totp/recovery-codes")
+    assert refused.status_code == 403 and error_code(refused) == "reauth_required"
+    assert api.reauth(otp=next_code(secret)).status_code == 200
+    new = api.post("/me/totp/recovery-codes")
     assert new.status_code == 200
     fresh = new.json()["recovery_codes"]
     assert len(fresh) == 10 and not set(fresh) & set(old)
@@ -177,7 +180,8 @@ def test_admin_can_reset_a_lost_second_factor(make_user, admin_api):
 def test_totp_secret_and_codes_never_reach_the_audit_trail(make_user):
     user = make_user(username="cid")
     _, secret, codes = enrolled(user)
-    services.user_recovery_codes_regenerate(user=user, code=codes[0])
+    proof = services.reauth_verify(user=user, password=PASSWORD, otp=codes[0])
+    services.user_recovery_codes_regenerate(user=user, reauth=proof)
     dumped = " ".join(str(v) for e in AuditEvent.objects.values() for v in e.values())
     assert secret not in dumped
     assert not any(c in dumped for c in codes)

@@ -179,12 +179,14 @@ def test_a_user_cannot_escalate_their_own_role(make_user):
 
 def test_the_last_active_admin_cannot_be_removed(admin, admin_api):
     own = f"/users/{admin.pk}"
+    assert admin_api.reauth().status_code == 200
     assert admin_api.patch(own, {"role": "auditor"}).status_code == 409
     assert admin_api.post(f"{own}/deactivate").status_code == 409
     assert admin_api.delete(own).status_code == 409
     second = user_make("admin", username="second-admin")
     second_api = api_for(second)
     assert second_api.patch(own, {"role": "auditor"}).status_code == 200
+    assert second_api.reauth().status_code == 200
     assert second_api.patch(f"/users/{second.pk}", {"role": "auditor"}).status_code == 409
 
 

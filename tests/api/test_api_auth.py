@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from strongroom.accounts.services import (
+    REAUTH_TRUSTED,
     api_token_create,
     api_token_revoke,
     user_create,
@@ -31,7 +32,7 @@ def user(admin):
 def test_bad_bearer_token_is_401_even_with_a_valid_session(user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
-    issued = api_token_create(user=user, name="script")
+    issued = api_token_create(user=user, name="script", reauth=REAUTH_TRUSTED)
     api_token_revoke(user=user, token=issued.token)
     for method in ("get", "post"):
         response = getattr(client, method)(
@@ -60,7 +61,7 @@ def test_no_credentials_is_401_in_the_common_error_shape():
 
 def test_must_change_password_blocks_everything_but_me_and_password_change(admin, user):
     user_password_reset(actor=admin, user=user, new_password="Temporary-password-42x")
-    issued = api_token_create(user=user, name="script")
+    issued = api_token_create(user=user, name="script", reauth=REAUTH_TRUSTED)
     auth = {"Authorization": f"Bearer {issued.raw}"}
     client = Client()
 
@@ -69,11 +70,19 @@ def test_must_change_password_blocks_everything_but_me_and_password_change(admin
     assert blocked.json()["error"]["code"] == "must_change_password"
     assert client.get("/api/v1/me", headers=auth).status_code == 200
 
+    # Confirming it's you stays reachable: a password change needs it.
+    confirmed = client.post(
+        "/api/v1/auth/reauth",
+        {"password": "Temporary-password-42x"},
+        content_type="application/json",
+        headers=auth,
+    )
+    assert confirmed.status_code == 200, confirmed.content
     changed = client.post(
         "/api/v1/me/password",
         {"current_password": "Temporary-password-42x", "new_password": "Brand-new-passphrase-99"},
         content_type="application/json",
-        headers=auth,
+        headers={**auth, "X-Strongroom-Reauth": confirmed.json()["reauth"]},
     )
     assert changed.status_code == 204, changed.content
     assert client.get("/api/v1/resources", headers=auth).status_code == 200

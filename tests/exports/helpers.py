@@ -141,7 +141,11 @@ class Api:
 
 
 def api_for(user: User) -> Api:
-    return Api(token=people.api_token_create(user=user, name="export tests").raw)
+    return Api(
+        token=people.api_token_create(
+            user=user, name="export tests", reauth=people.REAUTH_TRUSTED
+        ).raw
+    )
 
 
 @contextlib.contextmanager

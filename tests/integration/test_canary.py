@@ -147,9 +147,16 @@ def test_canary_secrets_never_reach_logs_or_storage(tmp_path, database_url):
         )
         assert signed_in.status_code == 200, signed_in.text
         csrf = web.cookies["csrftoken"]
+        # Confirming it's you sends the login password once more: it must not leak either.
+        confirmed = web.post(
+            f"{api}/auth/reauth",
+            json={"password": login_password},
+            headers={"X-CSRFToken": csrf, "Referer": base},
+        )
+        assert confirmed.status_code == 200, confirmed.text
         issued = web.post(
             f"{api}/me/tokens",
-            json={"name": "canary"},
+            json={"name": "canary", "scopes": ["read", "retrieve", "write"]},
             headers={"X-CSRFToken": csrf, "Referer": base},
         )
         assert issued.status_code in (200, 201), issued.text

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from strongroom.accounts.models import User, UserGroup
-from strongroom.accounts.services import api_token_create, user_create
+from strongroom.accounts.services import REAUTH_TRUSTED, api_token_create, user_create
 from strongroom.audit.models import AuditEvent
 from strongroom.vault.services import account_create, resource_create
 
@@ -32,8 +32,14 @@ TEN_KB = "ж<&>🔑" * 2048  # 10,240 characters, multi-byte
 
 
 def api(user: User) -> tuple[Client, dict[str, str]]:
-    token = api_token_create(user=user, name="t").raw
-    return Client(), {"Authorization": f"Bearer {token}"}
+    """A token client that has also confirmed it's the user (creating tokens needs that)."""
+    token = api_token_create(user=user, name="t", reauth=REAUTH_TRUSTED).raw
+    client, auth = Client(), {"Authorization": f"Bearer {token}"}
+    confirmed = client.post(
+        "/api/v1/auth/reauth", {"password": PASSWORD}, content_type="application/json", headers=auth
+    )
+    assert confirmed.status_code == 200, confirmed.content
+    return client, {**auth, "X-Strongroom-Reauth": confirmed.json()["reauth"]}
 
 
 @pytest.fixture
@@ -71,7 +77,10 @@ def test_user_and_group_text_round_trips_exactly(admin, value):
     assert (stored.name, stored.description) == (value, value + TEN_KB)
 
     token = client.post(
-        "/api/v1/me/tokens", {"name": value}, content_type="application/json", headers=auth
+        "/api/v1/me/tokens",
+        {"name": value, "scopes": ["read"]},
+        content_type="application/json",
+        headers=auth,
     )
     assert token.status_code == 201, token.content
     listed = client.get("/api/v1/me/tokens", headers=auth).json()
@@ -103,7 +112,7 @@ def test_user_and_group_text_round_trips_exactly(admin, value):
         ),
         ("/api/v1/user-groups", "name", {"name": TEN_KB}),
         ("/api/v1/user-groups", "description", {"name": "ok", "description": "a\x00b"}),
-        ("/api/v1/me/tokens", "name", {"name": "tok\x00en"}),
+        ("/api/v1/me/tokens", "name", {"name": "tok\x00en", "scopes": ["read"]}),
     ],
 )
 def test_nul_and_oversized_values_are_refused_naming_the_field(admin, path, field, body):

@@ -85,4 +85,8 @@ class Api:
 
 
 def api_for(user: User) -> Api:
-    return Api(token=people.api_token_create(user=user, name="storage tests").raw)
+    return Api(
+        token=people.api_token_create(
+            user=user, name="storage tests", reauth=people.REAUTH_TRUSTED
+        ).raw
+    )

@@ -69,7 +69,9 @@ def user_make(role: str = "password_user", username: str | None = None) -> User:
 
 
 def api_for(user: User, ip: str = "127.0.0.1") -> Api:
-    issued = account_services.api_token_create(user=user, name="vault tests")
+    issued = account_services.api_token_create(
+        user=user, name="vault tests", reauth=account_services.REAUTH_TRUSTED
+    )
     return Api(token=issued.raw, ip=ip)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from strongroom.accounts import services
 from strongroom.accounts.models import User
@@ -31,11 +32,23 @@ def user_make(role: str = "password_user", username: str | None = None, **kw: An
     )
 
 
-def client_for(user: User, *, csrf: bool = False) -> Client:
-    """A browser session signed in as ``user`` (``csrf=True`` enforces CSRF like a browser)."""
+def client_for(user: User, *, csrf: bool = False, confirmed: bool = False) -> Client:
+    """A browser session signed in as ``user`` (``csrf=True`` enforces CSRF like a browser;
+    ``confirmed=True`` has also just confirmed it's them, see ``confirm_its_me``)."""
     client = Client(enforce_csrf_checks=csrf)
     client.force_login(user)
+    if confirmed:
+        confirm_its_me(client)
     return client
+
+
+def confirm_its_me(client: Client, password: str = PASSWORD, otp: str = "") -> None:
+    """Go through "Confirm it's you" as a person would, so the session may do the
+    account-takeover actions (2FA, tokens, own password) for the next few minutes."""
+    response = client.post(
+        reverse("accounts:reauth"), {"password": password, "otp": otp, "next": "/account/"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/account/", response.content
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from strongroom.accounts.models import ApiToken, User
 from strongroom.audit.models import AuditEvent
 from strongroom.core import secrets as sealed
 
-from .conftest import PASSWORD, client_for, user_make
+from .conftest import PASSWORD, client_for, confirm_its_me, user_make
 from .test_web_pages import assert_secure_page
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +35,7 @@ def _later_code(secret: str) -> str:
 
 def test_password_change_keeps_this_session_and_audits():
     user = user_make()
-    client = client_for(user)
+    client = client_for(user, confirmed=True)
     other = client_for(user)
     url = reverse("accounts:password_change")
     mismatch = client.post(
@@ -69,7 +69,7 @@ def test_password_change_keeps_this_session_and_audits():
 
 def test_two_factor_enrolment_shows_secret_uri_and_qr_then_recovery_codes_once():
     user = user_make()
-    client = client_for(user)
+    client = client_for(user, confirmed=True)
     page = reverse("accounts:two_factor")
     assert b"Set up two-factor sign-in" in client.get(page).content
     assert client.post(reverse("accounts:two_factor_start"))["Location"] == page
@@ -102,15 +102,18 @@ def test_two_factor_enrolment_shows_secret_uri_and_qr_then_recovery_codes_once()
 
 def test_recovery_codes_regenerate_and_two_factor_off():
     user = user_make()
-    services.user_totp_enrol(user=user)
+    services.user_totp_enrol(user=user, reauth=services.REAUTH_TRUSTED)
     user.refresh_from_db()
     secret = sealed.unseal(user, "totp_secret") or ""
-    old_codes = services.user_totp_confirm(user=user, code=pyotp.TOTP(secret).now())
+    old_codes = services.user_totp_confirm(
+        user=user, code=pyotp.TOTP(secret).now(), reauth=services.REAUTH_TRUSTED
+    )
     client = client_for(user)
 
-    bad = client.post(reverse("accounts:recovery_codes_regenerate"), {"code": "123456"})
-    assert b"The one-time code is not correct." in bad.content
-    new = client.post(reverse("accounts:recovery_codes_regenerate"), {"code": old_codes[0]})
+    asked = client.post(reverse("accounts:recovery_codes_regenerate"))
+    assert asked["Location"].startswith(reverse("accounts:reauth"))
+    confirm_its_me(client, otp=old_codes[0])
+    new = client.post(reverse("accounts:recovery_codes_regenerate"))
     new_codes = re.findall(r"<li><code>([a-z2-7-]{19})</code></li>", new.content.decode())
     assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
 
@@ -128,9 +131,10 @@ def test_recovery_codes_regenerate_and_two_factor_off():
 
 def test_api_token_shown_once_listed_and_revoked():
     user = user_make()
-    client = client_for(user)
+    client = client_for(user, confirmed=True)
     created = client.post(
-        reverse("accounts:tokens"), {"name": "<b>backup</b>", "expires_in_days": "never"}
+        reverse("accounts:tokens"),
+        {"name": "<b>backup</b>", "expires_in_days": "never", "scopes": ["read", "retrieve"]},
     )
     html = created.content.decode()
     raw = re.search(r'id="new-token">(sr_[A-Za-z0-9_-]+)<', html).group(1)
@@ -139,6 +143,7 @@ def test_api_token_shown_once_listed_and_revoked():
     assert services.api_token_authenticate(raw_token=raw) == user
     token = ApiToken.objects.get(user=user)
     assert token.expires_at is None
+    assert token.scopes == ["read", "retrieve"]
 
     listing = client.get(reverse("accounts:tokens")).content.decode()
     assert raw not in listing and token.prefix in listing and "Active" in listing
@@ -149,18 +154,22 @@ def test_api_token_shown_once_listed_and_revoked():
 
 def test_token_with_expiry_and_invalid_name():
     user = user_make()
-    client = client_for(user)
-    client.post(reverse("accounts:tokens"), {"name": "ci", "expires_in_days": "30"})
+    client = client_for(user, confirmed=True)
+    client.post(
+        reverse("accounts:tokens"), {"name": "ci", "expires_in_days": "30", "scopes": ["read"]}
+    )
     token = ApiToken.objects.get(user=user)
     assert 29 <= (token.expires_at - token.created_at).days <= 30
-    empty = client.post(reverse("accounts:tokens"), {"name": "   ", "expires_in_days": "30"})
+    empty = client.post(
+        reverse("accounts:tokens"), {"name": "   ", "expires_in_days": "30", "scopes": ["read"]}
+    )
     assert b"This field is required." in empty.content
     assert ApiToken.objects.filter(user=user).count() == 1
 
 
 def test_nobody_revokes_another_users_token():
     owner = user_make()
-    token = services.api_token_create(user=owner, name="mine").token
+    token = services.api_token_create(user=owner, name="mine", reauth=services.REAUTH_TRUSTED).token
     response = client_for(user_make()).post(reverse("accounts:token_revoke", args=[token.pk]))
     assert response.status_code == 404
     token.refresh_from_db()
@@ -169,7 +178,7 @@ def test_nobody_revokes_another_users_token():
 
 def test_account_overview_escapes_and_summarises():
     user = user_make(full_name="<img src=x onerror=alert(1)>")
-    services.api_token_create(user=user, name="a")
+    services.api_token_create(user=user, name="a", reauth=services.REAUTH_TRUSTED)
     html = client_for(user).get(reverse("accounts:account")).content.decode()
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "<img src=x" not in html
@@ -179,7 +188,7 @@ def test_account_overview_escapes_and_summarises():
 
 def test_qr_code_is_an_image_not_markup():
     user = user_make(username="o'brien&co")
-    client = client_for(user)
+    client = client_for(user, confirmed=True)
     client.post(reverse("accounts:two_factor_start"))
     html = client.get(reverse("accounts:two_factor")).content.decode()
     main = html.split('<main id="main"')[1]
@@ -191,10 +200,10 @@ def test_qr_code_is_an_image_not_markup():
 
 def test_two_factor_forms_after_the_state_changed_elsewhere():
     user = user_make()
-    client = client_for(user)
+    client = client_for(user, confirmed=True)
     for name, data in (
         ("accounts:two_factor_confirm", {"code": "123456"}),  # never started
-        ("accounts:recovery_codes_regenerate", {"code": "123456"}),  # not on
+        ("accounts:recovery_codes_regenerate", {}),  # not on
         ("accounts:two_factor_disable", {"password": PASSWORD, "code": "123456"}),
     ):
         response = client.post(reverse(name), data, follow=True)

@@ -14,7 +14,7 @@ from strongroom.accounts.permissions import MATRIX, Perm
 from strongroom.audit.models import AuditEvent
 from strongroom.core.settings_store import SETTINGS, setting_get
 
-from .conftest import client_for, user_make
+from .conftest import client_for, confirm_its_me, user_make
 from .test_web_pages import assert_secure_page
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +77,7 @@ def test_edit_role_and_the_last_administrator_rule(admin, admin_client):
     carol.refresh_from_db()
     assert (carol.role, carol.full_name) == ("password_admin", "Carol C")
     own = reverse("accounts:user_detail", args=[admin.pk])
+    confirm_its_me(admin_client)  # their own account
     refused = admin_client.post(own, {"full_name": "", "email": "", "role": "auditor"})
     assert b"Cannot change the role of the last active administrator." in refused.content
     admin.refresh_from_db()
@@ -88,7 +89,7 @@ def test_edit_role_and_the_last_administrator_rule(admin, admin_client):
 def test_deactivate_reactivate_reset_password_and_two_factor(admin_client):
     user = user_make()
     session = client_for(user)
-    services.user_totp_enrol(user=user)
+    services.user_totp_enrol(user=user, reauth=services.REAUTH_TRUSTED)
     user.refresh_from_db()
     user.totp_enabled = True  # a confirmed enrolment, without the authenticator app
     user.save(update_fields=["totp_enabled"])

@@ -32,10 +32,10 @@ def sign_in(client: Client, username: str, password: str = PASSWORD, **extra: st
 
 
 def with_totp(user) -> pyotp.TOTP:
-    services.user_totp_enrol(user=user)
+    services.user_totp_enrol(user=user, reauth=services.REAUTH_TRUSTED)
     user.refresh_from_db()
     totp = pyotp.TOTP(sealed.unseal(user, "totp_secret"))
-    services.user_totp_confirm(user=user, code=totp.now())
+    services.user_totp_confirm(user=user, code=totp.now(), reauth=services.REAUTH_TRUSTED)
     return totp
 
 
@@ -114,10 +114,10 @@ def test_two_factor_sign_in_keeps_the_half_done_state_on_the_server():
 
 def test_a_recovery_code_signs_in_once():
     user = user_make()
-    services.user_totp_enrol(user=user)
+    services.user_totp_enrol(user=user, reauth=services.REAUTH_TRUSTED)
     user.refresh_from_db()
     totp = pyotp.TOTP(sealed.unseal(user, "totp_secret"))
-    codes = services.user_totp_confirm(user=user, code=totp.now())
+    codes = services.user_totp_confirm(user=user, code=totp.now(), reauth=services.REAUTH_TRUSTED)
     first = Client()
     sign_in(first, user.username)
     assert first.post(CODE, {"code": codes[0].upper()})["Location"] == "/"

@@ -134,7 +134,9 @@ def test_services_mark_read():
 
 def test_rest_api_lists_and_marks_read():
     user = user_make()
-    raw = account_services.api_token_create(user=user, name="t").raw
+    raw = account_services.api_token_create(
+        user=user, name="t", reauth=account_services.REAUTH_TRUSTED
+    ).raw
     headers = {"Authorization": f"Bearer {raw}"}
     first = notification_post(user=user, level="info", title="one")
     notification_post(user=user, level="success", title="two")

@@ -24,6 +24,7 @@ AUDIT = {"admin", "auditor"}
 PAGES: list[tuple[str, str | None, set[str]]] = [
     ("home", None, ANY),
     ("accounts:account", None, ANY),
+    ("accounts:reauth", None, ANY),
     ("accounts:password_change", None, ANY),
     ("accounts:two_factor", None, ANY),
     ("accounts:tokens", None, ANY),
@@ -46,6 +47,7 @@ POSTS: list[tuple[str, str | None]] = [
     ("accounts:login", None),
     ("accounts:login_code", None),
     ("accounts:logout", None),
+    ("accounts:reauth", None),
     ("accounts:password_change", None),
     ("accounts:two_factor_start", None),
     ("accounts:two_factor_confirm", None),
@@ -76,7 +78,7 @@ def _objects(owner: Any) -> dict[str, list[str]]:
     target = user_make("password_user", full_name="Target")
     group = services.user_group_create(actor=None, name="Ops")
     services.user_group_add_member(actor=None, group=group, user=target)
-    token = services.api_token_create(user=owner, name="ci").token
+    token = services.api_token_create(user=owner, name="ci", reauth=services.REAUTH_TRUSTED).token
     note = notification_post(user=owner, level="info", title="Hello")
     return {
         "user": [str(target.pk)],

@@ -18,6 +18,11 @@ from ninja import Router, Status
 
 from strongroom.accounts import selectors, services
 from strongroom.accounts.models import Role, User, UserGroup
+from strongroom.accounts.reauth import (
+    reauth_from_request,
+    request_api_token,
+    session_reauth_store,
+)
 from strongroom.accounts.schemas import (
     CodeIn,
     LoginIn,
@@ -26,6 +31,8 @@ from strongroom.accounts.schemas import (
     PasswordChangeIn,
     PasswordResetIn,
     PasswordResetOut,
+    ReauthIn,
+    ReauthOut,
     RecoveryCodesOut,
     TokenCreateIn,
     TokenIssuedOut,
@@ -145,6 +152,32 @@ def auth_logout(request: HttpRequest) -> Any:
     return Status(204, None)
 
 
+@router.post("/auth/reauth", response=ReauthOut, tags=["auth"])
+def auth_reauth(request: HttpRequest, payload: ReauthIn) -> Any:
+    """Confirm it's you: the password and (with 2FA) a one-time or recovery code, for the
+    account-takeover actions of the next few minutes (2FA, tokens, your password, an
+    administrator's changes to their own account). Wrong answers count towards the sign-in
+    throttle (429 with Retry-After)."""
+    user: User = request.auth  # type: ignore[attr-defined]
+    token = request_api_token(request)
+    try:
+        if token is not None:
+            issued = services.api_token_reauth(
+                token=token,
+                password=payload.password,
+                otp=payload.otp,
+                client_ip=client_ip(request),
+            )
+            return {"reauth": issued.secret, "expires_at": issued.expires_at}
+        proof = services.reauth_verify(
+            user=user, password=payload.password, otp=payload.otp, client_ip=client_ip(request)
+        )
+    except Throttled as exc:
+        return _throttled_response(exc)
+    session_reauth_store(request, proof)
+    return {"reauth": None, "expires_at": proof.at + services.reauth_max_age()}
+
+
 # --- the signed-in user ------------------------------------------------------------------
 
 
@@ -161,6 +194,8 @@ def me_password_change(request: HttpRequest, payload: PasswordChangeIn) -> Any:
             user=user,
             current_password=payload.current_password,
             new_password=payload.new_password,
+            otp=payload.otp,
+            reauth=reauth_from_request(request),
             client_ip=client_ip(request),
         )
     except Throttled as exc:
@@ -173,7 +208,11 @@ def me_password_change(request: HttpRequest, payload: PasswordChangeIn) -> Any:
 
 @router.post("/me/totp/enrol", response=TotpEnrolOut, tags=["me"])
 def me_totp_enrol(request: HttpRequest) -> Any:
-    enrolment = services.user_totp_enrol(user=request.auth, client_ip=client_ip(request))  # type: ignore[attr-defined]
+    enrolment = services.user_totp_enrol(
+        user=request.auth,  # type: ignore[attr-defined]
+        reauth=reauth_from_request(request),
+        client_ip=client_ip(request),
+    )
     return {"secret": enrolment.secret, "otpauth_uri": enrolment.uri}
 
 
@@ -182,6 +221,7 @@ def me_totp_confirm(request: HttpRequest, payload: CodeIn) -> Any:
     codes = services.user_totp_confirm(
         user=request.auth,  # type: ignore[attr-defined]
         code=payload.code,
+        reauth=reauth_from_request(request),
         client_ip=client_ip(request),
     )
     return {"recovery_codes": codes}
@@ -202,15 +242,14 @@ def me_totp_disable(request: HttpRequest, payload: TotpDisableIn) -> Any:
 
 
 @router.post("/me/totp/recovery-codes", response=RecoveryCodesOut, tags=["me"])
-def me_recovery_codes_regenerate(request: HttpRequest, payload: CodeIn) -> Any:
-    try:
-        codes = services.user_recovery_codes_regenerate(
-            user=request.auth,  # type: ignore[attr-defined]
-            code=payload.code,
-            client_ip=client_ip(request),
-        )
-    except Throttled as exc:
-        return _throttled_response(exc)
+def me_recovery_codes_regenerate(request: HttpRequest) -> Any:
+    """New recovery codes (the old ones stop working). The re-authentication holds the
+    second factor; any request body is ignored."""
+    codes = services.user_recovery_codes_regenerate(
+        user=request.auth,  # type: ignore[attr-defined]
+        reauth=reauth_from_request(request),
+        client_ip=client_ip(request),
+    )
     return {"recovery_codes": codes}
 
 
@@ -231,7 +270,10 @@ def me_token_create(request: HttpRequest, payload: TokenCreateIn) -> Any:
     issued = services.api_token_create(
         user=request.auth,  # type: ignore[attr-defined]
         name=payload.name,
+        scopes=payload.scopes,
         expires_at=expires_at,
+        reauth=reauth_from_request(request),
+        via_token=request_api_token(request),
         client_ip=client_ip(request),
     )
     out = TokenOut.model_validate(issued.token).model_dump()
@@ -289,6 +331,7 @@ def users_update(request: HttpRequest, user_id: str, payload: UserUpdateIn) -> A
         email=payload.email,
         full_name=payload.full_name,
         role=payload.role,
+        reauth=reauth_from_request(request),
         client_ip=client_ip(request),
     )
     return _user_out(actor, user)
@@ -306,7 +349,9 @@ def users_delete(request: HttpRequest, user_id: str) -> Any:
 def users_deactivate(request: HttpRequest, user_id: str) -> Any:
     actor: User = request.auth  # type: ignore[attr-defined]
     user = selectors.user_get_for_manage(actor=actor, user_id=user_id)
-    user = services.user_deactivate(actor=actor, user=user, client_ip=client_ip(request))
+    user = services.user_deactivate(
+        actor=actor, user=user, reauth=reauth_from_request(request), client_ip=client_ip(request)
+    )
     return _user_out(actor, user)
 
 
@@ -314,7 +359,9 @@ def users_deactivate(request: HttpRequest, user_id: str) -> Any:
 def users_activate(request: HttpRequest, user_id: str) -> Any:
     actor: User = request.auth  # type: ignore[attr-defined]
     user = selectors.user_get_for_manage(actor=actor, user_id=user_id)
-    user = services.user_activate(actor=actor, user=user, client_ip=client_ip(request))
+    user = services.user_activate(
+        actor=actor, user=user, reauth=reauth_from_request(request), client_ip=client_ip(request)
+    )
     return _user_out(actor, user)
 
 
@@ -328,6 +375,7 @@ def users_password_reset(
         actor=actor,
         user=user,
         new_password=payload.password if payload is not None else None,
+        reauth=reauth_from_request(request),
         client_ip=client_ip(request),
     )
     return {"user": _user_out(actor, reset.user), "generated_password": reset.generated_password}
@@ -337,7 +385,9 @@ def users_password_reset(
 def users_totp_reset(request: HttpRequest, user_id: str) -> Any:
     actor: User = request.auth  # type: ignore[attr-defined]
     user = selectors.user_get_for_manage(actor=actor, user_id=user_id)
-    user = services.user_totp_reset(actor=actor, user=user, client_ip=client_ip(request))
+    user = services.user_totp_reset(
+        actor=actor, user=user, reauth=reauth_from_request(request), client_ip=client_ip(request)
+    )
     return _user_out(actor, user)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from django import forms
 
-from strongroom.accounts.models import Role
+from strongroom.accounts.models import Role, Scope
 
 _NO_AUTOCORRECT = {"autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"}
 
@@ -39,6 +39,21 @@ class LoginCodeForm(forms.Form):
     )
 
 
+class ReauthForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        max_length=4096,
+        strip=False,
+        widget=_password("current-password", autofocus=True),
+    )
+    otp = forms.CharField(
+        label="Code from your authenticator app, or a recovery code",
+        max_length=64,
+        required=False,
+        widget=_text(autocomplete="one-time-code"),
+    )
+
+
 class PasswordChangeForm(forms.Form):
     current_password = forms.CharField(
         max_length=4096, strip=False, widget=_password("current-password")
@@ -52,6 +67,12 @@ class PasswordChangeForm(forms.Form):
     )
     new_password_again = forms.CharField(
         label="New password (again)", max_length=4096, strip=False, widget=_password("new-password")
+    )
+    otp = forms.CharField(
+        label="Code from your authenticator app, or a recovery code",
+        max_length=64,
+        required=False,
+        widget=_text(autocomplete="one-time-code"),
     )
 
     def clean(self) -> dict[str, Any]:
@@ -102,6 +123,13 @@ class TokenCreateForm(forms.Form):
     )
     expires_in_days = forms.ChoiceField(
         label="Expires after", choices=TOKEN_EXPIRY_CHOICES, initial="90"
+    )
+    scopes = forms.MultipleChoiceField(
+        label="What the token may do",
+        choices=Scope.choices,
+        initial=[Scope.READ],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Never more than your role allows. Give a script only what it needs.",
     )
 
 

@@ -17,6 +17,16 @@ class Role(models.TextChoices):
     AUDITOR = "auditor", "Auditor"
 
 
+class Scope(models.TextChoices):
+    """What an API token may do. A token's powers are its scopes *and* its owner's role:
+    a scope never grants what the role does not allow."""
+
+    READ = "read", "Read (lists and details, never passwords)"
+    RETRIEVE = "retrieve", "Retrieve passwords and exports"
+    WRITE = "write", "Change things"
+    ADMIN = "admin", "Administration (users, groups, settings, policy)"
+
+
 class User(AbstractUser):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.PASSWORD_USER)
@@ -62,6 +72,13 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # A list of Scope values, in Scope's order.
+    scopes = models.JSONField(default=list)
+    # The re-authentication proof of this token (POST /api/v1/auth/reauth): the SHA-256 of
+    # the secret sent back in X-Strongroom-Reauth, and when the password and second factor
+    # were checked. Only the holder of both the token and that secret is in "sudo mode".
+    reauth_hash = models.CharField(max_length=64, blank=True, default="")
+    reauth_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "strongroom_api_token"

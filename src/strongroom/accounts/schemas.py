@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ninja import Field, Schema
 
-from strongroom.accounts.models import Role
+from strongroom.accounts.models import Role, Scope
 
 
 class LoginIn(Schema):
@@ -19,6 +19,12 @@ class LoginIn(Schema):
 class PasswordChangeIn(Schema):
     current_password: str = Field(max_length=4096)
     new_password: str = Field(max_length=4096)
+    otp: str | None = Field(
+        default=None,
+        max_length=64,
+        description="With 2FA on: a one-time or recovery code (the current password and this "
+        "code are the re-authentication), unless you confirmed it's you in the last minutes.",
+    )
 
 
 class MeOut(Schema):
@@ -50,8 +56,32 @@ class RecoveryCodesOut(Schema):
     recovery_codes: list[str]
 
 
+class ReauthIn(Schema):
+    password: str = Field(max_length=4096)
+    otp: str | None = Field(
+        default=None,
+        max_length=64,
+        description="A code from the authenticator app or a recovery code (when 2FA is on).",
+    )
+
+
+class ReauthOut(Schema):
+    reauth: str | None = Field(
+        description="With an API token: send this back as X-Strongroom-Reauth on the "
+        "actions that need it, with the same token. With the web session: null (the "
+        "session remembers)."
+    )
+    expires_at: datetime
+
+
 class TokenCreateIn(Schema):
     name: str = Field(max_length=200)
+    scopes: list[Scope] = Field(
+        min_length=1,
+        max_length=4,
+        description="read, retrieve (passwords, exports), write, admin. Through a token: "
+        "only scopes that token has.",
+    )
     expires_at: datetime | None = None
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 
@@ -64,6 +94,7 @@ class TokenOut(Schema):
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    scopes: list[Scope]
 
 
 class TokenIssuedOut(TokenOut):

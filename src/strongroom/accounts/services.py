@@ -8,6 +8,7 @@ code, a recovery code, a TOTP secret or an API token.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
@@ -15,6 +16,7 @@ import logging
 import math
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +30,15 @@ from django.db import transaction
 from django.db.models import ProtectedError, Q
 from django.utils import timezone
 
-from strongroom.accounts.models import ApiToken, LoginAttempt, RecoveryCode, Role, User, UserGroup
+from strongroom.accounts.models import (
+    ApiToken,
+    LoginAttempt,
+    RecoveryCode,
+    Role,
+    Scope,
+    User,
+    UserGroup,
+)
 from strongroom.accounts.permissions import Perm, require_perm
 from strongroom.audit.services import audit_record
 from strongroom.core import secrets as sealed
@@ -53,6 +63,129 @@ API_TOKEN_DISPLAY_LENGTH = 9
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 _INVALID_CREDENTIALS = "the username, password or one-time code is not correct"
+
+Clock = Callable[[], datetime]
+
+
+# --- re-authentication ("sudo mode") -----------------------------------------------------
+#
+# A session or an API token alone proves only that someone holds it. Actions that would let
+# a thief keep an account after the theft is noticed (a second factor of their own, more API
+# tokens, a new password, an administrator's changes to their own account) also need a
+# fresh proof: the password and, when the user has one, the second factor, given at most
+# REAUTH_MAX_AGE_SECONDS ago. The web keeps the proof's time in the (database) session, an
+# API token on its row behind a secret the client sends back; the request layer
+# (accounts/reauth.py) turns either into a Reauth that the services below check.
+
+
+class ReauthRequired(PermissionDenied):
+    code = "reauth_required"
+
+
+@dataclass(frozen=True)
+class Reauth:
+    """When ``user_id`` last proved who they are (password and second factor)."""
+
+    user_id: Any
+    at: datetime
+
+
+class _Trusted:
+    """The operator's command line and fixtures that build state: nobody remote is asking."""
+
+    def __repr__(self) -> str:
+        return "REAUTH_TRUSTED"
+
+
+REAUTH_TRUSTED = _Trusted()
+ReauthArg = Reauth | _Trusted | None
+
+
+def reauth_max_age() -> timedelta:
+    return timedelta(seconds=settings.REAUTH_MAX_AGE_SECONDS)
+
+
+def reauth_is_fresh(*, user: User, reauth: ReauthArg, clock: Clock | None = None) -> bool:
+    if isinstance(reauth, _Trusted):
+        return True
+    if reauth is None or str(reauth.user_id) != str(user.pk):
+        return False
+    age = (clock or timezone.now)() - reauth.at
+    return timedelta(0) <= age <= reauth_max_age()
+
+
+def reauth_require(
+    *, user: User, reauth: ReauthArg, action: str, clock: Clock | None = None
+) -> None:
+    if not reauth_is_fresh(user=user, reauth=reauth, clock=clock):
+        raise ReauthRequired(
+            f"confirm it's you first: {action} needs your password"
+            + (" and a one-time code" if user.totp_enabled else "")
+            + f" given in the last {settings.REAUTH_MAX_AGE_SECONDS // 60} minutes "
+            "(POST /api/v1/auth/reauth, then send X-Strongroom-Reauth)",
+            action=action,
+            max_age_seconds=settings.REAUTH_MAX_AGE_SECONDS,
+        )
+
+
+def reauth_verify(
+    *, user: User, password: str, otp: str | None, client_ip: str | None = None
+) -> Reauth:
+    """Check the password and (if the user has 2FA) a TOTP or recovery code of a signed-in
+    user. Wrong answers count towards the login throttle, like a wrong sign-in, so a stolen
+    session cannot guess the password here either."""
+    key = _username_key(user.username)
+    ip = _ip_or_none(client_ip)
+    _throttle_check(username_key=key, ip=ip)
+    _totp_state_refresh(user)
+    if not user.check_password(password):
+        _login_failure_record(
+            username_key=key,
+            user=user,
+            ip=ip,
+            reason="bad_password",
+            action="auth.reauth",
+            signed_in=True,
+        )
+        raise AuthenticationFailed(
+            "the password is not correct", code="bad_password", field="password"
+        )
+    second_factor = None
+    if user.totp_enabled:
+        second_factor = _second_factor_consume(user, otp or "") if otp and otp.strip() else None
+        if second_factor is None:
+            _login_failure_record(
+                username_key=key,
+                user=user,
+                ip=ip,
+                reason="bad_otp",
+                action="auth.reauth",
+                signed_in=True,
+            )
+            raise AuthenticationFailed(
+                "the one-time code is not correct, or it was already used",
+                code="bad_otp",
+                field="otp",
+            )
+    with transaction.atomic():
+        audit_record(
+            actor=user,
+            action="auth.reauth",
+            object_type="user",
+            object_id=str(user.pk),
+            object_name=user.username,
+            client_ip=ip,
+            details={"second_factor": second_factor} if second_factor else {},
+        )
+        LoginAttempt.objects.create(username=key, client_ip=ip, succeeded=True)
+    return Reauth(user_id=user.pk, at=timezone.now())
+
+
+def _reauth_for_self(*, actor: User, user: User, reauth: ReauthArg, action: str) -> None:
+    """An administrator acting on their own account proves it is them, like any user
+    changing their own credentials; on other accounts the role is enough."""
+    if actor.pk == user.pk:
+        reauth_require(user=actor, reauth=reauth, action=action)
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -156,9 +289,11 @@ def user_update(
     email: str | None = None,
     full_name: str | None = None,
     role: str | None = None,
+    reauth: ReauthArg = None,
     client_ip: str | None = None,
 ) -> User:
-    """Change a user's email, full name or role (administrators only)."""
+    """Change a user's email, full name or role (administrators only; on their own account
+    only with a fresh re-authentication)."""
     require_perm(actor, Perm.USERS_MANAGE)
     new: dict[str, Any] = {}
     if email is not None:
@@ -180,6 +315,7 @@ def user_update(
         }
         if not changes:
             return user
+        _reauth_for_self(actor=actor, user=user, reauth=reauth, action="changing your own account")
         if "role" in changes and user.role == Role.ADMIN:
             _refuse_last_admin_removal(user, "change the role of")
         audit_record(
@@ -198,7 +334,9 @@ def user_update(
     return user
 
 
-def _user_set_active(*, actor: User, user: User, active: bool, client_ip: str | None) -> User:
+def _user_set_active(
+    *, actor: User, user: User, active: bool, reauth: ReauthArg, client_ip: str | None
+) -> User:
     require_perm(actor, Perm.USERS_MANAGE)
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
@@ -208,6 +346,9 @@ def _user_set_active(*, actor: User, user: User, active: bool, client_ip: str | 
             if user.pk == actor.pk:
                 raise Conflict("you cannot deactivate your own account")
             _refuse_last_admin_removal(user, "deactivate")
+        _reauth_for_self(
+            actor=actor, user=user, reauth=reauth, action="activating your own account"
+        )
         audit_record(
             actor=actor,
             action="user.activate" if active else "user.deactivate",
@@ -222,13 +363,19 @@ def _user_set_active(*, actor: User, user: User, active: bool, client_ip: str | 
     return user
 
 
-def user_deactivate(*, actor: User, user: User, client_ip: str | None = None) -> User:
+def user_deactivate(
+    *, actor: User, user: User, reauth: ReauthArg = None, client_ip: str | None = None
+) -> User:
     """Deactivated users cannot sign in; their sessions and API tokens stop working."""
-    return _user_set_active(actor=actor, user=user, active=False, client_ip=client_ip)
+    return _user_set_active(
+        actor=actor, user=user, active=False, reauth=reauth, client_ip=client_ip
+    )
 
 
-def user_activate(*, actor: User, user: User, client_ip: str | None = None) -> User:
-    return _user_set_active(actor=actor, user=user, active=True, client_ip=client_ip)
+def user_activate(
+    *, actor: User, user: User, reauth: ReauthArg = None, client_ip: str | None = None
+) -> User:
+    return _user_set_active(actor=actor, user=user, active=True, reauth=reauth, client_ip=client_ip)
 
 
 def user_delete(*, actor: User, user: User, client_ip: str | None = None) -> None:
@@ -270,14 +417,17 @@ def user_password_reset(
     actor: User,
     user: User,
     new_password: str | None = None,
+    reauth: ReauthArg = None,
     client_ip: str | None = None,
 ) -> PasswordReset:
     """An administrator sets a temporary password; the user must change it at next sign-in.
 
     Changing the password hash ends the user's other sessions (Django checks the session's
     password hash on every request). Without ``new_password`` a random one is generated.
+    On their own account an administrator needs a fresh re-authentication.
     """
     require_perm(actor, Perm.USERS_MANAGE)
+    _reauth_for_self(actor=actor, user=user, reauth=reauth, action="resetting your own password")
     generated = None
     if new_password is None:
         generated = new_password = secrets.token_urlsafe(15)
@@ -305,17 +455,23 @@ def user_password_change(
     user: User,
     current_password: str,
     new_password: str,
+    otp: str | None = None,
+    reauth: ReauthArg = None,
     client_ip: str | None = None,
 ) -> User:
-    """A user changes their own password. The current one is required, and wrong guesses
-    count towards the login throttle (a stolen session must not become a password oracle).
+    """A user changes their own password. The request carries its own re-authentication:
+    the current password and, when the user has 2FA, a one-time or recovery code (``otp``),
+    unless a fresh re-authentication is already at hand. Wrong guesses count towards the
+    login throttle (a stolen session must not become a password oracle).
     """
-    _throttle_check(username_key=_username_key(user.username), ip=_ip_or_none(client_ip))
+    key, ip = _username_key(user.username), _ip_or_none(client_ip)
+    _throttle_check(username_key=key, ip=ip)
+    _totp_state_refresh(user)
     if not user.check_password(current_password):
         _login_failure_record(
-            username_key=_username_key(user.username),
+            username_key=key,
             user=user,
-            ip=_ip_or_none(client_ip),
+            ip=ip,
             reason="bad_password",
             action="user.password_change",
             signed_in=True,
@@ -328,6 +484,25 @@ def user_password_change(
             "the new password must differ from the current one", field="new_password"
         )
     _password_validate(new_password, user=user, field="new_password")
+    second_factor = None
+    if user.totp_enabled and not reauth_is_fresh(user=user, reauth=reauth):
+        if not otp or not otp.strip():
+            reauth_require(user=user, reauth=None, action="changing your password")
+        second_factor = _second_factor_consume(user, otp or "")
+        if second_factor is None:
+            _login_failure_record(
+                username_key=key,
+                user=user,
+                ip=ip,
+                reason="bad_otp",
+                action="user.password_change",
+                signed_in=True,
+            )
+            raise AuthenticationFailed(
+                "the one-time code is not correct, or it was already used",
+                code="bad_otp",
+                field="otp",
+            )
     with transaction.atomic():
         audit_record(
             actor=user,
@@ -336,6 +511,7 @@ def user_password_change(
             object_id=str(user.pk),
             object_name=user.username,
             client_ip=client_ip,
+            details={"second_factor": second_factor} if second_factor else {},
         )
         user.set_password(new_password)
         user.must_change_password = False
@@ -343,9 +519,15 @@ def user_password_change(
     return user
 
 
-def user_totp_reset(*, actor: User, user: User, client_ip: str | None = None) -> User:
-    """An administrator turns off a user's second factor (lost phone and recovery codes)."""
+def user_totp_reset(
+    *, actor: User, user: User, reauth: ReauthArg = None, client_ip: str | None = None
+) -> User:
+    """An administrator turns off a user's second factor (lost phone and recovery codes);
+    their own only with a fresh re-authentication."""
     require_perm(actor, Perm.USERS_MANAGE)
+    _reauth_for_self(
+        actor=actor, user=user, reauth=reauth, action="resetting your own two-factor sign-in"
+    )
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         audit_record(
@@ -770,8 +952,11 @@ class TotpEnrolment:
     uri: str
 
 
-def user_totp_enrol(*, user: User, client_ip: str | None = None) -> TotpEnrolment:
+def user_totp_enrol(
+    *, user: User, reauth: ReauthArg = None, client_ip: str | None = None
+) -> TotpEnrolment:
     """Start enrolment: a new secret, stored sealed, not in force until confirmed."""
+    reauth_require(user=user, reauth=reauth, action="setting up two-factor sign-in")
     _totp_state_refresh(user)
     if user.totp_enabled:
         raise Conflict("two-factor sign-in is already on; turn it off first to re-enrol")
@@ -792,9 +977,12 @@ def user_totp_enrol(*, user: User, client_ip: str | None = None) -> TotpEnrolmen
     return TotpEnrolment(secret=secret, uri=uri)
 
 
-def user_totp_confirm(*, user: User, code: str, client_ip: str | None = None) -> list[str]:
+def user_totp_confirm(
+    *, user: User, code: str, reauth: ReauthArg = None, client_ip: str | None = None
+) -> list[str]:
     """Turn two-factor sign-in on with a first valid code; returns the recovery codes
     (shown once: only their hashes are stored)."""
+    reauth_require(user=user, reauth=reauth, action="setting up two-factor sign-in")
     _totp_state_refresh(user)
     if user.totp_enabled:
         raise Conflict("two-factor sign-in is already on")
@@ -868,14 +1056,15 @@ def user_totp_disable(
 
 
 def user_recovery_codes_regenerate(
-    *, user: User, code: str, client_ip: str | None = None
+    *, user: User, reauth: ReauthArg = None, client_ip: str | None = None
 ) -> list[str]:
-    """Replace every recovery code (old ones stop working); needs a current code."""
+    """Replace every recovery code (old ones stop working). The fresh re-authentication
+    holds the second factor, so no second code is asked (a TOTP code cannot be used twice:
+    the user would have to wait for the next one)."""
+    reauth_require(user=user, reauth=reauth, action="making new recovery codes")
     _totp_state_refresh(user)
     if not user.totp_enabled:
         raise Conflict("two-factor sign-in is not on")
-    _throttle_check(username_key=_username_key(user.username), ip=_ip_or_none(client_ip))
-    which = _second_factor_require(user, code, client_ip, "user.recovery_codes_regenerate")
     with transaction.atomic():
         audit_record(
             actor=user,
@@ -884,7 +1073,6 @@ def user_recovery_codes_regenerate(
             object_id=str(user.pk),
             object_name=user.username,
             client_ip=client_ip,
-            details={"second_factor": which},
         )
         return _recovery_codes_replace(user)
 
@@ -903,19 +1091,65 @@ class IssuedToken:
     raw: str
 
 
+ALL_SCOPES: tuple[str, ...] = tuple(Scope.values)
+
+
+def scopes_normalise(scopes: Any) -> list[str]:
+    """A non-empty set of known scopes, in Scope's order."""
+    chosen = {str(scope) for scope in scopes}
+    unknown = sorted(chosen - set(ALL_SCOPES))
+    if unknown:
+        raise ValidationFailed(
+            f"unknown scope {unknown[0]!r}", field="scopes", allowed=list(ALL_SCOPES)
+        )
+    if not chosen:
+        raise ValidationFailed(
+            "choose at least one scope", field="scopes", allowed=list(ALL_SCOPES)
+        )
+    return [scope for scope in ALL_SCOPES if scope in chosen]
+
+
 def api_token_create(
     *,
     user: User,
     name: str,
+    scopes: Any = ALL_SCOPES,
     expires_at: datetime | None = None,
+    reauth: ReauthArg = None,
+    via_token: ApiToken | None = None,
     client_ip: str | None = None,
 ) -> IssuedToken:
+    """Issue a token (needs a fresh re-authentication: more tokens would let a thief keep
+    access after the stolen credential is revoked). Made through a token (``via_token``),
+    it can have no scope and no lifetime beyond that token's: a token never mints a
+    broader one."""
+    reauth_require(user=user, reauth=reauth, action="creating an API token")
     name = _text(name, field="name", max_length=200)
+    scopes = scopes_normalise(scopes)
     if expires_at is not None:
         if timezone.is_naive(expires_at):
             raise ValidationFailed("expires_at needs a time zone", field="expires_at")
         if expires_at <= timezone.now():
             raise ValidationFailed("expires_at must be in the future", field="expires_at")
+    if via_token is not None:
+        broader = [scope for scope in scopes if scope not in via_token.scopes]
+        if broader:
+            raise PermissionDenied(
+                "a token cannot create a token with scopes it does not have itself: "
+                + ", ".join(broader),
+                code="scope_exceeded",
+                field="scopes",
+                token_scopes=list(via_token.scopes),
+            )
+        if via_token.expires_at is not None and (
+            expires_at is None or expires_at > via_token.expires_at
+        ):
+            raise PermissionDenied(
+                "a token cannot create a token that outlives it: give an expiry no later "
+                f"than {via_token.expires_at.isoformat()}",
+                code="scope_exceeded",
+                field="expires_at",
+            )
     raw = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = ApiToken(
@@ -924,6 +1158,7 @@ def api_token_create(
             prefix=raw[:API_TOKEN_DISPLAY_LENGTH],
             token_hash=_token_hash(raw),
             expires_at=expires_at,
+            scopes=scopes,
         )
         audit_record(
             actor=user,
@@ -934,7 +1169,9 @@ def api_token_create(
             client_ip=client_ip,
             details={
                 "prefix": token.prefix,
+                "scopes": scopes,
                 "expires_at": expires_at.isoformat() if expires_at else None,
+                "via_token": via_token.prefix if via_token is not None else None,
             },
         )
         token.save(force_insert=True)
@@ -965,7 +1202,14 @@ def api_token_revoke(*, user: User, token: ApiToken, client_ip: str | None = Non
 
 def api_token_authenticate(*, raw_token: str) -> User | None:
     """The active user a bearer token belongs to, or None (unknown, revoked, expired token or
-    inactive user). Tokens are found by their hash, so no comparison leaks timing."""
+    inactive user)."""
+    token = api_token_resolve(raw_token=raw_token)
+    return token.user if token is not None else None
+
+
+def api_token_resolve(*, raw_token: str) -> ApiToken | None:
+    """The usable token (with its active user) a bearer token names, or None. Tokens are
+    found by their hash, so no comparison leaks timing."""
     raw_token = raw_token.strip()
     if not raw_token.startswith(API_TOKEN_PREFIX) or len(raw_token) > 200:
         return None
@@ -983,4 +1227,32 @@ def api_token_authenticate(*, raw_token: str) -> User | None:
         ApiToken.objects.filter(pk=token.pk).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)
         ).update(last_used_at=now)
-    return token.user
+    return token
+
+
+@dataclass(frozen=True)
+class TokenReauth:
+    # Sent back by the client in X-Strongroom-Reauth; only its hash is stored.
+    secret: str = dataclasses.field(repr=False)
+    expires_at: datetime
+
+
+def api_token_reauth(
+    *, token: ApiToken, password: str, otp: str | None, client_ip: str | None = None
+) -> TokenReauth:
+    """Re-authenticate through an API token: on success the token's row remembers the moment
+    and the hash of a new secret (replacing any earlier one). The proof works only with
+    this token and that secret, for REAUTH_MAX_AGE_SECONDS."""
+    proof = reauth_verify(user=token.user, password=password, otp=otp, client_ip=client_ip)
+    secret = secrets.token_urlsafe(32)
+    ApiToken.objects.filter(pk=token.pk).update(reauth_hash=_token_hash(secret), reauth_at=proof.at)
+    return TokenReauth(secret=secret, expires_at=proof.at + reauth_max_age())
+
+
+def api_token_reauth_proof(*, token: ApiToken, secret: str) -> Reauth | None:
+    """The proof a request carries: the token's re-authentication, if ``secret`` is its."""
+    if not token.reauth_hash or token.reauth_at is None or not secret or len(secret) > 200:
+        return None
+    if not hmac.compare_digest(token.reauth_hash, _token_hash(secret.strip())):
+        return None
+    return Reauth(user_id=token.user_id, at=token.reauth_at)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("login/code/", views.login_code_view, name="login_code"),
     path("logout/", views.logout_view, name="logout"),
     path("account/", views.account_view, name="account"),
+    path("account/confirm/", views.reauth_view, name="reauth"),
     path("account/password/", views.password_change_view, name="password_change"),
     path("account/two-factor/", views.two_factor_view, name="two_factor"),
     path("account/two-factor/start/", views.two_factor_start_view, name="two_factor_start"),

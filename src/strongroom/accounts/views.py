@@ -26,6 +26,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
@@ -36,6 +37,7 @@ from strongroom.accounts.forms import (
     LoginForm,
     MemberAddForm,
     PasswordChangeForm,
+    ReauthForm,
     TokenCreateForm,
     TotpCodeForm,
     TotpDisableForm,
@@ -45,6 +47,7 @@ from strongroom.accounts.forms import (
 )
 from strongroom.accounts.models import Role, User
 from strongroom.accounts.permissions import MATRIX, Perm, has_perm
+from strongroom.accounts.reauth import confirm_url, reauth_from_request, session_reauth_store
 from strongroom.core import keys
 from strongroom.core import secrets as sealed
 from strongroom.core.errors import AppError, AuthenticationFailed, Conflict, Throttled
@@ -214,6 +217,64 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
+# --- confirm it's you (re-authentication) ------------------------------------------------
+
+
+def _reauth_fresh(request: HttpRequest) -> bool:
+    return services.reauth_is_fresh(
+        user=request.user,  # type: ignore[arg-type]
+        reauth=reauth_from_request(request),
+    )
+
+
+def _reauth_redirect(request: HttpRequest, next_url: str) -> HttpResponse:
+    """Off to "Confirm it's you", coming back to the page of the action (a POST cannot be
+    replayed through a redirect, so the user repeats it there)."""
+    messages.info(request, "Confirm it's you to continue.")
+    return redirect(confirm_url(next_url))
+
+
+@login_required
+@allowed_before_password_change
+@sensitive_post_parameters("password", "otp")
+@sensitive_variables("password")
+def reauth_view(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    next_url = safe_next(request, default=reverse("accounts:account"))
+    form = ReauthForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            proof = services.reauth_verify(
+                user=user,
+                password=form.cleaned_data["password"],
+                otp=form.cleaned_data["otp"],
+                client_ip=client_ip(request),
+            )
+        except Throttled as exc:
+            form.add_error(None, throttle_message(exc))
+            status = 429
+        except AuthenticationFailed as exc:
+            if exc.details.get("field") == "otp":
+                form.add_error("otp", "That code is not correct, or it was already used.")
+            else:
+                form.add_error("password", "That password is not correct.")
+        else:
+            session_reauth_store(request, proof)
+            return redirect(next_url)
+    return render(
+        request,
+        "accounts/reauth.html",
+        {
+            "form": form,
+            "next": next_url,
+            "needs_code": user.totp_enabled,
+            "minutes": max(1, round(services.reauth_max_age().total_seconds() / 60)),
+        },
+        status=status,
+    )
+
+
 # --- my account --------------------------------------------------------------------------
 
 
@@ -242,6 +303,9 @@ def account_view(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters()
 def password_change_view(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
+    # The form is its own re-authentication: the current password and, with 2FA, a code
+    # (not asked again if the user confirmed it's them in the last minutes).
+    needs_code = user.totp_enabled and not _reauth_fresh(request)
     form = PasswordChangeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -249,8 +313,17 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
                 user=user,
                 current_password=form.cleaned_data["current_password"],
                 new_password=form.cleaned_data["new_password"],
+                otp=form.cleaned_data["otp"],
+                reauth=reauth_from_request(request),
                 client_ip=client_ip(request),
             )
+        except services.ReauthRequired:
+            form.add_error("otp", "Enter a code from your authenticator app, or a recovery code.")
+        except AuthenticationFailed as exc:
+            if exc.details.get("field") == "otp":
+                form.add_error("otp", "That code is not correct, or it was already used.")
+            else:
+                apply_error(form, exc)
         except AppError as exc:
             apply_error(form, exc)
         else:
@@ -261,7 +334,7 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/password_change.html",
-        {"form": form, "must_change": user.must_change_password},
+        {"form": form, "must_change": user.must_change_password, "needs_code": needs_code},
     )
 
 
@@ -294,7 +367,6 @@ def _two_factor_page(
     request: HttpRequest,
     *,
     confirm_form: TotpCodeForm | None = None,
-    regenerate_form: TotpCodeForm | None = None,
     disable_form: TotpDisableForm | None = None,
 ) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
@@ -307,7 +379,6 @@ def _two_factor_page(
             "pending": _pending_enrolment(user),
             "recovery_codes_left": _recovery_codes_left(user) if user.totp_enabled else 0,
             "confirm_form": confirm_form or TotpCodeForm(),
-            "regenerate_form": regenerate_form or TotpCodeForm(auto_id="id_regenerate_%s"),
             "disable_form": disable_form or TotpDisableForm(auto_id="id_disable_%s"),
         },
     )
@@ -322,7 +393,13 @@ def two_factor_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def two_factor_start_view(request: HttpRequest) -> HttpResponse:
     try:
-        services.user_totp_enrol(user=request.user, client_ip=client_ip(request))  # type: ignore[arg-type]
+        services.user_totp_enrol(
+            user=request.user,  # type: ignore[arg-type]
+            reauth=reauth_from_request(request),
+            client_ip=client_ip(request),
+        )
+    except services.ReauthRequired:
+        return _reauth_redirect(request, reverse("accounts:two_factor"))
     except AppError as exc:
         messages.error(request, sentence(exc.message))
     return redirect("accounts:two_factor")
@@ -352,8 +429,11 @@ def two_factor_confirm_view(request: HttpRequest) -> HttpResponse:
             codes = services.user_totp_confirm(
                 user=request.user,  # type: ignore[arg-type]
                 code=form.cleaned_data["code"],
+                reauth=reauth_from_request(request),
                 client_ip=client_ip(request),
             )
+        except services.ReauthRequired:
+            return _reauth_redirect(request, reverse("accounts:two_factor"))
         except Conflict:
             # A second submit, or another tab: show the state as it is now.
             messages.info(request, _TWO_FACTOR_STATE_CHANGED)
@@ -368,25 +448,20 @@ def two_factor_confirm_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-@sensitive_post_parameters("code")
 def recovery_codes_regenerate_view(request: HttpRequest) -> HttpResponse:
-    form = TotpCodeForm(request.POST, auto_id="id_regenerate_%s")
-    if form.is_valid():
-        try:
-            codes = services.user_recovery_codes_regenerate(
-                user=request.user,  # type: ignore[arg-type]
-                code=form.cleaned_data["code"],
-                client_ip=client_ip(request),
-            )
-        except Conflict:
-            messages.info(request, _TWO_FACTOR_STATE_CHANGED)
-            return redirect("accounts:two_factor")
-        except AppError as exc:
-            apply_error(form, exc)
-        else:
-            messages.success(request, "New recovery codes were made; the old ones no longer work.")
-            return _recovery_codes_page(request, codes, first_time=False)
-    return _two_factor_page(request, regenerate_form=form)
+    try:
+        codes = services.user_recovery_codes_regenerate(
+            user=request.user,  # type: ignore[arg-type]
+            reauth=reauth_from_request(request),
+            client_ip=client_ip(request),
+        )
+    except services.ReauthRequired:
+        return _reauth_redirect(request, reverse("accounts:two_factor"))
+    except Conflict:
+        messages.info(request, _TWO_FACTOR_STATE_CHANGED)
+        return redirect("accounts:two_factor")
+    messages.success(request, "New recovery codes were made; the old ones no longer work.")
+    return _recovery_codes_page(request, codes, first_time=False)
 
 
 @login_required
@@ -435,6 +510,8 @@ def _tokens_page(request: HttpRequest, form: TokenCreateForm | None = None) -> H
 def tokens_view(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _tokens_page(request)
+    if not _reauth_fresh(request):
+        return _reauth_redirect(request, reverse("accounts:tokens"))
     form = TokenCreateForm(request.POST)
     if form.is_valid():
         days = form.cleaned_data["expires_in_days"]
@@ -443,9 +520,13 @@ def tokens_view(request: HttpRequest) -> HttpResponse:
             issued = services.api_token_create(
                 user=request.user,  # type: ignore[arg-type]
                 name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
                 expires_at=expires_at,
+                reauth=reauth_from_request(request),
                 client_ip=client_ip(request),
             )
+        except services.ReauthRequired:
+            return _reauth_redirect(request, reverse("accounts:tokens"))
         except AppError as exc:
             apply_error(form, exc)
         else:
@@ -548,8 +629,11 @@ def user_detail_view(request: HttpRequest, user_id: str) -> HttpResponse:
                 full_name=form.cleaned_data["full_name"],
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
+                reauth=reauth_from_request(request),
                 client_ip=client_ip(request),
             )
+        except services.ReauthRequired:
+            return _reauth_redirect(request, reverse("accounts:user_detail", args=[subject.pk]))
         except AppError as exc:
             apply_error(form, exc)
         else:
@@ -572,16 +656,19 @@ def _user_action(request: HttpRequest, user_id: str, action: str) -> HttpRespons
     actor: User = request.user  # type: ignore[assignment]
     subject = selectors.user_get_for_manage(actor=actor, user_id=user_id)
     ip = client_ip(request)
+    reauth = reauth_from_request(request)
     try:
         if action == "deactivate":
-            services.user_deactivate(actor=actor, user=subject, client_ip=ip)
+            services.user_deactivate(actor=actor, user=subject, reauth=reauth, client_ip=ip)
             messages.success(request, f"“{subject.username}” was deactivated and signed out.")
         elif action == "activate":
-            services.user_activate(actor=actor, user=subject, client_ip=ip)
+            services.user_activate(actor=actor, user=subject, reauth=reauth, client_ip=ip)
             messages.success(request, f"“{subject.username}” was reactivated.")
         elif action == "reset_totp":
-            services.user_totp_reset(actor=actor, user=subject, client_ip=ip)
+            services.user_totp_reset(actor=actor, user=subject, reauth=reauth, client_ip=ip)
             messages.success(request, f"Two-factor sign-in of “{subject.username}” was reset.")
+    except services.ReauthRequired:
+        return _reauth_redirect(request, reverse("accounts:user_detail", args=[subject.pk]))
     except AppError as exc:
         messages.error(request, sentence(exc.message))
     return redirect("accounts:user_detail", user_id=subject.pk)
@@ -610,7 +697,15 @@ def user_totp_reset_view(request: HttpRequest, user_id: str) -> HttpResponse:
 def user_password_reset_view(request: HttpRequest, user_id: str) -> HttpResponse:
     actor: User = request.user  # type: ignore[assignment]
     subject = selectors.user_get_for_manage(actor=actor, user_id=user_id)
-    reset = services.user_password_reset(actor=actor, user=subject, client_ip=client_ip(request))
+    try:
+        reset = services.user_password_reset(
+            actor=actor,
+            user=subject,
+            reauth=reauth_from_request(request),
+            client_ip=client_ip(request),
+        )
+    except services.ReauthRequired:
+        return _reauth_redirect(request, reverse("accounts:user_detail", args=[subject.pk]))
     return render(
         request,
         "accounts/admin/user_password.html",

@@ -1,7 +1,9 @@
 """API authentication: bearer API tokens for scripts, the session (with CSRF) for the web UI.
 
 A request that presents a bearer token is judged by that token alone: an invalid, revoked
-or expired token is a 401, never a fall-through to the session.
+or expired token is a 401, never a fall-through to the session. A valid token must also
+hold the scope its endpoint declares in api/scopes.py (403 ``insufficient_scope``): this is
+the one place that check is made.
 """
 
 from __future__ import annotations
@@ -13,10 +15,17 @@ from ninja.errors import AuthenticationError
 from ninja.security import APIKeyCookie, HttpBearer
 
 from strongroom.accounts import services as account_services
+from strongroom.accounts.models import ApiToken
+from strongroom.api import scopes
 from strongroom.core.errors import PermissionDenied
 
 # What a user who must change their password may still reach.
-_PASSWORD_CHANGE_PATHS = ("/api/v1/me", "/api/v1/me/password", "/api/v1/auth/logout")
+_PASSWORD_CHANGE_PATHS = (
+    "/api/v1/me",
+    "/api/v1/me/password",
+    "/api/v1/auth/reauth",
+    "/api/v1/auth/logout",
+)
 
 
 def _enforce_password_change(request: HttpRequest, user: Any) -> None:
@@ -27,13 +36,31 @@ def _enforce_password_change(request: HttpRequest, user: Any) -> None:
         )
 
 
+def _enforce_scope(request: HttpRequest, token: ApiToken) -> None:
+    needed = scopes.required_scope(request)
+    if needed is scopes.UNDECLARED:
+        raise PermissionDenied(
+            "this endpoint cannot be used with an API token", code="insufficient_scope"
+        )
+    if needed is not None and needed not in token.scopes:
+        raise PermissionDenied(
+            f"this API token does not have the {needed} scope this endpoint needs",
+            code="insufficient_scope",
+            required_scope=str(needed),
+            token_scopes=list(token.scopes),
+        )
+
+
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        user = account_services.api_token_authenticate(raw_token=token)
-        if user is None:
+        api_token = account_services.api_token_resolve(raw_token=token)
+        if api_token is None:
             raise AuthenticationError(401, "invalid, revoked or expired API token")
+        user = api_token.user
         _enforce_password_change(request, user)
+        _enforce_scope(request, api_token)
         request.user = user
+        request.api_token = api_token  # type: ignore[attr-defined]
         return user
 
 

@@ -8,18 +8,28 @@ Error shape::
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from strongroom.api import scopes
 from strongroom.api.auth import api_auth
 from strongroom.core.errors import AppError
 
 logger = logging.getLogger(__name__)
 
-api = NinjaAPI(
+
+class StrongroomAPI(NinjaAPI):
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        scopes.openapi_document(schema)
+        return schema
+
+
+api = StrongroomAPI(
     title="Strongroom API",
     version="1",
     description="Team password vault. Authenticate with `Authorization: Bearer <API token>`.",

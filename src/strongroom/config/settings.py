@@ -216,6 +216,9 @@ METRICS_SYNC_LAG_THRESHOLD = float(env_str("STRONGROOM_METRICS_SYNC_LAG_THRESHOL
 
 LOGIN_THROTTLE_FAILURES = int(env_str("STRONGROOM_LOGIN_THROTTLE_FAILURES", "5"))
 LOGIN_THROTTLE_WINDOW_SECONDS = int(env_str("STRONGROOM_LOGIN_THROTTLE_WINDOW", "900"))
+# How long a re-authentication ("Confirm it's you": password + second factor) lets a session
+# or an API token do account-takeover actions (2FA, tokens, own password, admin on self).
+REAUTH_MAX_AGE_SECONDS = int(env_str("STRONGROOM_REAUTH_SECONDS", "600"))
 
 LOG_LEVEL = env_str("STRONGROOM_LOG_LEVEL", "INFO")
 LOGGING = {
