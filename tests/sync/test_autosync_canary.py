@@ -2,8 +2,8 @@
 the API), the copy is rebuilt after changes, re-synced, re-keyed with a second known
 passphrase, and refused once with a weak one. Neither passphrase, the copy's private key,
 its key-encryption key nor its build key in the clear appears — raw, hex, base64 or
-base64url — in any row of any table, the logs (DEBUG), the task queue, any file the server wrote (data directory, sync
-folder) or the uploaded object."""
+base64url — in any row of any table, the logs (DEBUG), the task queue, any file the server
+wrote (data directory, sync folder) or the uploaded object."""
 
 from __future__ import annotations
 
