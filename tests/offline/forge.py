@@ -22,7 +22,7 @@ import json
 import os
 import re
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -351,7 +351,6 @@ __all__ = [
     "forge_from_copy",
     "gzip_one",
     "payload_json",
-    "replace",
     "row_v1",
     "row_v2",
     "split_file",

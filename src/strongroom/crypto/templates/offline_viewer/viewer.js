@@ -1271,19 +1271,21 @@
     ui["pass-show"].setAttribute("aria-pressed", "false");
   }
 
-  // On lock: clear the clipboard if it still holds what the viewer put there (when the
-  // browser lets the page read it; otherwise clear it anyway, as the 30 s timer would).
+  // On lock (and when a clear had to wait for the page to be focused): clear the clipboard
+  // if it still holds what the viewer put there. It is only read when reading is already
+  // allowed (no permission prompt, no paste pop-up); otherwise it is cleared anyway, as the
+  // 30 s timer would.
   async function clearOwnClipboard() {
     if (clipWritten === null) return;
     const mine = clipWritten;
     let current = mine;
     try {
-      if (navigator.clipboard && navigator.clipboard.readText) {
-        current = await navigator.clipboard.readText();
-      }
+      const status = await navigator.permissions.query({ name: "clipboard-read" });
+      if (status.state === "granted") current = await navigator.clipboard.readText();
     } catch (e) {
       current = mine;
     }
+    if (clipWritten !== mine) return; // copied again meanwhile: that copy has its own timer
     if (current === mine) {
       await clearClipboard();
     } else {
@@ -1376,10 +1378,10 @@
     }, 5000);
     document.addEventListener("visibilitychange", () => {
       if (document.hidden) lock("hidden");
-      else if (clipPending) clearClipboard();
+      else if (clipPending) clearOwnClipboard();
     });
     window.addEventListener("pagehide", () => lock("hidden"));
-    window.addEventListener("focus", () => { if (clipPending) clearClipboard(); });
+    window.addEventListener("focus", () => { if (clipPending) clearOwnClipboard(); });
     if (!ui.passphrase.disabled) ui.passphrase.focus();
     document.documentElement.dataset.ready = "1";
   }
