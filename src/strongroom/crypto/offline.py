@@ -811,7 +811,7 @@ def _header_from_html(html: bytes) -> tuple[dict[str, Any], bytes, _Page]:
     ):
         raise _damaged("bad header")
     try:
-        header = json.loads(header_bytes.decode("ascii"))
+        header = json.loads(header_bytes.decode("ascii"), parse_constant=_not_json)
     except ValueError:
         raise _damaged("bad header") from None
     if not isinstance(header, dict):
@@ -833,6 +833,11 @@ def _header_from_html(html: bytes) -> tuple[dict[str, Any], bytes, _Page]:
             f"versions {', '.join(map(str, READABLE_VERSIONS))} (a newer Strongroom made it)"
         )
     return header, header_bytes, page
+
+
+def _not_json(name: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (Python accepts them)."""
+    raise ValueError(f"{name} is not JSON")
 
 
 @dataclass(frozen=True)
@@ -880,6 +885,8 @@ def _fields(header: dict[str, Any]) -> _Fields:
         or not isinstance(owner, str)
         or len(title) > MAX_TITLE
         or len(owner) > MAX_TITLE
+        or not _well_formed(title)
+        or not _well_formed(owner)
     ):
         raise _damaged("bad title or owner")
     expires = header["expires_at"]
@@ -966,7 +973,7 @@ def _entries_from_payload(plaintext: bytes, version: int) -> list[OfflineEntry]:
     if not raw.isascii():
         raise _damaged("its payload is not ASCII JSON")
     try:
-        document = json.loads(raw)
+        document = json.loads(raw, parse_constant=_not_json)
     except ValueError:
         raise _damaged("its payload does not decode") from None
     if version == 1:
