@@ -530,12 +530,9 @@ def _payload_json(entries: list[OfflineEntry]) -> bytes:
         or max(map(len, custom_texts), default=0) > MAX_TEXT
     ):
         _entries_check(entries)
+    # Custom fields stay tuples of pairs: JSON writes them as arrays of arrays as they are.
     for row in rows:
         moment = row[_UPDATED_COLUMN]
-        if row[_CUSTOM_COLUMN]:
-            row[_CUSTOM_COLUMN] = [list(pair) for pair in row[_CUSTOM_COLUMN]]
-        else:
-            row[_CUSTOM_COLUMN] = []
         if moment is None:
             continue
         if type(moment) is datetime and moment.tzinfo is UTC:
