@@ -372,3 +372,24 @@ def test_refused_passphrases_are_throttled_so_the_login_password_cannot_be_guess
         html(user)
     assert html(other).entry_count == 0
     assert failures()[-1].details["refusal"] == "throttled"
+
+
+@pytest.mark.parametrize(
+    "passphrase",
+    [
+        "orbit lantern\nquietly seventy",  # a line break: no reader can take it
+        "orbit lantern\rquietly seventy",
+        "orbit lantern\x1b quietly seventy",
+        # A character this server's Unicode database does not know: a newer browser's NFC
+        # might compose it differently, and the file would not open there.
+        "orbit lantern \U000e01f0 quietly seventy",
+    ],
+    ids=["lf", "cr", "escape", "unassigned"],
+)
+def test_passphrases_no_reader_can_take_are_refused(passphrase):
+    from strongroom.exports.policy import passphrase_problems, policy_get
+
+    user = user_make("password_user")
+    problems = passphrase_problems(user=user, passphrase=passphrase, policy=policy_get())
+    assert [p["code"] for p in problems] == ["invalid"]
+    assert "line breaks, control characters" in problems[0]["message"]

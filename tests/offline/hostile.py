@@ -191,6 +191,12 @@ def v2_text_edit(old: bytes, new: bytes) -> bytes:
     return make(plaintext=text.replace(old, new))
 
 
+def v1_text_edit(old: bytes, new: bytes) -> bytes:
+    text = payload_json(1, rows_v1())
+    assert text.count(old) == 1, old
+    return make(1, plaintext=text.replace(old, new))
+
+
 def forged(version_of_copy: int, construction: int | None = None) -> bytes:
     return forge.forge_from_copy(make(version_of_copy), construction=construction)
 
@@ -404,6 +410,37 @@ ROWS: list[Row] = [
     Row("lone-surrogate-in-value", "damaged", lambda: v2_text_edit(b'"pw-2"', b'"pw\\ud800"')),
     Row("lone-low-surrogate-in-value", "damaged", lambda: v2_text_edit(b'"pw-2"', b'"\\udc00pw"')),
     Row("v1-duplicate-entries-key", "damaged", v1_duplicate_entries),
+    # Found by the red team (one reader accepted what the other refused):
+    Row("made-date-in-arabic-digits", "damaged", lambda: make(generated_at="٢٠٩٩-01-01T00:00:00Z")),
+    Row(
+        "updated-in-arabic-digits",
+        "damaged",
+        lambda: v2_text_edit(b'"2025-01-02T03:04:05Z"', b'"\\u0662025-01-02T03:04:05Z"'),
+    ),
+    Row(
+        "payload-version-2.0",
+        "damaged",
+        lambda: v2_text_edit(
+            b'"strongroom-offline-payload",2,', b'"strongroom-offline-payload",2.0,'
+        ),
+    ),
+    Row(
+        "payload-with-space-after-format",
+        "damaged",
+        lambda: v2_text_edit(
+            b'"strongroom-offline-payload",2,', b'"strongroom-offline-payload", 2,'
+        ),
+    ),
+    Row(
+        "v1-payload-version-1.0",
+        "damaged",
+        lambda: v1_text_edit(b'"version":1,', b'"version":1.0,'),
+    ),
+    Row(
+        "payload-utf16",
+        "damaged",
+        lambda: make(plaintext=payload_json(2, rows_v2()).decode().encode("utf-16-le")),
+    ),
 ]
 
 ROWS_BY_NAME = {row.name: row for row in ROWS}

@@ -590,3 +590,42 @@ def test_version_1_file_opens_with_a_persistent_banner(open_file, detail_files):
     page = open_file(detail_files["v2"])
     ready(page)
     expect(page.locator("#lock-v1")).to_be_hidden()
+
+
+TOTP_PARITY = {
+    # seed -> whether it makes codes; both readers must agree (found by the red team).
+    "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&period=60": True,
+    "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&period=6_0": False,
+    "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=%EF%BC%98": False,
+    "otpauth://user@totp/x?secret=JBSWY3DPEHPK3PXP": False,
+    "otpauth://totp:443/x?secret=JBSWY3DPEHPK3PXP": False,
+    "otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP": False,
+    "JBSWY3DPEHPK3PX": True,  # a length base32 padding would refuse: leftover bits dropped
+    "JBSW Y3DP\u00a0EHPK": False,  # a no-break space is not ASCII white space
+}
+
+
+def test_totp_seeds_make_codes_in_the_viewer_exactly_when_they_do_in_the_cli(open_file, tmp_path):
+    from strongroom.crypto.offline_cli import totp_now
+
+    entries = [
+        OfflineEntry(name=f"seed {i}", username="u", password="p", totp_seed=seed)
+        for i, seed in enumerate(TOTP_PARITY)
+    ]
+    path = tmp_path / "seeds.html"
+    path.write_bytes(build(cheap_keys(), entries))
+    page = open_file(path)
+    unlocked(page)
+    for i, (seed, makes_codes) in enumerate(TOTP_PARITY.items()):
+        assert (totp_now(seed) not in ("", "?")) is makes_codes, seed
+        page.get_by_role("searchbox").fill(f"seed {i}")
+        page.locator(".row", has_text=f"seed {i}").first.click()
+        code = page.locator("#detail-totp")
+        if makes_codes:
+            expect(code).to_have_attribute("data-code", lambda_re(r"^\d{6}$"))
+            now = datetime.now(UTC).timestamp()
+            recent = {totp_now(seed, at=now - back) for back in (0, 30, 60)}
+            assert code.get_attribute("data-code") in recent, seed
+        else:
+            expect(code).to_have_text("This account's TOTP seed cannot make codes")
+        page.keyboard.press("Escape")

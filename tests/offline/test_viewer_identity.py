@@ -54,3 +54,22 @@ def test_any_edit_outside_the_data_is_a_foreign_viewer(edit):
         offline.viewer_check(edited)
     # The data itself still authenticates: the viewer check is what catches this page.
     assert offline.offline_file_open(html=edited, passphrase=PASSPHRASE)
+
+
+def test_the_version_1_viewer_around_version_2_data_is_unsupported_as_it_would_say():
+    """The red team's splice: genuine format 2 data inside the released version 1 page.
+    That page says "unsupported" in a browser; `strongroom open` says the same."""
+    v1_page = V1_RELEASED.read_bytes()
+    genuine = build(cheap_keys(), sample_entries())
+
+    def element(html: bytes, opening: bytes) -> bytes:
+        return html.split(opening, 1)[1].split(b"</script>", 1)[0]
+
+    spliced = v1_page
+    for opening in (offline.HEADER_OPEN, offline.PAYLOAD_OPEN):
+        spliced = spliced.replace(
+            opening + element(v1_page, opening), opening + element(genuine, opening), 1
+        )
+    assert offline.offline_file_open(html=spliced, passphrase=PASSPHRASE)  # the data is fine
+    with pytest.raises(offline.OfflineFormatUnsupported, match="cannot read format 2"):
+        offline.viewer_check(spliced)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.test import Client
 from django.utils import timezone
 
-from strongroom.core.errors import Conflict
+from strongroom.core.errors import Conflict, ValidationFailed
 from strongroom.crypto import offline
 from strongroom.notifications.models import Notification
 from strongroom.sync import autosync
@@ -119,6 +119,29 @@ def test_a_version_1_copy_pauses_once_uploads_nothing_and_resumes_with_a_new_pas
     page = client.get("/sync/copies/").content.decode()
     assert "data-copy-needs-passphrase" in page and "Set the passphrase again to resume" in page
     assert "set its passphrase again to keep it in sync" in page
+
+    # The old passphrase is refused: anyone holding one of the copy's version 1 files could
+    # make a version 1 file that opens with it (the red team's downgrade).
+    reused = run(
+        client.post,
+        f"/api/v1/sync/copies/{copy.pk}/passphrase",
+        data=json.dumps({"passphrase": PASSPHRASE, "reason": "after the upgrade"}),
+        content_type="application/json",
+    )
+    assert reused.status_code == 400, reused.content
+    assert reused.json()["error"]["code"] == "passphrase_refused"
+    assert "reused_from_version_1" in reused.json()["error"]["details"]["problem_codes"]
+    copy.refresh_from_db()
+    assert copy.copy_keys["version"] == 1 and copy.auto_state == AutoState.PAUSED
+    # Nor may a new sync of another connection take it.
+    with pytest.raises(ValidationFailed, match="have not used for an offline copy"):
+        run(
+            sync.sync_request,
+            actor=alice,
+            connection_id=copy.connection_id,
+            passphrase=PASSPHRASE,
+            reason="r",
+        )
 
     # The owner sets the passphrase again through the API: version 2 keys, resumed, rebuilt.
     new_passphrase = "tangerine voyage quietly ninety harbour"

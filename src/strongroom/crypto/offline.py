@@ -107,7 +107,9 @@ PAYLOAD_ELEMENT_ID = "strongroom-payload"
 HEADER_OPEN = b'<script type="application/json" id="' + HEADER_ELEMENT_ID.encode() + b'">'
 PAYLOAD_OPEN = b'<script type="application/octet-stream" id="' + PAYLOAD_ELEMENT_ID.encode() + b'">'
 ELEMENT_CLOSE = b"</script>"
-_COMMENT_RE = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
+# An HTML comment as the parser reads it: "<!-->" and "<!--->" are whole (empty) comments,
+# otherwise it runs to the first "-->" or "--!>" (or the end of the file).
+_COMMENT_RE = re.compile(rb"<!--(?:>|->|.*?(?:--!?>|\Z))", re.DOTALL)
 _B64_RE = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 _HEADER_KEYS = frozenset(
     {
@@ -614,8 +616,11 @@ def _damaged(what: str) -> OfflineFileDamaged:
     return OfflineFileDamaged(f"the file is damaged or was edited ({what})")
 
 
+_ISO_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+
+
 def _parse_iso(text: Any, what: str) -> datetime:
-    if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", text):
+    if not isinstance(text, str) or not _ISO_RE.fullmatch(text):
         raise _damaged(f"bad {what}")
     try:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
@@ -713,15 +718,17 @@ def _render(header_bytes: bytes, payload_b64: bytes) -> bytes:
 
 
 @cache
-def released_viewers() -> dict[str, str]:
-    """SHA-256 (hex) of every released viewer page skeleton -> its name: the package's
-    list (``viewer_hashes.json``, one entry per viewer ever released) and the viewer this
-    package itself builds with."""
+def released_viewers() -> dict[str, tuple[str, tuple[int, ...]]]:
+    """SHA-256 (hex) of every released viewer page skeleton -> (its name, the format
+    versions it reads): the package's list (``viewer_hashes.json``, one entry per viewer
+    ever released) and the viewer this package itself builds with."""
     text = (resources.files("strongroom.crypto") / "viewer_hashes.json").read_text("utf-8")
     listed = json.loads(text)
-    known = {str(entry["sha256"]): str(entry["viewer"]) for entry in listed["viewers"]}
-    own = hashlib.sha256(_render(b"", b"")).hexdigest()
-    known.setdefault(own, "this version's viewer")
+    known = {
+        str(entry["sha256"]): (str(entry["viewer"]), tuple(int(v) for v in entry["formats"]))
+        for entry in listed["viewers"]
+    }
+    known.setdefault(viewer_own_sha256(), ("this version's viewer", READABLE_VERSIONS))
     return known
 
 
@@ -741,12 +748,21 @@ def viewer_skeleton_sha256(html: bytes) -> str:
 
 
 def viewer_check(html: bytes) -> str:
-    """The released viewer's name, or :class:`OfflineViewerForeign`."""
-    name = released_viewers().get(viewer_skeleton_sha256(html))
-    if name is None:
+    """The released viewer's name; :class:`OfflineViewerForeign` for any other page, and
+    :class:`OfflineFormatUnsupported` when that viewer cannot read the file's format (it
+    would say so in a browser)."""
+    found = released_viewers().get(viewer_skeleton_sha256(html))
+    if found is None:
         raise OfflineViewerForeign(
             "this file's viewer is not Strongroom's: do not open it in a browser (its page "
             "code was changed and could send the passphrase anywhere)"
+        )
+    name, formats = found
+    version = offline_file_header(html)["version"]
+    if version not in formats:
+        raise OfflineFormatUnsupported(
+            f"this file's page is {name}, which cannot read format {version} files: "
+            "get a fresh copy"
         )
     return name
 
@@ -961,6 +977,7 @@ def _gunzip_one_member(data: bytes) -> bytes:
 
 
 _V1_KEYS = (b'"format":', b'"version":', b'"fields":', b'"entries":')
+_V2_PREFIX = b'["' + PAYLOAD_FORMAT.encode() + b'",2,'
 
 
 def _entries_from_payload(plaintext: bytes, version: int) -> list[OfflineEntry]:
@@ -970,12 +987,20 @@ def _entries_from_payload(plaintext: bytes, version: int) -> list[OfflineEntry]:
     if not raw.isascii():
         raise _damaged("its payload is not ASCII JSON")
     try:
-        document = json.loads(raw, parse_constant=_not_json)
+        # Decoded first: json.loads(bytes) would guess UTF-16 from NUL bytes.
+        document = json.loads(raw.decode("ascii"), parse_constant=_not_json)
     except ValueError:
         raise _damaged("its payload does not decode") from None
+    # The format and version are judged by their exact text too, so every reader (whose
+    # JSON parser may turn 2.0 into 2) answers alike.
+    if version == 2 and not raw.startswith(_V2_PREFIX):
+        raise _damaged("payload layout")
     if version == 1:
         # Rows hold no objects, so each key's text appears once unless a key is repeated.
         if any(raw.count(key) != 1 for key in _V1_KEYS):
+            raise _damaged("payload layout")
+        after = raw.index(b'"version":') + len(b'"version":')
+        if raw[after : after + 2] not in (b"1,", b"1}"):
             raise _damaged("payload layout")
         if (
             not isinstance(document, dict)

@@ -8,7 +8,6 @@ clear the screen or reorder the line); JSON escapes them.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hmac
 import json
@@ -97,23 +96,51 @@ def totp_parameters(seed: str) -> tuple[bytes, int, int, str]:
     """(secret, digits, period, digest) of a stored seed: a base32 secret or an
     ``otpauth://totp/`` URI. The viewer parses seeds the same way. Raises ValueError."""
     digits, period, digest, secret_text = 6, 30, "sha1", seed
-    if seed.lower().startswith("otpauth://"):
-        parts = urlsplit(seed)
-        if parts.netloc.lower() != "totp":
+    if seed[:10].lower() == "otpauth://":
+        # Exactly "otpauth://totp/": no user, port or other host (the viewer's rule too).
+        if seed[:15].lower() != "otpauth://totp/":
             raise ValueError("not a TOTP URI")
-        params = {k.lower(): v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
+        params = {k.lower(): v for k, v in parse_qsl(urlsplit(seed).query, keep_blank_values=True)}
         secret_text = params.get("secret", "")
-        digits = int(params.get("digits") or 6)
-        period = int(params.get("period") or 30)
+        digits = _small_number(params.get("digits") or "6")
+        period = _small_number(params.get("period") or "30")
         found = _DIGESTS.get((params.get("algorithm") or "SHA1").upper())
         if found is None:
             raise ValueError("unsupported algorithm")
         digest = found
-    secret_text = re.sub(r"[\s=-]", "", secret_text).upper()
-    if not secret_text or not 6 <= digits <= 10 or not 1 <= period <= 3600:
+    if not 6 <= digits <= 10 or not 1 <= period <= 3600:
         raise ValueError("unusable TOTP parameters")
-    secret = base64.b32decode(secret_text + "=" * (-len(secret_text) % 8))
-    return secret, digits, period, digest
+    return _base32(secret_text), digits, period, digest
+
+
+def _small_number(text: str) -> int:
+    """1 to 4 ASCII digits, nothing else ("6_0" and "٦" are refused, as in the viewer)."""
+    if re.fullmatch(r"[0-9]{1,4}", text) is None:
+        raise ValueError("not a small number")
+    return int(text)
+
+
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def _base32(text: str) -> bytes:
+    """Base32 as the viewer decodes it: ASCII spaces, '=' and '-' ignored, case-insensitive,
+    leftover bits dropped; any other character refused."""
+    clean = re.sub(r"[ \t\n\r\f\v=-]", "", text).upper()
+    if not clean:
+        raise ValueError("empty secret")
+    out = bytearray()
+    bits = value = 0
+    for char in clean:
+        index = _B32.find(char)
+        if index < 0:
+            raise ValueError("not base32")
+        value = ((value << 5) | index) & 0xFFFF
+        bits += 5
+        if bits >= 8:
+            out.append((value >> (bits - 8)) & 0xFF)
+            bits -= 8
+    return bytes(out)
 
 
 def totp_now(seed: str | None, at: float | None = None) -> str:

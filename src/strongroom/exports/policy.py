@@ -237,6 +237,19 @@ def passphrase_problems(*, user: User, passphrase: Any, policy: Policy) -> list[
         passphrase.encode("utf-8")
     except UnicodeEncodeError:
         return [{"code": "invalid", "message": "the passphrase is not valid Unicode"}]
+    # Line breaks and control characters cannot be typed into the viewer's field or a
+    # passphrase file line; characters this server's Unicode database does not know may be
+    # normalised differently by a newer browser (NFC), so the file would not open there.
+    if any(unicodedata.category(c) in ("Cc", "Cn", "Cs") for c in passphrase):
+        return [
+            {
+                "code": "invalid",
+                "message": (
+                    "the passphrase must not contain line breaks, control characters or "
+                    "characters this server does not know"
+                ),
+            }
+        ]
     if len(passphrase) > MAX_PASSPHRASE_LENGTH:
         return [
             {

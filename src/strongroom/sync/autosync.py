@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from strongroom.accounts.models import Role, User
 from strongroom.audit.services import audit_record
-from strongroom.core.errors import AppError, AuditUnavailable, Conflict
+from strongroom.core.errors import AppError, AuditUnavailable, Conflict, ValidationFailed
 from strongroom.crypto import offline
 from strongroom.exports import policy as export_policy
 from strongroom.notifications.services import notification_post
@@ -48,9 +48,11 @@ from strongroom.storage.models import StorageConnection
 from strongroom.sync.keys import (
     NEEDS_PASSPHRASE,
     NEEDS_PASSPHRASE_MESSAGE,
+    REUSED_PASSPHRASE_MESSAGE,
     copy_keys_can_build,
     copy_keys_copy,
     copy_keys_store,
+    passphrase_reused_from_version_1,
 )
 from strongroom.sync.models import ACTIVE_STATES, AutoState, JobTrigger, SyncCopy, SyncJob
 
@@ -583,6 +585,15 @@ def sync_copy_rekey(
         _usable(copy)
         clean_reason = export_policy.reason_clean(reason, policy=current)
         export_policy.passphrase_require(user=actor, passphrase=passphrase, policy=current)
+        if passphrase_reused_from_version_1(user_id=actor.pk, passphrase=passphrase):
+            raise ValidationFailed(
+                REUSED_PASSPHRASE_MESSAGE,
+                code="passphrase_refused",
+                field="passphrase",
+                problems=[REUSED_PASSPHRASE_MESSAGE],
+                problem_codes=["reused_from_version_1"],
+                refusal="passphrase_refused",
+            )
     except AppError as exc:
         _refusal_audit(
             actor=actor, exc=exc, reason=reason, client_ip=client_ip, connection_id=copy_id

@@ -5,6 +5,7 @@ table, row and field like every secret). Nothing here opens a file."""
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from strongroom.core import secrets
 from strongroom.crypto import offline
@@ -44,3 +45,37 @@ def copy_keys_copy(*, source: SyncJob | SyncCopy, target: SyncJob | SyncCopy) ->
 def copy_keys_can_build(instance: SyncJob | SyncCopy) -> bool:
     """Whether files can be built for this row without asking for the passphrase."""
     return instance.copy_keys.get("version") == offline.VERSION and instance.build_key is not None
+
+
+def passphrase_reused_from_version_1(*, user_id: Any, passphrase: str) -> bool:
+    """Whether ``passphrase`` opens version 1 keys this user's copies or sync jobs had.
+
+    Anyone holding one version 1 file can make another that opens with its passphrase, so
+    a copy made with version 2 keys must not share it: a forged version 1 file would then
+    open with the passphrase the user types every day. One PBKDF2 per distinct old key."""
+    seen: set[str] = set()
+    for model in (SyncCopy, SyncJob):
+        rows = model.objects.filter(user_id=user_id, copy_keys__version=1).values_list(
+            "copy_keys", flat=True
+        )
+        for stored in rows.iterator():
+            public = str(stored.get("public_key", ""))
+            if public in seen:
+                continue
+            seen.add(public)
+            try:
+                offline.copy_keys_verify(
+                    copy_keys=offline.CopyKeys.from_dict(stored), passphrase=passphrase
+                )
+            except offline.OfflineWrongPassphrase:
+                continue
+            except (ValueError, KeyError, offline.OfflineError):
+                continue  # unreadable old keys open nothing
+            return True
+    return False
+
+
+REUSED_PASSPHRASE_MESSAGE = (
+    "choose a passphrase you have not used for an offline copy set up before format 2: "
+    "anyone holding one of its old files could make a file that opens with it"
+)

@@ -50,10 +50,12 @@ from strongroom.storage.models import StorageConnection
 from strongroom.sync.keys import (
     NEEDS_PASSPHRASE,
     NEEDS_PASSPHRASE_MESSAGE,
+    REUSED_PASSPHRASE_MESSAGE,
     copy_keys_can_build,
     copy_keys_copy,
     copy_keys_load,
     copy_keys_store,
+    passphrase_reused_from_version_1,
 )
 from strongroom.sync.models import ACTIVE_STATES, JobState, SyncCopy, SyncJob
 
@@ -207,6 +209,15 @@ def sync_request(
         export_policy.export_require(user=actor, policy=current)
         clean_reason = export_policy.reason_clean(reason, policy=current)
         export_policy.passphrase_require(user=actor, passphrase=passphrase, policy=current)
+        if passphrase_reused_from_version_1(user_id=actor.pk, passphrase=passphrase):
+            raise ValidationFailed(
+                REUSED_PASSPHRASE_MESSAGE,
+                code="passphrase_refused",
+                field="passphrase",
+                problems=[REUSED_PASSPHRASE_MESSAGE],
+                problem_codes=["reused_from_version_1"],
+                refusal="passphrase_refused",
+            )
     except AppError as exc:
         _refusal_audit(
             actor=actor, exc=exc, reason=reason, client_ip=client_ip, connection_id=connection_id

@@ -462,7 +462,7 @@
       throw damaged("payload is not JSON");
     }
     performance.mark("strongroom:parsed");
-    const data = header.version === 2 ? layoutV2(doc) : layoutV1(doc, text);
+    const data = header.version === 2 ? layoutV2(doc, text) : layoutV1(doc, text);
     if (loneSurrogate(text)) throw damaged("lone surrogate");
     return data;
   }
@@ -553,7 +553,10 @@
   const colsOf = (fields) => Object.fromEntries(fields.map((name, i) => [name, i]));
 
   // ["strongroom-offline-payload", 2, FIELDS, ROWS]: no objects anywhere.
-  function layoutV2(doc) {
+  // The format and version are judged by their exact text as well (JSON.parse reads 2.0
+  // as 2; the reference reader does not), so both readers answer alike.
+  function layoutV2(doc, text) {
+    if (!text.startsWith("[\"" + PAYLOAD_FORMAT + "\",2,")) throw damaged("payload layout");
     if (!Array.isArray(doc) || doc.length !== 4 || doc[0] !== PAYLOAD_FORMAT || doc[1] !== 2 ||
       !sameList(doc[2], V2_FIELDS)) throw damaged("payload layout");
     checkRows(doc[3], V2_KINDS);
@@ -572,6 +575,10 @@
       const first = text.indexOf(needle);
       if (first < 0 || text.indexOf(needle, first + 1) >= 0) throw damaged("payload key " + key);
     }
+    const after = text.indexOf("\"version\":") + 10;
+    if (text[after] !== "1" || (text[after + 1] !== "," && text[after + 1] !== "}")) {
+      throw damaged("payload version");
+    }
     if (doc.format !== PAYLOAD_FORMAT || doc.version !== 1 || !sameList(doc.fields, V1_FIELDS)) {
       throw damaged("payload layout");
     }
@@ -582,8 +589,14 @@
   // ------------------------------------------------------------------ TOTP (RFC 6238)
 
   const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  // 1 to 4 ASCII digits, nothing else ("6_0" is refused, as in the reference reader).
+  function smallNumber(text) {
+    if (!/^[0-9]{1,4}$/.test(text)) throw new Error("number");
+    return parseInt(text, 10);
+  }
+
   function base32(text) {
-    const clean = text.replace(/[\s=-]/g, "").toUpperCase();
+    const clean = text.replace(/[ \t\n\r\f\v=-]/g, "").toUpperCase();
     if (!clean) throw new Error("empty");
     const out = [];
     let bits = 0, value = 0;
@@ -600,14 +613,15 @@
   const TOTP_HASHES = { SHA1: "SHA-1", SHA256: "SHA-256", SHA512: "SHA-512" };
   function totpParams(seed) {
     let secret = seed, digits = 6, period = 30, hash = "SHA-1";
-    if (/^otpauth:/i.test(seed)) {
+    if (/^otpauth:\/\//i.test(seed)) {
+      // Exactly "otpauth://totp/": no user, port or other host (the reference reader's rule).
+      if (!/^otpauth:\/\/totp\//i.test(seed)) throw new Error("not TOTP");
       const url = new URL(seed);
-      if (url.host.toLowerCase() !== "totp") throw new Error("not TOTP");
       const p = {};
       for (const [k, v] of url.searchParams) p[k.toLowerCase()] = v;
       secret = p.secret || "";
-      digits = parseInt(p.digits || "6", 10);
-      period = parseInt(p.period || "30", 10);
+      digits = smallNumber(p.digits || "6");
+      period = smallNumber(p.period || "30");
       hash = TOTP_HASHES[(p.algorithm || "SHA1").toUpperCase()];
       if (!hash) throw new Error("algorithm");
     }
