@@ -471,26 +471,24 @@
   // Chromium's DecompressionStream fails on trailing bytes, a second member, truncation and
   // a wrong CRC-32 or length; the ISIZE comparison below also holds any engine that would
   // read on into a second member to the same rule (the last member's length would differ).
+  // The text is decoded as UTF-8 by the stream itself (the browser's ASCII fast path);
+  // ASCII-only then means: no character above U+007F, and exactly as many characters as
+  // the gzip trailer says bytes (any multi-byte sequence or replacement would differ).
+  const NON_ASCII = /[^\x00-\x7f]/;
   async function gunzipAscii(gz) {
-    let bytes;
+    let text;
     try {
       const stream = new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip"));
-      bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+      text = await new Response(stream).text();
     } catch (e) {
       throw damaged("payload does not decompress");
     }
     const n = gz.length;
     const isize = n >= 18
       ? (gz[n - 4] | (gz[n - 3] << 8) | (gz[n - 2] << 16) | (gz[n - 1] << 24)) >>> 0 : -1;
-    if (isize !== bytes.length >>> 0) throw damaged("gzip length");
-    // ASCII only: OR every byte together, a word at a time.
-    let acc = 0;
-    const words = bytes.length >>> 2;
-    const w = new Uint32Array(bytes.buffer, 0, words);
-    for (let i = 0; i < words; i++) acc |= w[i];
-    for (let i = words * 4; i < bytes.length; i++) acc |= bytes[i];
-    if (acc & 0x80808080) throw damaged("payload is not ASCII");
-    return new TextDecoder().decode(bytes);
+    if (NON_ASCII.test(text)) throw damaged("payload is not ASCII");
+    if (isize !== text.length >>> 0) throw damaged("gzip length");
+    return text;
   }
 
   // Types and lengths per value; lone surrogates are found in the text (loneSurrogate).
