@@ -76,6 +76,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes answer before any Host check, session, CSRF or https redirect.
+    "strongroom.core.middleware.HealthProbeMiddleware",
+    "strongroom.core.middleware.PlainHttpRedirectMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -147,6 +150,9 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = _public.scheme == "https"
 CSRF_COOKIE_SECURE = _public.scheme == "https"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+# HSTS: sent on https responses only (in production mode, those the balancer marks https).
+# Default one year in production mode, off in embedded mode; 0 turns it off.
+SECURE_HSTS_SECONDS = int(env_str("STRONGROOM_HSTS_SECONDS", "31536000" if PRODUCTION else "0"))
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -192,6 +198,9 @@ MASTER_KEY_ENV = "STRONGROOM_MASTER_KEY"
 MASTER_KEY_COMMAND = env_str("STRONGROOM_MASTER_KEY_COMMAND", "")
 # How long a process trusts its cached choice of active data key (see core/keys.py).
 KEY_RECHECK_SECONDS = float(env_str("STRONGROOM_KEY_RECHECK_SECONDS", "5"))
+
+# /readyz fails when the data directory has less free space than this (megabytes).
+READY_MIN_FREE_MB = int(env_str("STRONGROOM_READY_MIN_FREE_MB", "256"))
 
 LOGIN_THROTTLE_FAILURES = int(env_str("STRONGROOM_LOGIN_THROTTLE_FAILURES", "5"))
 LOGIN_THROTTLE_WINDOW_SECONDS = int(env_str("STRONGROOM_LOGIN_THROTTLE_WINDOW", "900"))
