@@ -99,7 +99,13 @@ def _startup_gate(*, need_migrations: bool = True) -> None:
             keys.verify(create_missing=True)
         except keys.MasterKeyProblem as exc:
             _refuse_to_start([checks.Finding("master key", "error", exc.message)])
-        findings += checks.check_public_url() + checks.check_redis()
+        # Everything else `strongroom check` reports: what it calls an error stops a server.
+        findings += (
+            checks.check_master_key()
+            + checks.check_secret_key()
+            + checks.check_public_url()
+            + checks.check_redis()
+        )
     if _has_errors(findings):
         _refuse_to_start(findings)
 

@@ -1,8 +1,10 @@
 """The REST API at /api/v1/: one NinjaAPI, one JSON error shape for every failure.
 
-Error shape::
+Error shape (``Error`` in the OpenAPI schema, documented for every operation)::
 
     {"error": {"code": "not_found", "message": "...", "details": {...}}}
+
+Outages (database, Redis) and bugs get the same shape (see api/errors.py).
 """
 
 from __future__ import annotations
@@ -14,19 +16,109 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 
-from strongroom.api import scopes
+from strongroom.api import errors, scopes
 from strongroom.api.auth import api_auth
 from strongroom.core.errors import AppError
 
 logger = logging.getLogger(__name__)
 
+_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "description": "stable, machine-readable"},
+                "message": {"type": "string", "description": "for people"},
+                "details": {
+                    "type": "object",
+                    "description": "structured context (a field name, a row number)",
+                },
+            },
+        }
+    },
+}
+
+# Answers any operation may give besides its documented successes.
+ERROR_RESPONSES: dict[int, str] = {
+    400: "The request was refused by a rule of the service (see the error's code).",
+    401: "No valid API token or signed-in session.",
+    403: "Not allowed for this user or token.",
+    404: "Not found, or not visible to this user.",
+    409: "Conflicts with the current state.",
+    422: "The request does not match this operation's schema (fields name the problems).",
+    429: "Too many attempts; try again later.",
+    500: "An internal error; it was logged.",
+    503: "The database, the task queue or the audit trail is unavailable; retry later.",
+}
+
 
 class StrongroomAPI(NinjaAPI):
-    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
-        schema = super().get_openapi_schema(*args, **kwargs)
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        document_errors(schema)
         scopes.openapi_document(schema)
         return schema
+
+
+def document_errors(schema: dict[str, Any]) -> None:
+    """Add the error shape and the error answers to every operation of ``schema``."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
+    ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            _no_null_body(operation)
+            responses = operation.setdefault("responses", {})
+            for status, description in ERROR_RESPONSES.items():
+                responses.setdefault(str(status), {"description": description, **ref})
+
+
+class BodyNotAnObject(ValueError):
+    pass
+
+
+class ObjectBodyParser(Parser):
+    """Every JSON request body of this API is an object. ninja's schemas read attributes of
+    whatever they are given, so ``[null, null]``, ``"x"`` or ``null`` validated as an empty
+    object (every field at its default) and, for example, reset a password; refuse them."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise BodyNotAnObject(f"the request body must be a JSON object, not {_json_type(data)}")
+        return data
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else type(value).__name__
+
+
+def _no_null_body(operation: dict[str, Any]) -> None:
+    """An optional body (``payload: X | None = None``) is documented by pydantic as "X or
+    null"; the API means "X, or no body at all" (``required: false``) and refuses ``null``
+    (ObjectBodyParser below), so the schema says that."""
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if not content:
+        return
+    any_of = content.get("schema", {}).get("anyOf")
+    if isinstance(any_of, list) and {"type": "null"} in any_of:
+        rest = [item for item in any_of if item != {"type": "null"}]
+        content["schema"] = rest[0] if len(rest) == 1 else {"anyOf": rest}
 
 
 api = StrongroomAPI(
@@ -35,6 +127,7 @@ api = StrongroomAPI(
     description="Team password vault. Authenticate with `Authorization: Bearer <API token>`.",
     auth=api_auth,
     urls_namespace="api-v1",
+    parser=ObjectBodyParser(),
 )
 
 
@@ -75,7 +168,25 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, BodyNotAnObject):
+        return _error(request, 422, "invalid", str(exc.__cause__))
     return _error(request, exc.status_code, "http_error", str(exc))
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Outages and bugs: the same JSON shape, whatever DEBUG says (never a traceback)."""
+    status, body = errors.classify(exc)
+    if status >= 500:
+        logger.error(
+            "API %s %s failed: %s (%s)",
+            request.method,
+            request.path,
+            body["error"]["code"],
+            type(exc).__name__,
+            exc_info=status == 500,
+        )
+    return errors.json_error(status, body)
 
 
 def _register() -> None:

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
 from strongroom.audit import selectors
+from strongroom.core.paging import MAX_OFFSET
 
 router = Router(tags=["audit"])
 
@@ -24,7 +25,7 @@ class AuditFilter(Schema):
     since: datetime | None = Field(default=None, description="Inclusive")
     until: datetime | None = Field(default=None, description="Exclusive")
     limit: int = Field(default=50, ge=1, le=selectors.MAX_PAGE)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class AuditEventOut(Schema):

@@ -22,6 +22,7 @@ from strongroom.accounts.permissions import Perm
 from strongroom.audit import selectors
 from strongroom.audit.models import AuditEvent
 from strongroom.audit.services import audit_record
+from strongroom.core.paging import MAX_OFFSET
 from strongroom.core.request import client_ip
 from strongroom.web.helpers import perm_required, query_without_page
 
@@ -139,10 +140,13 @@ def _filters(request: HttpRequest) -> tuple[AuditFilterForm, Filters]:
 
 
 def _page_number(request: HttpRequest) -> int:
+    """The asked-for page: anything not a number is the first page, and a number past any
+    possible page is cut to one the database can seek to (the view then shows the last)."""
     try:
-        return max(1, int(request.GET.get("page", "1")))
+        number = int(request.GET.get("page", "1"))
     except ValueError:
         return 1
+    return max(1, min(number, MAX_OFFSET // PAGE_SIZE + 1))
 
 
 @perm_required(Perm.AUDIT_READ)
@@ -156,6 +160,15 @@ def audit_list_view(request: HttpRequest) -> HttpResponse:
         **filters.as_kwargs(),
     )
     pages = max(1, -(-page.total // PAGE_SIZE))
+    if number > pages:
+        # Past the end (an old link, a hand-edited URL): show the last page.
+        number = pages
+        page = selectors.audit_event_list(
+            actor=request.user,
+            limit=PAGE_SIZE,
+            offset=(number - 1) * PAGE_SIZE,
+            **filters.as_kwargs(),
+        )
     chain = None
     filtered = any(filters.as_kwargs().values())
     total_records = AuditEvent.objects.count() if filtered else page.total

@@ -76,8 +76,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so it times everything below it (removes itself unless STRONGROOM_METRICS).
+    # First: probes answer before any Host check, session, CSRF or https redirect.
+    "strongroom.core.middleware.HealthProbeMiddleware",
+    # Next, so it times everything below it (removes itself unless STRONGROOM_METRICS).
     "strongroom.ops.metrics.RequestLatencyMiddleware",
+    "strongroom.core.middleware.PlainHttpRedirectMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -149,6 +152,9 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = _public.scheme == "https"
 CSRF_COOKIE_SECURE = _public.scheme == "https"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+# HSTS: sent on https responses only (in production mode, those the balancer marks https).
+# Default one year in production mode, off in embedded mode; 0 turns it off.
+SECURE_HSTS_SECONDS = int(env_str("STRONGROOM_HSTS_SECONDS", "31536000" if PRODUCTION else "0"))
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -213,6 +219,9 @@ AUDIT_ANCHOR_S3_RETENTION_DAYS = int(env_str("STRONGROOM_AUDIT_ANCHOR_S3_RETENTI
 METRICS_ENABLED = env_bool("STRONGROOM_METRICS", False)
 METRICS_TOKEN = env_str("STRONGROOM_METRICS_TOKEN", "")
 METRICS_SYNC_LAG_THRESHOLD = float(env_str("STRONGROOM_METRICS_SYNC_LAG_THRESHOLD", "3600"))
+
+# /readyz fails when the data directory has less free space than this (megabytes).
+READY_MIN_FREE_MB = int(env_str("STRONGROOM_READY_MIN_FREE_MB", "256"))
 
 LOGIN_THROTTLE_FAILURES = int(env_str("STRONGROOM_LOGIN_THROTTLE_FAILURES", "5"))
 LOGIN_THROTTLE_WINDOW_SECONDS = int(env_str("STRONGROOM_LOGIN_THROTTLE_WINDOW", "900"))

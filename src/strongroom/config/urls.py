@@ -11,3 +11,9 @@ urlpatterns = [
     path("", include("strongroom.web.urls")),
     path("metrics", include("strongroom.ops.urls")),
 ]
+
+# Under /api/ these answer in the API's JSON error shape; elsewhere with the web pages.
+handler400 = "strongroom.api.errors.bad_request"
+handler403 = "strongroom.api.errors.permission_denied"
+handler404 = "strongroom.api.errors.page_not_found"
+handler500 = "strongroom.api.errors.server_error"

@@ -21,7 +21,7 @@ class SettingOut(Schema):
     description: str
 
 
-class SettingsOut(Schema):
+class GeneralSettingsOut(Schema):
     settings: list[SettingOut]
 
 
@@ -39,13 +39,13 @@ def _settings_out(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/settings", response=SettingsOut)
+@router.get("/settings", response=GeneralSettingsOut)
 def settings_get(request: HttpRequest) -> Any:
     require_perm(request.auth, Perm.SETTINGS_MANAGE)  # type: ignore[attr-defined]
     return _settings_out(settings_store.setting_all())
 
 
-@router.put("/settings", response=SettingsOut)
+@router.put("/settings", response=GeneralSettingsOut)
 def settings_put(request: HttpRequest, values: dict[str, Any] = Body(...)) -> Any:  # noqa: B008
     """Change the given settings (others keep their values). All or nothing: an unknown key
     or an invalid value refuses the whole request and names the culprits."""

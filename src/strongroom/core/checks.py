@@ -219,6 +219,13 @@ def check_redis() -> list[Finding]:
     return [Finding("queue", OK, f"Redis at {where} answers")]
 
 
+def configuration_errors() -> list[Finding]:
+    """The errors of the checks that need no other service than the database: what the
+    WSGI application refuses to load with (gunicorn started directly, without the CLI)."""
+    found = check_master_key() + check_secret_key() + check_public_url()
+    return [finding for finding in found if finding.level == ERROR]
+
+
 ALL_CHECKS: list[Callable[[], list[Finding]]] = [
     check_database,
     check_migrations,

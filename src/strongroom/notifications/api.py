@@ -8,6 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
+from strongroom.core.paging import MAX_OFFSET
 from strongroom.notifications import selectors, services
 
 router = Router(tags=["notifications"])
@@ -34,7 +35,7 @@ class NotificationPageOut(Schema):
 class NotificationFilter(Schema):
     unread_only: bool = False
     limit: int = Field(default=50, ge=1, le=200)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class MarkedOut(Schema):

@@ -16,6 +16,7 @@ from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
 from pydantic import Field
 
 from strongroom.core.errors import ValidationFailed
+from strongroom.core.paging import MAX_OFFSET
 from strongroom.core.request import client_ip
 from strongroom.vault import importers, selectors, services
 from strongroom.vault.schemas import (
@@ -72,7 +73,7 @@ class ResourceFilters(Schema):
     department: str | None = None
     group: UUID | None = None
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 @router.get("/resources", response=ResourceListOut, summary="List the resources you can see")
@@ -273,7 +274,7 @@ def resource_groups_delete(request: HttpRequest, group_id: UUID) -> Status[None]
 
 class PageParams(Schema):
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 @router.get(

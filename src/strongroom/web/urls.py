@@ -10,7 +10,7 @@ from strongroom.web import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("livez", views.livez, name="livez"),
-    path("healthz", views.healthz, name="healthz"),
+    # /healthz and /readyz are answered by core.middleware.HealthProbeMiddleware.
     path("favicon.ico", RedirectView.as_view(url=static("web/favicon.svg"), permanent=True)),
     path("", include("strongroom.accounts.urls")),
     path("admin/settings/", include("strongroom.core.urls")),
