@@ -11,7 +11,12 @@ import pytest
 from django.test import Client
 
 from strongroom.accounts.models import User, UserGroup
-from strongroom.accounts.services import api_token_create, user_create, user_group_create
+from strongroom.accounts.services import (
+    REAUTH_TRUSTED,
+    api_token_create,
+    user_create,
+    user_group_create,
+)
 from strongroom.audit.services import audit_record
 from strongroom.core.paging import MAX_OFFSET
 
@@ -28,7 +33,7 @@ def admin():
 
 @pytest.fixture
 def api(admin):
-    issued = api_token_create(user=admin, name="script")
+    issued = api_token_create(user=admin, name="script", reauth=REAUTH_TRUSTED)
     return Client(headers={"Authorization": f"Bearer {issued.raw}"})
 
 

@@ -22,7 +22,7 @@ CLIENT_HOST = {"STRONGROOM_ALLOWED_HOSTS": "testserver"}
 
 REDIS_DOWN = """
 from django.test import Client
-from strongroom.accounts.services import api_token_create, user_create
+from strongroom.accounts.services import REAUTH_TRUSTED, api_token_create, user_create
 from strongroom.storage import services as storage
 from strongroom.sync.models import SyncJob
 
@@ -33,7 +33,7 @@ storage.provider_settings_update(
 conn = storage.storage_connection_save(
     actor=admin, provider="local", config={"folder": "ops"}, credentials={}
 )
-token = api_token_create(user=admin, name="ops").raw
+token = api_token_create(user=admin, name="ops", reauth=REAUTH_TRUSTED).raw
 api = Client(raise_request_exception=False, headers={"Authorization": f"Bearer {token}"})
 probe = Client(raise_request_exception=False)
 sync = api.post(

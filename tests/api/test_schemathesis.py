@@ -46,15 +46,17 @@ CHECKS = ",".join(
 )
 
 SETUP = """
-from strongroom.accounts.services import api_token_create, user_create, user_group_create
+from strongroom.accounts.services import (
+    REAUTH_TRUSTED, api_token_create, user_create, user_group_create,
+)
 
 admin = user_create(actor=None, username="fuzz-admin", password=PASSWORD, role="admin")
 victim = user_create(actor=None, username="fuzz-victim", password=PASSWORD)
 doomed = user_create(actor=None, username="fuzz-doomed", password=PASSWORD)
 group = user_group_create(actor=admin, name="fuzz-group")
 doomed_group = user_group_create(actor=admin, name="fuzz-doomed-group")
-token = api_token_create(user=admin, name="fuzzer")
-spare = api_token_create(user=admin, name="spare")
+token = api_token_create(user=admin, name="fuzzer", reauth=REAUTH_TRUSTED)
+spare = api_token_create(user=admin, name="spare", reauth=REAUTH_TRUSTED)
 result = {
     "token": token.raw,
     "token_id": str(token.token.pk),
