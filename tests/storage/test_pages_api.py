@@ -153,14 +153,16 @@ def test_api_test_connection(local_base_dir):
 
 def test_user_connects_local_folder(local_base_dir):
     enable_local(local_base_dir)
-    client = _client(user_make())
+    user = user_make()
+    client = _client(user)
     bad = client.post("/storage/local/connect/", {"folder": "../escape"})
     assert bad.status_code == 400 and "single name" in bad.content.decode()
     resp = client.post("/storage/local/connect/", {"folder": "Téléphone de Tom"})
     assert resp.status_code == 302
     page = client.get("/storage/").content.decode()
-    assert "connected" in page and str(local_base_dir / "Téléphone de Tom") in page
-    assert (local_base_dir / "Téléphone de Tom").is_dir()
+    folder = local_base_dir / str(user.pk) / "Téléphone de Tom"
+    assert "connected" in page and str(folder) in page
+    assert folder.is_dir()
 
 
 def test_api_settings_are_all_or_nothing():

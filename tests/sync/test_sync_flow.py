@@ -119,7 +119,7 @@ def test_running_the_same_job_twice_leaves_one_correct_file(
     done = sync.sync_job_run(job_id=job.pk, worker_id="w1")
     assert done is not None and done.state == JobState.SUCCEEDED
     assert sync.sync_job_run(job_id=job.pk, worker_id="w2") is None  # nothing to do
-    folder = sync_dir / f"f-{alice.username}"
+    folder = sync_dir / str(alice.pk) / f"f-{alice.username}"
     assert [p.name for p in folder.iterdir()] == [job.object_name]
     assert opened((folder / job.object_name).read_bytes()) == scope
     assert Notification.objects.filter(user=alice).count() == 1

@@ -133,6 +133,7 @@ def provider_for_connection(connection: StorageConnection, **kwargs: Any) -> Pro
         credentials=json.loads(raw),
         on_credentials_changed=on_credentials_changed,
         credentials_lock=lambda: _credentials_lock(conn_id),
+        owner=str(connection.user_id),
         **kwargs,
     )
 

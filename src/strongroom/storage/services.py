@@ -236,6 +236,7 @@ def storage_connection_save(
         admin_config=admin_config,
         admin_secret=admin_secret,
         proxy=registry.proxy_config(),
+        owner=str(actor.pk),
     )
     try:
         account_label = instance.check()
