@@ -136,7 +136,8 @@ def test_only_admins_change_settings():
         services.proxy_settings_update(actor=user_make(), enabled=False)
 
 
-def test_proxy_password_sealed_and_write_only():
+def test_proxy_password_sealed_and_write_only(dns):
+    dns.set("proxy.corp", ["93.184.216.34"])  # a public address (never connected to)
     services.proxy_settings_update(
         actor=admin(), enabled=True, host="proxy.corp", port=8080, username="u", password="pw-1"
     )

@@ -115,6 +115,9 @@ class ProxyConfig:
     port: int
     username: str = ""
     password: str = field(default="", repr=False)
+    #: The checked IP address to connect to (``storage.net.proxy_pin``): when set, the URL
+    #: names it, so nothing resolves the host name again.
+    address: str = ""
 
     def url(self, *, with_auth: bool = True) -> str:
         from urllib.parse import quote
@@ -125,11 +128,13 @@ class ProxyConfig:
             if self.password:
                 auth += ":" + quote(self.password, safe="")
             auth += "@"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{auth}{host}:{self.port}"
+        return f"http://{auth}{self._hostport(self.address or self.host)}"
+
+    def _hostport(self, host: str) -> str:
+        return (f"[{host}]" if ":" in host else host) + f":{self.port}"
 
     def display(self) -> str:
-        return self.url(with_auth=False)
+        return f"http://{self._hostport(self.host)}"
 
 
 @dataclass(frozen=True)
