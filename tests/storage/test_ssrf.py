@@ -112,6 +112,20 @@ def test_internal_proxy_addresses_are_refused(host, port, dns, connections):
     assert connections.made == [] and connections.refused == []
 
 
+def test_internal_proxy_through_the_admin_form_is_a_field_error(dns, connections):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin())
+    resp = client.post(
+        "/admin/storage/proxy/", {"enabled": "on", "host": "127.0.0.1", "port": "6379"}
+    )
+    assert resp.status_code == 400
+    assert "internal address" in resp.content.decode()
+    assert not ProxySettings.objects.filter(enabled=True).exists()
+    assert connections.made == [] and connections.refused == []
+
+
 def test_proxy_name_resolving_to_metadata_is_refused(dns, connections):
     dns.set("proxy.evil.example", ["169.254.169.254"])
     with pytest.raises(ValidationFailed, match="internal address"):
@@ -344,3 +358,10 @@ def test_probe_reports_a_public_targets_status_through_the_proxy(dns, recording_
 )
 def test_internal_address_classification(address, internal):
     assert net.is_internal_address(address) is internal
+
+
+def test_pinning_fails_closed_on_an_unknown_botocore_layout():
+    from types import SimpleNamespace
+
+    with pytest.raises(StoragePermanentError, match="cannot pin"):
+        net.pin_botocore_client(SimpleNamespace(), allow_internal=False)

@@ -416,7 +416,7 @@ def proxy_internal_allowed() -> set[str]:
         try:
             out.add(_proxy_key(check_host(host, field="proxy"), int(port)))
         except (ValidationFailed, ValueError):
-            continue  # a system check reports malformed entries
+            continue  # a malformed entry allows nothing (fail closed)
     return out
 
 
