@@ -88,7 +88,7 @@ def test_keep_in_sync_dialog_and_copies_page_controls_on_a_phone(
     expect(desktop.locator("dialog[open]")).to_have_count(0)
     copy = SyncCopy.objects.get(user=tech, connection=conn)
     assert copy.keep_in_sync and copy.auto_state == AutoState.ACTIVE
-    path = base / "kim" / copy.object_name
+    path = base / str(tech.pk) / "kim" / copy.object_name
     assert [e["password"] for e in _open(path, PASSPHRASE, tmp_path)] == ["fw-1"]
 
     phone = new_page("phone")

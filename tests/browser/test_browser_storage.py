@@ -118,7 +118,7 @@ def test_user_connects_and_disconnects_the_local_folder_on_a_phone(new_page, tmp
     card.get_by_label("Folder name").fill("pia-phone")
     card.get_by_role("button", name="Connect Local folder").click()
     expect(card.locator(".storage-status")).to_contain_text("connected")
-    expect(card.locator(".storage-status")).to_contain_text(str(base / "pia-phone"))
+    expect(card.locator(".storage-status")).to_contain_text(str(base / str(user.pk) / "pia-phone"))
     shoot(page, "storage-local-connected")
     conn = StorageConnection.objects.get(user=user, provider="local")
     registry.provider_for_connection(conn).put(services.SYNCED_OBJECT_NAME, b"copy")
@@ -127,6 +127,6 @@ def test_user_connects_and_disconnects_the_local_folder_on_a_phone(new_page, tmp
     card.get_by_role("button", name="Disconnect Local folder").click()
     expect(page.locator(".flash")).to_contain_text("synced copy deleted")
     expect(card.locator(".storage-status")).to_contain_text("disconnected")
-    assert not (base / "pia-phone" / services.SYNCED_OBJECT_NAME).exists()
+    assert not (base / str(user.pk) / "pia-phone" / services.SYNCED_OBJECT_NAME).exists()
     conn.refresh_from_db()
     assert conn.credentials is None

@@ -225,7 +225,7 @@ def test_user_syncs_to_the_local_folder_on_a_phone(new_page: Any, tmp_path: Path
     shoot(page, "sync-local-notified")
     job = finished_job(tech, "local")
 
-    copy = base / "pia-phone" / job.object_name
+    copy = base / str(tech.pk) / "pia-phone" / job.object_name
     body = copy.read_bytes()
     for secret in (*expected.values(), *never):
         assert secret.encode() not in body

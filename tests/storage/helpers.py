@@ -38,6 +38,17 @@ def enable_s3(*endpoints: str, chunk_threshold: int | None = None) -> None:
     services.provider_settings_update(actor=admin(), provider="s3", enabled=True, config=config)
 
 
+def allow_internal_proxy(port: int, host: str = "127.0.0.1") -> None:
+    """What an operator does with STRONGROOM_PROXY_INTERNAL_ALLOWED (restored after the test
+    by the storage conftest's ``settings`` fixture)."""
+    from django.conf import settings
+
+    settings.STORAGE_PROXY_INTERNAL_ALLOWED = [
+        *settings.STORAGE_PROXY_INTERNAL_ALLOWED,
+        f"{host}:{port}",
+    ]
+
+
 def enable_local(base_dir: Any) -> None:
     services.provider_settings_update(
         actor=admin(), provider="local", enabled=True, config={"base_dir": str(base_dir)}

@@ -479,6 +479,9 @@ def recording_proxy():
 
 
 def _use_proxy(proxy: Any, password: str = "proxy-Pass-9") -> None:  # noqa: S107
+    from .helpers import allow_internal_proxy
+
+    allow_internal_proxy(proxy.port)
     services.proxy_settings_update(
         actor=admin(),
         enabled=True,

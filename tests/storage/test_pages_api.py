@@ -31,7 +31,8 @@ def test_admin_page_is_admin_only():
     assert "Amazon S3" in body and "Local folder" in body and "Outbound proxy" in body
 
 
-def test_admin_enables_s3_with_allow_list_and_proxy():
+def test_admin_enables_s3_with_allow_list_and_proxy(dns):
+    dns.set("proxy.corp", ["93.184.216.34"])  # a public address (never connected to)
     client = _client(admin())
     resp = client.post(
         "/admin/storage/s3/",
@@ -98,7 +99,8 @@ def test_disabled_provider_is_not_offered(local_base_dir):
 # -- API ------------------------------------------------------------------------------
 
 
-def test_api_settings_admin_only_and_password_write_only():
+def test_api_settings_admin_only_and_password_write_only(dns):
+    dns.set("proxy.corp", ["93.184.216.34"])  # a public address (never connected to)
     assert api_for(user_make()).get("/storage/settings").status_code == 403
     api = api_for(admin())
     resp = api.put(
@@ -153,14 +155,16 @@ def test_api_test_connection(local_base_dir):
 
 def test_user_connects_local_folder(local_base_dir):
     enable_local(local_base_dir)
-    client = _client(user_make())
+    user = user_make()
+    client = _client(user)
     bad = client.post("/storage/local/connect/", {"folder": "../escape"})
     assert bad.status_code == 400 and "single name" in bad.content.decode()
     resp = client.post("/storage/local/connect/", {"folder": "Téléphone de Tom"})
     assert resp.status_code == 302
     page = client.get("/storage/").content.decode()
-    assert "connected" in page and str(local_base_dir / "Téléphone de Tom") in page
-    assert (local_base_dir / "Téléphone de Tom").is_dir()
+    folder = local_base_dir / str(user.pk) / "Téléphone de Tom"
+    assert "connected" in page and str(folder) in page
+    assert folder.is_dir()
 
 
 def test_api_settings_are_all_or_nothing():

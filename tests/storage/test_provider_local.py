@@ -16,12 +16,15 @@ from strongroom.storage.providers.local import LocalFolderProvider
 
 from .conformance import ProviderConformance
 
+OWNER = "0b6f2a6e-4c1d-4c8e-9b1e-5d7f3a2c1b00"
 
-def _provider(base: Any, folder: str = "alice") -> LocalFolderProvider:
+
+def _provider(base: Any, folder: str = "alice", owner: str = OWNER) -> LocalFolderProvider:
     return LocalFolderProvider(
         config={"folder": folder},
         admin_config={"base_dir": str(base)},
         chunk_threshold=16 * 1024,
+        owner=owner,
     )
 
 

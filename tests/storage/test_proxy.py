@@ -17,7 +17,7 @@ from strongroom.storage import net, registry, services
 from strongroom.storage.base import ProxyConfig
 
 from .faultproxy import FaultProxy
-from .helpers import admin, enable_s3, s3_input, user_make
+from .helpers import admin, allow_internal_proxy, enable_s3, s3_input, user_make
 
 pytestmark = pytest.mark.django_db
 
@@ -36,6 +36,7 @@ def recording_proxy():
 
 
 def _set_proxy(proxy: FaultProxy, password: str = "proxy-Pass-9") -> None:  # noqa: S107
+    allow_internal_proxy(proxy.port)  # the operator lets this loopback proxy through
     services.proxy_settings_update(
         actor=admin(),
         enabled=True,
@@ -82,7 +83,7 @@ def test_wrong_proxy_password_is_reported(moto, s3_credentials, recording_proxy)
         )
 
 
-def test_test_connection_goes_through_the_proxy(fault_proxy, recording_proxy):
+def test_test_connection_goes_through_the_proxy(fault_proxy, recording_proxy, dns):
     # The endpoint is the fault proxy in front of moto. moto answers an anonymous GET / with
     # 500 when credential checking is on; real S3 answers 403, as the stand-in does here.
     fault_proxy.add_fault("status", method="GET", match="/", status=403, times=5)
@@ -90,7 +91,8 @@ def test_test_connection_goes_through_the_proxy(fault_proxy, recording_proxy):
     _set_proxy(recording_proxy)
     result = services.provider_test_connection(actor=admin(), provider="s3")
     assert result.ok, result
-    assert result.status == 403
+    # The endpoint is internal (127.0.0.1): the answer's status is not echoed.
+    assert result.status is None and result.message.startswith("the service answered;")
     assert result.via_proxy == f"http://127.0.0.1:{recording_proxy.port}"
     assert "Amazon S3 itself is not reachable" in result.message  # no internet here
     targets = [r.target for r in recording_proxy.requests]
@@ -98,18 +100,20 @@ def test_test_connection_goes_through_the_proxy(fault_proxy, recording_proxy):
     assert f"{fault_proxy.url}/" in targets
 
 
-def test_test_connection_reports_http_status_of_the_endpoint(fault_proxy):
+def test_test_connection_reports_http_status_of_the_endpoint(fault_proxy, dns):
     fault_proxy.add_fault("status", method="GET", match="/", status=503, times=5)
     enable_s3(fault_proxy.url)
     result = services.provider_test_connection(actor=admin(), provider="s3")
-    assert not result.ok and result.stage == "http" and result.status == 503
+    assert not result.ok and result.stage == "http"
+    # An internal endpoint: the stage and a fixed message, never the remote's status.
+    assert result.status is None and result.message == net.FIXED_MESSAGES["http"]
 
 
-def test_test_connection_reports_proxy_refused(moto):
+def test_test_connection_reports_proxy_refused(moto, dns):
     enable_s3(moto.url)
-    services.proxy_settings_update(
-        actor=admin(), enabled=True, host="127.0.0.1", port=_closed_port()
-    )
+    port = _closed_port()
+    allow_internal_proxy(port)
+    services.proxy_settings_update(actor=admin(), enabled=True, host="127.0.0.1", port=port)
     result = services.provider_test_connection(actor=admin(), provider="s3")
     assert not result.ok and result.stage == "proxy"
     assert "could not connect to the proxy" in result.message
@@ -123,22 +127,25 @@ def test_probe_reports_proxy_credentials(recording_proxy, moto):
     assert not result.ok and result.stage == "proxy" and "407" in result.message
 
 
-def test_probe_reports_dns():
+def test_probe_reports_dns(dns):
     result = net.probe("s3", "http://no-such-host.invalid/", proxy=None, timeout=3)
     assert not result.ok and result.stage == "dns"
+    assert dns.lookups == {"no-such-host.invalid": 1}  # the stub answered: no query left
 
 
 def test_probe_reports_connection_refused():
-    result = net.probe("s3", f"http://127.0.0.1:{_closed_port()}/", proxy=None, timeout=3)
+    url = f"http://127.0.0.1:{_closed_port()}/"
+    result = net.probe("s3", url, proxy=None, timeout=3, allow_internal=True)
     assert not result.ok and result.stage == "connect"
+    assert result.message == net.FIXED_MESSAGES["connect"]  # no errno text for internal
 
 
 def test_probe_reports_http_status():
     status_server = FaultProxy(upstream="http://127.0.0.1:1")
     status_server.add_fault("status", status=503, times=5)
     try:
-        result = net.probe("s3", f"{status_server.url}/", proxy=None)
-        assert not result.ok and result.stage == "http" and result.status == 503
+        result = net.probe("s3", f"{status_server.url}/", proxy=None, allow_internal=True)
+        assert not result.ok and result.stage == "http" and result.status is None
     finally:
         status_server.close()
 
@@ -159,5 +166,5 @@ def untrusted_https_server():
 
 
 def test_probe_reports_tls(untrusted_https_server):
-    result = net.probe("s3", untrusted_https_server, proxy=None, timeout=3)
+    result = net.probe("s3", untrusted_https_server, proxy=None, timeout=3, allow_internal=True)
     assert not result.ok and result.stage == "tls", result

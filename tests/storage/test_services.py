@@ -136,7 +136,8 @@ def test_only_admins_change_settings():
         services.proxy_settings_update(actor=user_make(), enabled=False)
 
 
-def test_proxy_password_sealed_and_write_only():
+def test_proxy_password_sealed_and_write_only(dns):
+    dns.set("proxy.corp", ["93.184.216.34"])  # a public address (never connected to)
     services.proxy_settings_update(
         actor=admin(), enabled=True, host="proxy.corp", port=8080, username="u", password="pw-1"
     )
@@ -163,13 +164,14 @@ def test_disconnect_erases_credentials_and_deletes_remote_copy(local_base_dir):
     )
     provider = registry.provider_for_connection(conn)
     provider.put(services.synced_object_name(conn), b"synced")
-    assert (local_base_dir / "mine" / services.SYNCED_OBJECT_NAME).exists()
+    copy = local_base_dir / str(user.pk) / "mine" / services.SYNCED_OBJECT_NAME
+    assert copy.exists()
     services.storage_connection_disconnect(
         actor=user, connection_id=conn.pk, delete_remote_copy=True
     )
     conn.refresh_from_db()
     assert conn.credentials is None and conn.status == "disconnected"
-    assert not (local_base_dir / "mine" / services.SYNCED_OBJECT_NAME).exists()
+    assert not copy.exists()
     with pytest.raises(StorageAuthError):
         registry.provider_for_connection(conn)
     assert AuditEvent.objects.filter(action="storage.disconnect").exists()
@@ -226,7 +228,7 @@ def test_deactivating_a_user_erases_credentials_and_synced_copies(
     for conn in (s3conn, localconn):
         conn.refresh_from_db()
         assert conn.credentials is None and conn.status == "disconnected"
-    assert not (local_base_dir / "leaver" / services.SYNCED_OBJECT_NAME).exists()
+    assert not (local_base_dir / str(user.pk) / "leaver" / services.SYNCED_OBJECT_NAME).exists()
     listing = moto.client().list_objects_v2(Bucket=s3_credentials.bucket, Prefix=config["prefix"])
     assert listing.get("KeyCount", 0) == 0
 

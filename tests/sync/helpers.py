@@ -62,6 +62,11 @@ def local_connect(user: User, folder: str | None = None) -> StorageConnection:
     )
 
 
+def local_folder(base_dir: Path, conn: StorageConnection) -> Path:
+    """Where the local folder provider keeps ``conn``'s files: the owner's namespace."""
+    return base_dir / str(conn.user_id) / conn.config["folder"]
+
+
 def scope_make(owner: User, count: int = 3, prefix: str = "srv") -> dict[tuple[str, str], str]:
     """``count`` resources owned by ``owner``, one account each; returns
     {(resource name, username): password}."""

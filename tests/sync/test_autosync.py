@@ -32,6 +32,7 @@ from .helpers import (
     auto_jobs,
     kept_copy,
     local_connect,
+    local_folder,
     opened,
     resource_make,
     rule_set,
@@ -47,7 +48,7 @@ def _read(copy: SyncCopy, sync_dir, moto) -> bytes:
     if copy.connection.provider == "s3":
         bucket = copy.connection.config["bucket"]
         return moto.client().get_object(Bucket=bucket, Key=copy.object_name)["Body"].read()
-    return (sync_dir / copy.connection.config["folder"] / copy.object_name).read_bytes()
+    return (local_folder(sync_dir, copy.connection) / copy.object_name).read_bytes()
 
 
 def test_shared_password_edit_rebuilds_each_copy_once_and_revoke_removes_the_entry(
@@ -176,7 +177,7 @@ def test_burst_of_1000_edits_by_10_users_uploads_once_per_window_and_ends_curren
         span = (burst_end - start).total_seconds()
         assert len(during) >= int(span // debounce) - 1, (len(during), span)  # not starved
         assert len(jobs) <= int((clock.now - start).total_seconds() // debounce) + 1
-        html = (sync_dir / copy.connection.config["folder"] / copy.object_name).read_bytes()
+        html = (local_folder(sync_dir, copy.connection) / copy.object_name).read_bytes()
         assert opened(html) == expected
         copy.refresh_from_db()
         assert copy.is_current
@@ -312,7 +313,7 @@ def test_export_disabled_stops_the_copies_and_tells_user_and_admins_once(
     alice = user_make("password_admin")
     scope_make(alice, 2)
     copy = kept_copy(alice, local_connect(alice), run)
-    html_before = (sync_dir / copy.connection.config["folder"] / copy.object_name).read_bytes()
+    html_before = (local_folder(sync_dir, copy.connection) / copy.object_name).read_bytes()
     Notification.objects.all().delete()
     rule_set(False, user_id=str(alice.pk))
     clock = Clock(start=timezone.now())
@@ -329,7 +330,7 @@ def test_export_disabled_stops_the_copies_and_tells_user_and_admins_once(
     assert Notification.objects.filter(user=boss, title__contains=alice.username).count() == 1
     assert AuditEvent.objects.filter(action="sync.auto_stop", object_id=str(copy.pk)).count() == 1
     # The old copy is left as it was.
-    path = sync_dir / copy.connection.config["folder"] / copy.object_name
+    path = local_folder(sync_dir, copy.connection) / copy.object_name
     assert path.read_bytes() == html_before
     # Turning it back on is policy-checked.
     with pytest.raises(PermissionDenied):
@@ -426,7 +427,7 @@ def test_full_check_rebuilds_daily_and_within_half_the_maximum_age(
     jobs = auto_jobs(copy)
     assert len(jobs) == 2 and all(j.state == JobState.SUCCEEDED for j in jobs)
     header = offline.offline_file_header(
-        (sync_dir / copy.connection.config["folder"] / copy.object_name).read_bytes()
+        (local_folder(sync_dir, copy.connection) / copy.object_name).read_bytes()
     )
     assert header.get("expires_at")
 
@@ -437,7 +438,7 @@ def test_controls_stop_resync_rekey_and_admin_stop(sync_dir, cheap_policy, run):
     mallory = user_make("password_admin")
     scope_make(alice, 2)
     copy = kept_copy(alice, local_connect(alice), run)
-    path = sync_dir / copy.connection.config["folder"] / copy.object_name
+    path = local_folder(sync_dir, copy.connection) / copy.object_name
     # Somebody else's copy is not found, whatever they try.
     for attempt in (
         lambda: autosync.sync_copy_keep_set(actor=mallory, copy_id=copy.pk, keep=False),

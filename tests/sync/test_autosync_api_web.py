@@ -17,6 +17,7 @@ from .helpers import (
     admin,
     api_for,
     local_connect,
+    local_folder,
     opened,
     scope_make,
     user_make,
@@ -46,7 +47,7 @@ def test_api_keep_in_sync_list_resync_rekey_stop(sync_dir, cheap_policy, run):
     body = str(listed)
     assert PASSPHRASE not in body and "wrapped" not in body and "private" not in body
     copy_id = listed["id"]
-    path = sync_dir / conn.config["folder"] / SyncCopy.objects.get(pk=copy_id).object_name
+    path = local_folder(sync_dir, conn) / SyncCopy.objects.get(pk=copy_id).object_name
 
     resync = run(api.post, f"/sync/copies/{copy_id}/resync")
     assert resync.status_code == 202 and resync.json()["job"]["trigger"] == "resync"
@@ -150,7 +151,7 @@ def test_web_dialog_keep_checkbox_and_copies_page_controls(sync_dir, cheap_polic
         f"/sync/copies/{copy.pk}/passphrase/",
         {"passphrase": NEW_PASSPHRASE, "passphrase_confirm": NEW_PASSPHRASE},
     )
-    path = sync_dir / conn.config["folder"] / copy.object_name
+    path = local_folder(sync_dir, conn) / copy.object_name
     assert len(opened(path.read_bytes(), NEW_PASSPHRASE)) == 1
     stopped = client.post(f"/sync/copies/{copy.pk}/stop/", follow=True)
     assert "no longer kept up to date" in stopped.content.decode()

@@ -23,7 +23,14 @@ from strongroom.sync import autosync
 from strongroom.sync.models import SyncCopy
 from strongroom.vault import services as vault
 
-from .helpers import account_make, api_for, local_connect, resource_make, user_make
+from .helpers import (
+    account_make,
+    api_for,
+    local_connect,
+    local_folder,
+    resource_make,
+    user_make,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -126,7 +133,7 @@ def test_no_passphrase_private_key_or_kek_anywhere(
     assert rekeyed.status_code == 202
     copy.refresh_from_db()
     material += _key_material(copy.copy_keys, CANARY_TWO)
-    html = (sync_dir / conn.config["folder"] / copy.object_name).read_bytes()
+    html = (local_folder(sync_dir, conn) / copy.object_name).read_bytes()
     assert offline.offline_file_open(html=html, passphrase=CANARY_TWO).entries[0].password == (
         "pw-3"
     )

@@ -78,7 +78,7 @@ for c in SyncCopy.objects.select_related("user"):
         "active_jobs": jobs.filter(state__in=ACTIVE_STATES).count(),
         "auto_jobs": jobs.count(),
         "succeeded": jobs.filter(state="succeeded").count(),
-        "folder": c.connection.config["folder"],
+        "folder": f"{c.connection.user_id}/{c.connection.config['folder']}",  # the namespace
         "object": c.object_name,
     }
 """
@@ -206,9 +206,9 @@ def test_two_workers_and_a_killed_one_rebuild_every_copy_exactly_once_per_round(
 
         _wait_until(final_done, timeout=200)
         assert state["tech0"]["auto_jobs"] == ROUNDS and not state["tech0"]["keep"]
+        tech1 = base / state["tech1"]["folder"] / state["tech1"]["object"]
         shown = inst.ok(
-            "open", str(base / "tech1" / state["tech1"]["object"]), "--passphrase-file",
-            str(secret), "--json",
+            "open", str(tech1), "--passphrase-file", str(secret), "--json",
         )  # fmt: skip
         assert [e["password"] for e in json.loads(shown.stdout)["entries"]] == ["final"]
         report["missed"] = 0

@@ -51,7 +51,7 @@ def test_sync_to_local_folder_uploads_exactly_the_users_scope(
     job.refresh_from_db()
     assert job.state == JobState.SUCCEEDED, job.last_error
     assert job.attempts == 1
-    stored = sync_dir / f"f-{alice.username}" / job.object_name
+    stored = sync_dir / str(alice.pk) / f"f-{alice.username}" / job.object_name
     assert str(stored) in job.result_location
     html = stored.read_bytes()
     assert job.result_size == len(html)
@@ -99,7 +99,7 @@ def test_rebuild_uses_the_current_scope_and_replaces_the_copy(
     conn = local_connect(alice)
     with django_capture_on_commit_callbacks(execute=True):
         job = sync_start(alice, conn)
-    path = sync_dir / f"f-{alice.username}" / job.object_name
+    path = sync_dir / str(alice.pk) / f"f-{alice.username}" / job.object_name
     assert opened(path.read_bytes()) == first
     second = scope_make(alice, 1, prefix="b")
     with django_capture_on_commit_callbacks(execute=True):
@@ -119,7 +119,7 @@ def test_running_the_same_job_twice_leaves_one_correct_file(
     done = sync.sync_job_run(job_id=job.pk, worker_id="w1")
     assert done is not None and done.state == JobState.SUCCEEDED
     assert sync.sync_job_run(job_id=job.pk, worker_id="w2") is None  # nothing to do
-    folder = sync_dir / f"f-{alice.username}"
+    folder = sync_dir / str(alice.pk) / f"f-{alice.username}"
     assert [p.name for p in folder.iterdir()] == [job.object_name]
     assert opened((folder / job.object_name).read_bytes()) == scope
     assert Notification.objects.filter(user=alice).count() == 1
@@ -170,7 +170,7 @@ def test_policy_is_applied_again_when_the_job_runs(
     rule_set(False, user_id=str(alice.pk))  # export turned off before the worker ran
     done = sync.sync_job_run(job_id=job.pk, worker_id="w1")
     assert done.state == JobState.FAILED and done.error_code == "export_refused"
-    assert not any((sync_dir / f"f-{alice.username}").glob("*.html"))
+    assert not any((sync_dir / str(alice.pk) / f"f-{alice.username}").glob("*.html"))
     note = Notification.objects.get(user=alice)
     assert note.level == "error" and "administrator" in note.body
 
@@ -183,7 +183,7 @@ def test_max_age_becomes_the_files_expiry(sync_dir, cheap_policy):
     scope_make(alice, 1)
     conn = local_connect(alice)
     job = sync.sync_job_run(job_id=sync_start(alice, conn).pk, worker_id="w1")
-    html = (sync_dir / f"f-{alice.username}" / job.object_name).read_bytes()
+    html = (sync_dir / str(alice.pk) / f"f-{alice.username}" / job.object_name).read_bytes()
     payload = offline.offline_file_open(html=html, passphrase=PASSPHRASE)
     assert payload.expires_at is not None
     assert round((payload.expires_at - payload.generated_at).total_seconds()) == 7 * 86400
@@ -197,4 +197,4 @@ def test_cancel_a_queued_job(sync_dir, cheap_policy):
         sync.sync_job_cancel(actor=other, job_id=job.pk)
     assert sync.sync_job_cancel(actor=alice, job_id=job.pk).state == JobState.CANCELLED
     assert sync.sync_job_run(job_id=job.pk, worker_id="w1") is None
-    assert not any((sync_dir / f"f-{alice.username}").glob("*.html"))
+    assert not any((sync_dir / str(alice.pk) / f"f-{alice.username}").glob("*.html"))

@@ -261,6 +261,15 @@ TRUST_X_FORWARDED_FOR = env_bool("STRONGROOM_TRUST_X_FORWARDED_FOR", False)
 # Empty: the SDKs' own trust stores. The machine's REQUESTS_CA_BUNDLE is never used for
 # provider calls (sessions are built with trust_env=False, so the proxy is ours alone).
 PROVIDER_CA_BUNDLE = env_str("STRONGROOM_PROVIDER_CA_BUNDLE", "")
+# Outbound proxy hosts (``host:port``, comma-separated) that may be internal addresses
+# (loopback, private, link-local...). A deployment setting on purpose: the administrator
+# sets the proxy in the web UI, but only the operator can let it point inside the network
+# (without this, an admin account could make Strongroom send CONNECT to 127.0.0.1:6379).
+STORAGE_PROXY_INTERNAL_ALLOWED = [
+    entry.strip()
+    for entry in env_str("STRONGROOM_PROXY_INTERNAL_ALLOWED", "").split(",")
+    if entry.strip()
+]
 # How long a started OAuth authorisation (PKCE verifier, Box state) may be completed.
 OAUTH_PENDING_SECONDS = int(env_str("STRONGROOM_OAUTH_PENDING_SECONDS", "900"))
 # Box API addresses (the tests point them at a local stand-in). Defaults: Box itself.

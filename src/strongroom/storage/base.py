@@ -3,7 +3,8 @@
 A provider is built from three things: the user's non-secret ``config`` (bucket, folder...),
 the user's secret ``credentials`` (keys or OAuth tokens, unsealed only in memory), and the
 admin's settings (``admin_config``, ``admin_secret``, ``proxy``). It does four things:
-``check``, ``put``, ``stat``, ``delete``. It classifies its SDK's errors at the edge into the
+``check``, ``put``, ``stat``, ``delete``. ``owner`` (the connecting user's id) keeps a
+target on this server in that user's namespace. It classifies its SDK's errors at the edge into the
 typed errors below, so the sync jobs decide retry / no retry without knowing any SDK.
 
 Messages of these errors are shown to users and written to logs: they never contain a
@@ -114,6 +115,9 @@ class ProxyConfig:
     port: int
     username: str = ""
     password: str = field(default="", repr=False)
+    #: The checked IP address to connect to (``storage.net.proxy_pin``): when set, the URL
+    #: names it, so nothing resolves the host name again.
+    address: str = ""
 
     def url(self, *, with_auth: bool = True) -> str:
         from urllib.parse import quote
@@ -124,11 +128,13 @@ class ProxyConfig:
             if self.password:
                 auth += ":" + quote(self.password, safe="")
             auth += "@"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{auth}{host}:{self.port}"
+        return f"http://{auth}{self._hostport(self.address or self.host)}"
+
+    def _hostport(self, host: str) -> str:
+        return (f"[{host}]" if ":" in host else host) + f":{self.port}"
 
     def display(self) -> str:
-        return self.url(with_auth=False)
+        return f"http://{self._hostport(self.host)}"
 
 
 @dataclass(frozen=True)
@@ -212,8 +218,12 @@ class Provider(ABC):
         credentials_lock: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
         chunk_threshold: int | None = None,
         timeout: float | None = None,
+        owner: str | None = None,
     ) -> None:
         self.config = dict(config)
+        #: The id of the user whose connection this is: providers whose target lives on
+        #: this server (the local folder) keep each user in a namespace of their own.
+        self.owner = owner
         self.credentials = dict(credentials or {})
         self.admin_config = dict(admin_config or {})
         self.admin_secret = dict(admin_secret or {})

@@ -59,18 +59,25 @@ def providers_available() -> list[str]:
 
 
 def proxy_config() -> ProxyConfig | None:
-    """The admin's proxy, when enabled (password unsealed in memory only)."""
+    """The admin's proxy, when enabled (password unsealed in memory only), pinned: its host
+    resolved once and checked (``net.proxy_pin``), its URL naming the checked address.
+    Raises ``net.AddressRefused`` (an internal address the operator did not allow),
+    ``net.NameNotResolved`` or ValidationFailed (a malformed host stored before this check):
+    all StorageError or ValidationFailed, so callers report them like any provider failure."""
     from strongroom.core.secrets import unseal
+    from strongroom.storage import net
     from strongroom.storage.models import ProxySettings
 
     row = ProxySettings.objects.filter(pk=1).first()
     if row is None or not row.enabled or not row.host:
         return None
-    return ProxyConfig(
-        host=row.host,
-        port=row.port,
-        username=row.username,
-        password=unseal(row, "password") or "",
+    return net.proxy_pin(
+        ProxyConfig(
+            host=row.host,
+            port=row.port,
+            username=row.username,
+            password=unseal(row, "password") or "",
+        )
     )
 
 
@@ -133,6 +140,7 @@ def provider_for_connection(connection: StorageConnection, **kwargs: Any) -> Pro
         credentials=json.loads(raw),
         on_credentials_changed=on_credentials_changed,
         credentials_lock=lambda: _credentials_lock(conn_id),
+        owner=str(connection.user_id),
         **kwargs,
     )
 

@@ -17,13 +17,11 @@ from strongroom.accounts.models import Role
 from strongroom.audit.services import audit_record
 from strongroom.core.errors import NotFound, PermissionDenied, ValidationFailed
 from strongroom.core.secrets import seal_into, unseal
-from strongroom.storage import registry
+from strongroom.storage import net, registry
 from strongroom.storage.base import (
     Provider,
-    StorageAuthError,
     StorageError,
     StorageNotFound,
-    StoragePermissionError,
     TestResult,
 )
 from strongroom.storage.models import ProviderSettings, ProxySettings, StorageConnection
@@ -133,7 +131,7 @@ def proxy_settings_update(
 ) -> ProxySettings:
     """``password=None`` keeps the stored password, ``""`` erases it (write-only field)."""
     _require_admin(actor)
-    host = (host or "").strip().strip("[]")
+    host = (host or "").strip()
     username = (username or "").strip()
     if enabled and not host:
         raise ValidationFailed("the proxy host is required to enable the proxy", field="host")
@@ -144,6 +142,15 @@ def proxy_settings_update(
         )
     if not 1 <= int(port) <= 65535:
         raise ValidationFailed("the proxy port must be between 1 and 65535", field="port")
+    if host:
+        host = net.check_host(host, field="host")
+    if enabled:
+        # The same rules as any outbound target (SSRF): resolved and checked now, and
+        # again, pinned, each time a provider uses it (registry.proxy_config).
+        try:
+            net.check_proxy(host, int(port))
+        except StorageError as exc:
+            raise ValidationFailed(exc.message, field="host") from None
     with transaction.atomic():
         row, _ = ProxySettings.objects.select_for_update().get_or_create(pk=1)
         audit_record(
@@ -180,8 +187,12 @@ def provider_test_connection(
     _known(provider)
     cls = registry.provider_class(provider)
     admin_config, _secret = registry.admin_settings(provider)
-    proxy = registry.proxy_config()
-    result = cls.test_connection(admin_config=admin_config, proxy=proxy)
+    try:
+        proxy = registry.proxy_config()
+    except StorageError as exc:  # the proxy host is refused or does not resolve
+        result = TestResult(False, provider, "proxy", exc.message)
+    else:
+        result = cls.test_connection(admin_config=admin_config, proxy=proxy)
     audit_record(
         actor=actor,
         action="storage.test_connection",
@@ -230,14 +241,15 @@ def storage_connection_save(
     cls = _enabled_class(provider)
     admin_config, admin_secret = registry.admin_settings(provider)
     config, credentials = cls.validate_config(config or {}, credentials or {}, admin_config)
-    instance = cls(
-        config=config,
-        credentials=credentials,
-        admin_config=admin_config,
-        admin_secret=admin_secret,
-        proxy=registry.proxy_config(),
-    )
     try:
+        instance = cls(
+            config=config,
+            credentials=credentials,
+            admin_config=admin_config,
+            admin_secret=admin_secret,
+            proxy=registry.proxy_config(),
+            owner=str(actor.pk),
+        )
         account_label = instance.check()
     except StorageError as exc:
         logger.info(
@@ -404,7 +416,7 @@ def user_storage_erase(
             try:
                 # Short timeouts: this runs after the deactivation commits, in its request.
                 provider = registry.provider_for_connection(conn, timeout=10)
-            except (StorageAuthError, StoragePermissionError, ValueError):
+            except (StorageError, ValueError):  # no credentials, proxy refused...
                 provider = None
             if provider is not None:
                 deleters.append(_remote_deleter(provider, conn.pk))

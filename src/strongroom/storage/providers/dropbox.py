@@ -320,6 +320,9 @@ class DropboxProvider(Provider):
             f"https://{api}/2/check/user",
             proxy=proxy,
             ca_certs=settings.PROVIDER_CA_BUNDLE or None,
+            # The API host is the SDK's (or the operator's DROPBOX_API_HOST), never an
+            # admin's or user's input; an internal answer is still reported as stage only.
+            allow_internal=True,
         )
 
     # -- OAuth ---------------------------------------------------------------------------

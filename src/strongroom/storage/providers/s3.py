@@ -12,9 +12,13 @@
   ETag (MD5, or MD5-of-parts for multipart) whenever the service reports them.
 - botocore's own retries are off (``total_max_attempts=1``; botocore's ``max_attempts`` counts
   retries, so ``max_attempts=1`` would still retry once): the sync jobs decide.
-- The proxy goes through ``botocore.config.Config(proxies=...)``. A before-send hook
-  refuses any request to a host other than the configured endpoint (no redirects to other
-  hosts; SSRF).
+- The proxy goes through ``botocore.config.Config(proxies=...)``, its URL naming the
+  proxy's checked address (``net.proxy_pin``). A before-send hook refuses any request to a
+  host other than the configured endpoint (no redirects to other hosts; SSRF), and every
+  connection is pinned (``net.pin_botocore_client``): the name is resolved once, every
+  address checked (internal ones only for an exact allow-list entry), and the socket goes
+  to a checked address while TLS and Host keep the name. A redirect (3xx) from an
+  S3-compatible endpoint is refused with a clear message (``_refuse_redirect``).
 - One boto3 client per endpoint, region, proxy and timeouts, shared by every user; each
   call is signed with the calling user's own key, bound to that call only (``_call``); a
   request with no key bound is refused, never signed with another user's key.
@@ -189,6 +193,10 @@ def _classify(exc: BaseException, *, bucket: str, where: str = "") -> StorageErr
         seen = seen.__cause__ or seen.__context__
     if isinstance(exc, StorageError):
         return exc
+    # A refusal raised inside botocore's send (net.connect_checked) arrives wrapped.
+    inner = (getattr(exc, "kwargs", None) or {}).get("error")
+    if isinstance(inner, StorageError):
+        return inner
     if isinstance(exc, bce.ClientError):
         err = exc.response.get("Error", {}) or {}
         meta = exc.response.get("ResponseMetadata", {}) or {}
@@ -261,6 +269,19 @@ class SendGuard:
             raise StoragePermanentError(
                 "refused to send a request not signed with the caller's own S3 key"
             )
+
+
+def _refuse_redirect(response: Any = None, **kwargs: Any) -> None:
+    """botocore ``needs-retry`` hook (registered first, S3-compatible endpoints only): a 3xx
+    answer is refused, never re-sent elsewhere (botocore's redirect handling would
+    otherwise retry it, and a 307 on every attempt ended in RecursionError)."""
+    http = response[0] if isinstance(response, tuple) and response else None
+    status = int(getattr(http, "status_code", 0) or 0)
+    if 300 <= status < 400:
+        raise StoragePermanentError(
+            f"the S3 endpoint answered with a redirect (HTTP {status}); redirects are "
+            "refused: check the endpoint URL, the bucket name and its region"
+        )
 
 
 class S3Provider(Provider):
@@ -347,14 +368,16 @@ class S3Provider(Provider):
     def test_connection(
         cls, *, admin_config: dict[str, Any], proxy: ProxyConfig | None
     ) -> TestResult:
-        endpoints = admin_config.get("endpoints") or []
+        # A wildcard entry names no host to probe; an exact entry was named by the
+        # administrator, so it may be internal (then the probe says only the stage).
+        endpoints = [e for e in admin_config.get("endpoints") or [] if "://*." not in e]
         aws = net.probe(cls.name, "https://s3.amazonaws.com/", proxy=proxy)
         if not endpoints:
             return aws
         # Each allow-listed endpoint must answer; AWS itself is reported alongside (an
         # S3-compatible deployment may have no route to AWS).
         for ep in endpoints:
-            result = net.probe(cls.name, ep.rstrip("/") + "/", proxy=proxy)
+            result = net.probe(cls.name, ep.rstrip("/") + "/", proxy=proxy, allow_internal=True)
             if not result.ok:
                 return result
         note = "reachable" if aws.ok else f"not reachable ({aws.stage}: {aws.message})"
@@ -395,9 +418,12 @@ class S3Provider(Provider):
         from botocore.config import Config
 
         endpoint = self.endpoint
+        allow_internal = False
         if endpoint:
             # Re-check at use: the allow-list may have changed since the user connected.
-            net.check_endpoint(endpoint, self.admin_config.get("endpoints") or [])
+            _url, allow_internal = net.endpoint_policy(
+                endpoint, self.admin_config.get("endpoints") or []
+            )
         kwargs: dict[str, Any] = {
             "region_name": self.config.get("region") or "us-east-1",
             "signature_version": "s3v4",
@@ -416,7 +442,9 @@ class S3Provider(Provider):
         proxy_url = self.proxy.url() if self.proxy is not None else None
         if proxy_url is not None:
             kwargs["proxies"] = {"http": proxy_url, "https": proxy_url}
-        fingerprint = _client_fingerprint({"endpoint": endpoint, "config": kwargs})
+        fingerprint = _client_fingerprint(
+            {"endpoint": endpoint, "internal": allow_internal, "config": kwargs}
+        )
         with _CLIENTS_LOCK:
             client = _CLIENTS.get(fingerprint)
             if client is not None:
@@ -429,6 +457,9 @@ class S3Provider(Provider):
                     config=Config(**kwargs),
                 )
                 client.meta.events.register("before-send.s3", SendGuard(endpoint))
+                net.pin_botocore_client(client, allow_internal=allow_internal)
+                if endpoint:
+                    client.meta.events.register_first("needs-retry.s3", _refuse_redirect)
                 _CLIENTS[fingerprint] = client
                 while len(_CLIENTS) > _CLIENTS_MAX:
                     _CLIENTS.popitem(last=False)
