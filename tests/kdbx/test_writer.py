@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.kdbx.readers import (
+
+from kdbx.readers import (
     keepassxc_export,
     keepassxc_refuses,
     keepassxc_totp,
 )
-
 from strongroom.crypto import kdbx
 from strongroom.crypto.offline import OfflineEntry
 from strongroom.crypto.offline_cli import totp_now

@@ -41,17 +41,19 @@ from strongroom.accounts.models import User
 from strongroom.accounts.permissions import Perm, has_perm
 from strongroom.audit.services import audit_record
 from strongroom.core.errors import AppError, AuditUnavailable, Conflict, NotFound, ValidationFailed
-from strongroom.crypto import offline
+from strongroom.crypto import kdbx, offline
 from strongroom.exports import policy as export_policy
 from strongroom.exports import selectors as export_selectors
 from strongroom.notifications.services import notification_post
 from strongroom.storage import base as storage_base
 from strongroom.storage.models import StorageConnection
 from strongroom.sync.keys import (
+    KEY_FIELDS,
     NEEDS_PASSPHRASE,
     NEEDS_PASSPHRASE_MESSAGE,
     copy_keys_can_build,
     copy_keys_copy,
+    copy_keys_fingerprint,
     copy_keys_load,
     copy_keys_store,
 )
@@ -121,12 +123,12 @@ def worker_identity() -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def object_name_for(conn: StorageConnection) -> str:
-    """One stable name per connection (the storage app's, which "delete the synced copy"
-    also uses), so every sync replaces the previous copy."""
+def object_name_for(conn: StorageConnection, fmt: str = "html") -> str:
+    """One stable name per connection and format (the storage app's, which "delete the
+    synced copy" also uses), so every sync replaces the previous copy."""
     from strongroom.storage.services import synced_object_name
 
-    return synced_object_name(conn)
+    return synced_object_name(conn, fmt)
 
 
 def _provider_label(name: str) -> str:
@@ -195,6 +197,7 @@ def sync_request(
     reason: str = "",
     client_ip: str | None = None,
     keep_in_sync: bool = False,
+    fmt: Any = "html",
 ) -> SyncJob:
     """Check the policy, make the copy's keys from ``passphrase`` (then forgotten), audit,
     create the job and enqueue its ID on commit. Raises the export policy's errors.
@@ -205,6 +208,7 @@ def sync_request(
         conn = _connection_for(actor=actor, connection_id=connection_id)
         current = export_policy.policy_get()
         export_policy.export_require(user=actor, policy=current)
+        fmt_clean = export_policy.offline_format_clean(fmt, policy=current)
         clean_reason = export_policy.reason_clean(reason, policy=current)
         export_policy.passphrase_require(user=actor, passphrase=passphrase, policy=current)
     except AppError as exc:
@@ -213,11 +217,7 @@ def sync_request(
         )
         logger.info("sync request by user %s refused: %s", actor.pk, exc.code)
         raise
-    copy_keys = offline.copy_keys_create(
-        passphrase=passphrase,
-        iterations=current.kdf_iterations,
-        minimum_iterations=export_policy.iterations_minimum(),
-    )
+    copy_keys = copy_keys_for(passphrase=passphrase, fmt=fmt_clean, policy=current)
     del passphrase  # from here on only the public key material exists
     retry = RetryPolicy.current()
     job_id = uuid.uuid4()
@@ -233,6 +233,7 @@ def sync_request(
             details={
                 "provider": conn.provider,
                 "connection_id": str(conn.pk),
+                "format": fmt_clean,
                 "kdf_iterations": copy_keys.iterations,
                 "key_fingerprint": copy_keys.fingerprint,
                 "keep_in_sync": bool(keep_in_sync),
@@ -246,7 +247,7 @@ def sync_request(
                 user=actor,
                 conn=conn,
                 copy_keys=copy_keys,
-                object_name=object_name_for(conn),
+                object_name=object_name_for(conn, fmt_clean),
             )
         job = SyncJob(
             id=job_id,
@@ -254,7 +255,7 @@ def sync_request(
             connection=conn,
             provider=conn.provider,
             reason=clean_reason,
-            object_name=object_name_for(conn),
+            object_name=object_name_for(conn, fmt_clean),
             max_attempts=retry.max_attempts,
             keep_in_sync=bool(keep_in_sync),
             sync_copy=sync_copy,
@@ -264,6 +265,19 @@ def sync_request(
         transaction.on_commit(lambda: _enqueue(job_id))
     logger.info("sync job %s queued for user %s (%s)", job.pk, actor.pk, conn.provider)
     return job
+
+
+def copy_keys_for(
+    *, passphrase: str, fmt: str, policy: export_policy.Policy
+) -> offline.CopyKeys | kdbx.KdbxKeys:
+    """New copy keys in the format's kind, at the policy's KDF cost."""
+    if fmt == "kdbx":
+        return policy.kdbx_keys_create(passphrase)
+    return offline.copy_keys_create(
+        passphrase=passphrase,
+        iterations=policy.kdf_iterations,
+        minimum_iterations=export_policy.iterations_minimum(),
+    )
 
 
 def _enqueue(job_id: uuid.UUID, eta: datetime | None = None) -> None:
@@ -353,9 +367,24 @@ def _build(*, job: SyncJob, user: User, now: datetime) -> _Built:
     owner = f"{user.full_name} ({user.username})" if user.full_name else user.username
     if not copy_keys_can_build(job):
         raise _JobFailed(NEEDS_PASSPHRASE, NEEDS_PASSPHRASE_MESSAGE)
+    keys = copy_keys_load(job)
+    if isinstance(keys, kdbx.KdbxKeys):
+        # A KeePass copy: the same scope, a fresh master seed and IVs, the copy's key.
+        from strongroom.exports.services import kdbx_description
+
+        content = kdbx.kdbx_build(
+            keys=keys,
+            entries=entries,
+            generated_at=now,
+            title=scope.title(),
+            description=kdbx_description(
+                owner=owner, generated_at=now, expires_at=current.expires_at(now)
+            ),
+        )
+        return _Built(content, hashlib.sha256(content).hexdigest(), len(entries))
     try:
         content = offline.offline_file_build(
-            copy_keys=copy_keys_load(job),
+            copy_keys=keys,
             entries=entries,
             generated_at=now,
             expires_at=current.expires_at(now),
@@ -434,7 +463,8 @@ def sync_job_run(
                     "entry_count": built.entry_count,
                     "size": len(built.content),
                     "sha256": built.sha256,
-                    "key_fingerprint": offline.CopyKeys.from_dict(job.copy_keys).fingerprint,
+                    "format": job.format,
+                    "key_fingerprint": copy_keys_fingerprint(job),
                     **export_selectors.ExportScope().as_audit(),
                 },
             )
@@ -509,7 +539,7 @@ def _after_success(
         )
         if locked.sync_copy_id is None:
             copy_keys_copy(source=locked, target=sync_copy)
-            sync_copy.save(update_fields=["copy_keys", "build_key"])
+            sync_copy.save(update_fields=KEY_FIELDS)
         if locked.sync_copy_id is None:
             locked.sync_copy = sync_copy
         locked.save()
