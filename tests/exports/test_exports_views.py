@@ -63,7 +63,7 @@ def test_export_menu_shows_the_options_and_escapes_names(owner):
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     page = response.content.decode()
-    assert "Encrypted HTML file" in page and "Download spreadsheet" in page
+    assert "Encrypted offline copy" in page and "Download spreadsheet" in page
     assert "1 entry today" in page
     assert "edge &lt;i&gt;" in page and "edge <i>" not in page
     assert 'href="/export/"' in page  # the Export entry in the navigation
