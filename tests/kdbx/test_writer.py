@@ -307,3 +307,29 @@ def test_refuses_parameters_outside_the_bounds() -> None:
         kdbx.kdbx_build(
             keys=kdbx.KdbxKeys(salt=bytes(32)), entries=[], generated_at=NOW, title="no key"
         )
+
+
+def test_many_entries_across_chunks_keep_the_inner_stream_in_step(
+    tmp_path: Path, keys: kdbx.KdbxKeys
+) -> None:
+    """More entries than one chunk, in several groups, hostile values here and there: every
+    protected value decrypts (the inner stream continues across chunks and groups)."""
+    count = kdbx.CHUNK * 2 + 333
+    entries = [
+        OfflineEntry(
+            name=f"host-{i:05d}" + (" <&>" if i % 7 == 0 else ""),
+            username=f"user{i}",
+            password=f"pw-{i}-\u00e9" + ("\x01" if i % 1001 == 0 else ""),
+            totp_seed=SEED if i % 3 == 0 else None,
+            folder=f"Group {i % 3}" if i % 4 else "",
+            notes="n\r\n" * (i % 5),
+            custom_fields=(("serial", f"SN{i}"),) if i % 2 else (),
+            entry_id=f"id-{i}",
+        )
+        for i in range(count)
+    ]
+    db = keepassxc_export(write(tmp_path, keys, entries, "many.kdbx"), PASSPHRASE)
+    assert len(db.entries) == count
+    shown = {r.strings["UserName"]: r.strings for r in db.entries}
+    for entry in entries:
+        assert shown[entry.username] == expected_strings(entry), entry.username

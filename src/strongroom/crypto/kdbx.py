@@ -31,7 +31,7 @@ import struct
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -308,28 +308,28 @@ def _chacha20(key: bytes, nonce: bytes, data: bytes) -> bytes:
 def _escape(text: str) -> str:
     if _XML_SPECIAL.search(text) is None:
         return text
-    return _XML_SPECIAL.sub(lambda found: _XML_ESCAPES[found.group()], text)
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    )
 
 
-def _key_name(text: str) -> str:
-    """A field name as XML can hold it (names cannot be protected): characters XML 1.0
-    cannot carry become U+FFFD."""
-    return _escape(_XML_INVALID.sub("\ufffd", text))
+def _clean(text: str) -> str:
+    """A value as XML 1.0 can carry it: the characters it cannot hold (C0 controls other
+    than tab, LF, CR; U+FFFE, U+FFFF; lone surrogates) become U+FFFD, visibly, in every
+    reader (KeePassXC would cut a value at NUL and readers drop the others silently)."""
+    return _XML_INVALID.sub("\ufffd", text)
 
 
-_time_cache: dict[datetime, str] = {}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _time(moment: datetime) -> str:
     """base64 of the little-endian int64 seconds since 0001-01-01 UTC (KDBX 4)."""
-    found = _time_cache.get(moment)
-    if found is None:
-        seconds = int(moment.astimezone(UTC).timestamp()) + _EPOCH_OFFSET
-        found = base64.b64encode(struct.pack("<q", seconds)).decode("ascii")
-        if len(_time_cache) > 100_000:
-            _time_cache.clear()
-        _time_cache[moment] = found
-    return found
+    seconds = (moment - _EPOCH) // _SECOND + _EPOCH_OFFSET
+    return base64.b64encode(seconds.to_bytes(8, "little", signed=True)).decode("ascii")
+
+
+_SECOND = timedelta(seconds=1)
 
 
 def _times(stamp: str) -> str:
@@ -369,11 +369,22 @@ def group_names(folder: str) -> list[str]:
     return [name for name in folder.split(", ") if name] if folder else []
 
 
-class _Document:
-    """Builds the XML as a list of strings; protected values are collected in document
-    order and encrypted with the inner stream in one call at the end."""
+#: Entries escaped, encrypted and compressed together: bounds memory, amortises calls.
+CHUNK = 2000
 
-    def __init__(self) -> None:
+
+class _Document:
+    """Writes the XML in chunks straight into the gzip stream. Protected values are
+    collected per chunk in document order and XORed with the inner stream (one stateful
+    ChaCha20, so the keystream continues across chunks) in one call per chunk."""
+
+    def __init__(self, stream_key: bytes, compressor: Any) -> None:
+        digest = hashlib.sha512(stream_key).digest()
+        self.stream = Cipher(
+            algorithms.ChaCha20(digest[:32], b"\x00\x00\x00\x00" + digest[32:44]), None
+        ).encryptor()
+        self.compressor = compressor
+        self.out: list[bytes] = []
         self.parts: list[str] = []
         self.protected: list[bytes] = []
         self.slots: list[int] = []
@@ -386,9 +397,8 @@ class _Document:
         parts.append("</Value></String>")
         self.protected.append(value.encode("utf-8"))
 
-    def finish(self, stream_key: bytes) -> bytes:
-        digest = hashlib.sha512(stream_key).digest()
-        secret = _chacha20(digest[:32], digest[32:44], b"".join(self.protected))
+    def flush(self) -> None:
+        secret = self.stream.update(b"".join(self.protected))
         parts = self.parts
         offset = 0
         b64 = base64.b64encode
@@ -396,98 +406,128 @@ class _Document:
             end = offset + len(data)
             parts[slot] = b64(secret[offset:end]).decode("ascii")
             offset = end
-        return "".join(parts).encode("utf-8")
+        self.out.append(self.compressor.compress("".join(parts).encode("utf-8")))
+        self.parts, self.protected, self.slots = [], [], []
+
+    def finish(self) -> bytes:
+        self.flush()
+        self.out.append(self.compressor.flush())
+        return b"".join(self.out)
 
 
-def _clean(text: str) -> str:
-    """A value as XML 1.0 can carry it: the characters it cannot hold (C0 controls other
-    than tab, LF, CR; U+FFFE, U+FFFF; lone surrogates) become U+FFFD, visibly, in every
-    reader (KeePassXC would cut a value at NUL and readers drop the others silently)."""
-    return _XML_INVALID.sub("\ufffd", text)
+_DETAILS = len(DETAIL_FIELDS)
 
 
-def _entry(doc: _Document, entry: OfflineEntry, uuid_key: bytes, index: int, now: str) -> None:
-    name, username, password, url, notes = (
-        entry.name,
-        entry.username,
-        entry.password,
-        entry.url,
-        entry.notes,
-    )
-    details = [(label, getattr(entry, attr)) for label, attr in DETAIL_FIELDS]
-    custom = list(entry.custom_fields)
-    otp = otp_uri(entry.totp_seed, name=name, username=username) if entry.totp_seed else ""
-    # One search over the whole entry: most entries need neither cleaning nor escaping.
-    probe = "".join([name, username, password, url, notes, otp, entry.folder])
-    probe += "".join(value for _, value in details) + "".join(a + b for a, b in custom)
-    invalid = _XML_INVALID.search(probe) is not None
-    if invalid:
-        name, username, password, url, notes, otp = map(
-            _clean, (name, username, password, url, notes, otp)
+def _entries_chunk(
+    doc: _Document, items: Sequence[tuple[int, OfflineEntry, str]], uuid_key: bytes, now: str
+) -> None:
+    """Entries escaped together: one search for characters XML cannot hold and one escape
+    pass over the whole chunk (most chunks need no per-value work at all)."""
+    texts: list[str] = []
+    secrets: list[str] = []
+    for _, entry, _ in items:
+        tags = (
+            ";".join(_TAG_SEPARATORS.sub(" ", name) for name in group_names(entry.folder))
+            if entry.folder
+            else ""
         )
-        details = [(label, _clean(value)) for label, value in details]
-        custom = [(label, _clean(value)) for label, value in custom]
-    escape = _escape if invalid or _XML_SPECIAL.search(probe) is not None else str
-    entry_uuid = base64.b64encode(
-        _uuid_bytes(uuid_key, b"entry\x00", entry.entry_id or f"#{index}")
-    ).decode("ascii")
-    tags = ";".join(_TAG_SEPARATORS.sub(" ", _clean(group)) for group in group_names(entry.folder))
-    stamp = _time(entry.updated_at) if entry.updated_at is not None else now
+        texts += (
+            entry.name,
+            entry.username,
+            entry.url,
+            entry.notes,
+            tags,
+            entry.host,
+            entry.resource_type,
+            entry.department,
+            entry.location,
+            entry.description,
+        )
+        for label, value in entry.custom_fields:
+            texts += (label.strip() or "Field", value)
+        secrets.append(entry.password)
+        secrets.append(
+            otp_uri(entry.totp_seed, name=entry.name, username=entry.username)
+            if entry.totp_seed
+            else ""
+        )
+    if _XML_INVALID.search("".join(texts)) or _XML_INVALID.search("".join(secrets)):
+        texts = [_clean(text) for text in texts]
+        secrets = [_clean(text) for text in secrets]
+    # No value holds NUL now (it is one of the characters cleaned above).
+    joined = "\x00".join(texts)
+    if _XML_SPECIAL.search(joined) is not None:
+        texts = _escape(joined).split("\x00")
     parts = doc.parts
-    parts.append(
-        f"<Entry><UUID>{entry_uuid}</UUID><IconID>0</IconID>"
-        f"{'<Tags>' + escape(tags) + '</Tags>' if tags else '<Tags/>'}"
-        f"<Times><LastModificationTime>{stamp}</LastModificationTime>"
-        f"<CreationTime>{stamp}</CreationTime><Expires>False</Expires></Times>"
-        f"<String><Key>Title</Key><Value>{escape(name)}</Value></String>"
-        f"<String><Key>UserName</Key><Value>{escape(username)}</Value></String>"
-        f"<String><Key>URL</Key><Value>{escape(url)}</Value></String>"
-        f"<String><Key>Notes</Key><Value>{escape(notes)}</Value></String>"
-    )
-    doc.protect("Password", password)
-    if otp:
-        doc.protect("otp", otp)
-    used = set(STANDARD_FIELDS)
-    for label, value in details:
-        if value:
-            used.add(label)
-            parts.append(f"<String><Key>{label}</Key><Value>{escape(value)}</Value></String>")
-    for label, value in custom:
-        key = _key_name(label.strip()) or "Field"
-        if key in used:
-            number = 2
-            while f"{key} ({number})" in used:
-                number += 1
-            key = f"{key} ({number})"
-        used.add(key)
-        parts.append(f"<String><Key>{key}</Key><Value>{escape(value)}</Value></String>")
-    parts.append("</Entry>")
+    protect = doc.protect
+    position = 0
+    for number, (index, entry, before) in enumerate(items):
+        if before:
+            parts.append(before)  # the end of the previous group, the start of this one
+        name, username, url, notes, tags = texts[position : position + 5]
+        details = texts[position + 5 : position + 5 + _DETAILS]
+        position += 5 + _DETAILS
+        entry_uuid = base64.b64encode(
+            _uuid_bytes(uuid_key, b"entry\x00", entry.entry_id or f"#{index}")
+        ).decode("ascii")
+        stamp = _time(entry.updated_at) if entry.updated_at is not None else now
+        parts.append(
+            f"<Entry><UUID>{entry_uuid}</UUID><IconID>0</IconID>"
+            f"{'<Tags>' + tags + '</Tags>' if tags else '<Tags/>'}"
+            f"<Times><LastModificationTime>{stamp}</LastModificationTime>"
+            f"<CreationTime>{stamp}</CreationTime><Expires>False</Expires></Times>"
+            f"<String><Key>Title</Key><Value>{name}</Value></String>"
+            f"<String><Key>UserName</Key><Value>{username}</Value></String>"
+            f"<String><Key>URL</Key><Value>{url}</Value></String>"
+            f"<String><Key>Notes</Key><Value>{notes}</Value></String>"
+        )
+        protect("Password", secrets[2 * number])
+        if secrets[2 * number + 1]:
+            protect("otp", secrets[2 * number + 1])
+        used = set(STANDARD_FIELDS)
+        for (label, _), value in zip(DETAIL_FIELDS, details, strict=True):
+            if value:
+                used.add(label)
+                parts.append(f"<String><Key>{label}</Key><Value>{value}</Value></String>")
+        for _ in entry.custom_fields:
+            key, value = texts[position], texts[position + 1]
+            position += 2
+            if key in used:
+                number_suffix = 2
+                while f"{key} ({number_suffix})" in used:
+                    number_suffix += 1
+                key = f"{key} ({number_suffix})"
+            used.add(key)
+            parts.append(f"<String><Key>{key}</Key><Value>{value}</Value></String>")
+        parts.append("</Entry>")
+    doc.flush()
 
 
-def _group_open(doc: _Document, uuid_text: str, name: str, now: str) -> None:
-    doc.parts.append(
+def _group_open(uuid_text: str, name: str, now: str) -> str:
+    return (
         f"<Group><UUID>{uuid_text}</UUID><Name>{_escape(name)}</Name><Notes/>"
         f"<IconID>48</IconID>{_times(now)}<IsExpanded>True</IsExpanded>"
         "<DefaultAutoTypeSequence/><EnableAutoType>null</EnableAutoType>"
-        "<EnableSearching>null</EnableSearching><LastTopVisibleEntry>AAAAAAAAAAAAAAAAAAAAAA==</LastTopVisibleEntry>"
+        "<EnableSearching>null</EnableSearching>"
+        "<LastTopVisibleEntry>AAAAAAAAAAAAAAAAAAAAAA==</LastTopVisibleEntry>"
     )
 
 
 def _xml(
     *,
+    doc: _Document,
     entries: Iterable[OfflineEntry],
     uuid_key: bytes,
     title: str,
     description: str,
     generated_at: datetime,
-    stream_key: bytes,
-) -> bytes:
+) -> None:
     now = _time(generated_at)
-    doc = _Document()
     doc.parts.append(
         '<?xml version="1.0" encoding="utf-8" standalone="yes"?>'
         "<KeePassFile><Meta><Generator>Strongroom</Generator>"
-        f"<DatabaseName>{_escape(title)}</DatabaseName><DatabaseNameChanged>{now}</DatabaseNameChanged>"
+        f"<DatabaseName>{_escape(title)}</DatabaseName>"
+        f"<DatabaseNameChanged>{now}</DatabaseNameChanged>"
         f"<DatabaseDescription>{_escape(description)}</DatabaseDescription>"
         f"<DatabaseDescriptionChanged>{now}</DatabaseDescriptionChanged>"
         "<DefaultUserName/><MaintenanceHistoryDays>365</MaintenanceHistoryDays><Color/>"
@@ -506,24 +546,29 @@ def _xml(
         "<LastTopVisibleGroup>AAAAAAAAAAAAAAAAAAAAAA==</LastTopVisibleGroup>"
         "</Meta><Root>"
     )
-    _group_open(doc, _uuid(uuid_key, b"root\x00", ""), title, now)
-    # One group per distinct folder text, in the order of first appearance (the export's
-    # order: resource name, then username); entries without a folder sit in the root.
+    doc.parts.append(_group_open(_uuid(uuid_key, b"root\x00", ""), title, now))
+    # One group per distinct folder text, sorted; entries without a folder sit in the
+    # root, entries keep the export's order (resource name, then username) in each group.
+    # Each entry carries the markup that goes before it (a group's end and the next one's
+    # start), so chunks span groups: a vault of many small groups is as fast as one.
+    ordered: list[tuple[int, OfflineEntry, str]] = []
     folders: dict[str, list[tuple[int, OfflineEntry]]] = {}
     for index, entry in enumerate(entries):
         if entry.folder:
             folders.setdefault(entry.folder, []).append((index, entry))
         else:
-            _entry(doc, entry, uuid_key, index, now)
+            ordered.append((index, entry, ""))
+    close = ""
     for folder in sorted(folders, key=lambda text: (text.casefold(), text)):
-        _group_open(
-            doc, _uuid(uuid_key, b"group\x00", folder), _XML_INVALID.sub("\ufffd", folder), now
-        )
-        for index, entry in folders[folder]:
-            _entry(doc, entry, uuid_key, index, now)
-        doc.parts.append("</Group>")
+        opening = _group_open(_uuid(uuid_key, b"group\x00", folder), _clean(folder), now)
+        members = folders[folder]
+        ordered.append((members[0][0], members[0][1], close + opening))
+        ordered += [(index, entry, "") for index, entry in members[1:]]
+        close = "</Group>"
+    for start in range(0, len(ordered), CHUNK):
+        _entries_chunk(doc, ordered[start : start + CHUNK], uuid_key, now)
+    doc.parts.append(close)
     doc.parts.append("</Group><DeletedObjects/></Root></KeePassFile>")
-    return doc.finish(stream_key)
 
 
 # --------------------------------------------------------------------------------------
@@ -571,17 +616,19 @@ def kdbx_build(
             _header_field(_INNER_END, b""),
         ]
     )
-    xml = _xml(
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip wrapper
+    doc = _Document(stream_key, compressor)
+    doc.out.append(compressor.compress(inner_header))
+    _xml(
+        doc=doc,
         entries=entries,
         uuid_key=uuid_key,
-        title=_XML_INVALID.sub("\ufffd", title),
-        description=_XML_INVALID.sub("\ufffd", description),
+        title=_clean(title),
+        description=_clean(description),
         generated_at=generated_at,
-        stream_key=stream_key,
     )
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip wrapper
-    compressed = compressor.compress(inner_header) + compressor.compress(xml) + compressor.flush()
-    del xml
+    compressed = doc.finish()
+    del doc
     encrypted = _encrypt(
         keys.cipher, hashlib.sha256(master_seed + transformed).digest(), iv, compressed
     )
