@@ -212,6 +212,10 @@ def test_admin_saves_the_policy_and_rules(owner):
             "passphrase_min_score": "4",
             "kdf_iterations": "700000",
             "max_age_days": "10",
+            "offline_formats": ["html"],
+            "kdbx_memory_mib": "32",
+            "kdbx_iterations": "2",
+            "kdbx_parallelism": "1",
         },
     )
     assert response.status_code == 302
@@ -223,6 +227,10 @@ def test_admin_saves_the_policy_and_rules(owner):
         "passphrase_min_score": 4,
         "kdf_iterations": 700_000,
         "max_age_days": 10,
+        "offline_formats": ["html"],
+        "kdbx_memory_mib": 32,
+        "kdbx_iterations": 2,
+        "kdbx_parallelism": 1,
     }
     bad = client.post(
         "/admin/export/",
