@@ -389,14 +389,6 @@ class _Document:
         self.protected: list[bytes] = []
         self.slots: list[int] = []
 
-    def protect(self, key: str, value: str) -> None:
-        parts = self.parts
-        parts.append(f'<String><Key>{key}</Key><Value Protected="True">')
-        self.slots.append(len(parts))
-        parts.append("")
-        parts.append("</Value></String>")
-        self.protected.append(value.encode("utf-8"))
-
     def flush(self) -> None:
         secret = self.stream.update(b"".join(self.protected))
         parts = self.parts
@@ -459,19 +451,27 @@ def _entries_chunk(
     if _XML_SPECIAL.search(joined) is not None:
         texts = _escape(joined).split("\x00")
     parts = doc.parts
-    protect = doc.protect
+    append = parts.append
+    slots = doc.slots
+    protected = doc.protected
+    blake2b = hashlib.blake2b
+    b64 = base64.b64encode
     position = 0
     for number, (index, entry, before) in enumerate(items):
         if before:
-            parts.append(before)  # the end of the previous group, the start of this one
+            append(before)  # the end of the previous group, the start of this one
         name, username, url, notes, tags = texts[position : position + 5]
         details = texts[position + 5 : position + 5 + _DETAILS]
         position += 5 + _DETAILS
-        entry_uuid = base64.b64encode(
-            _uuid_bytes(uuid_key, b"entry\x00", entry.entry_id or f"#{index}")
+        entry_uuid = b64(
+            blake2b(
+                b"entry\x00" + (entry.entry_id or f"#{index}").encode("utf-8"),
+                key=uuid_key,
+                digest_size=16,
+            ).digest()
         ).decode("ascii")
         stamp = _time(entry.updated_at) if entry.updated_at is not None else now
-        parts.append(
+        append(
             f"<Entry><UUID>{entry_uuid}</UUID><IconID>0</IconID>"
             f"{'<Tags>' + tags + '</Tags>' if tags else '<Tags/>'}"
             f"<Times><LastModificationTime>{stamp}</LastModificationTime>"
@@ -480,26 +480,38 @@ def _entries_chunk(
             f"<String><Key>UserName</Key><Value>{username}</Value></String>"
             f"<String><Key>URL</Key><Value>{url}</Value></String>"
             f"<String><Key>Notes</Key><Value>{notes}</Value></String>"
+            '<String><Key>Password</Key><Value Protected="True">'
         )
-        protect("Password", secrets[2 * number])
-        if secrets[2 * number + 1]:
-            protect("otp", secrets[2 * number + 1])
-        used = set(STANDARD_FIELDS)
+        # Protected values: a slot the inner stream fills in at the chunk's end.
+        slots.append(len(parts))
+        append("")
+        protected.append(secrets[2 * number].encode("utf-8"))
+        otp = secrets[2 * number + 1]
+        if otp:
+            append('</Value></String><String><Key>otp</Key><Value Protected="True">')
+            slots.append(len(parts))
+            append("")
+            protected.append(otp.encode("utf-8"))
+        append("</Value></String>")
         for (label, _), value in zip(DETAIL_FIELDS, details, strict=True):
             if value:
-                used.add(label)
-                parts.append(f"<String><Key>{label}</Key><Value>{value}</Value></String>")
-        for _ in entry.custom_fields:
-            key, value = texts[position], texts[position + 1]
-            position += 2
-            if key in used:
-                number_suffix = 2
-                while f"{key} ({number_suffix})" in used:
-                    number_suffix += 1
-                key = f"{key} ({number_suffix})"
-            used.add(key)
-            parts.append(f"<String><Key>{key}</Key><Value>{value}</Value></String>")
-        parts.append("</Entry>")
+                append(f"<String><Key>{label}</Key><Value>{value}</Value></String>")
+        if entry.custom_fields:
+            used = set(STANDARD_FIELDS)
+            used.update(
+                label for (label, _), value in zip(DETAIL_FIELDS, details, strict=True) if value
+            )
+            for _ in entry.custom_fields:
+                key, value = texts[position], texts[position + 1]
+                position += 2
+                if key in used:
+                    suffix = 2
+                    while f"{key} ({suffix})" in used:
+                        suffix += 1
+                    key = f"{key} ({suffix})"
+                used.add(key)
+                append(f"<String><Key>{key}</Key><Value>{value}</Value></String>")
+        append("</Entry>")
     doc.flush()
 
 
