@@ -221,3 +221,24 @@ def test_new_passphrase_keeps_the_kdbx_format_with_a_new_salt(sync_dir, kdbx_pol
     path = tmp_path / "rekeyed.kdbx"
     path.write_bytes((sync_dir / conn.config["folder"] / copy.object_name).read_bytes())
     assert keepassxc_export(path, new_passphrase).name.startswith("Strongroom offline copy")
+
+
+def test_disconnect_deletes_the_synced_copy_of_either_format(sync_dir, kdbx_policy, run):
+    from strongroom.storage import services as storage
+
+    user = user_make("password_admin")
+    account_make(user, resource_make(user, name="r"), username="u", password="p")
+    conn = local_connect(user)
+    job = run(sync_start, user, conn)  # html first, then a KeePass copy on the same folder
+    job.refresh_from_db()
+    assert job.state == JobState.SUCCEEDED, job.last_error
+    _kept_kdbx_copy(user, conn, run)
+    folder = sync_dir / conn.config["folder"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "strongroom-offline.html",
+        "strongroom-offline.kdbx",
+    ]
+    storage.storage_connection_disconnect(
+        actor=user, connection_id=conn.pk, delete_remote_copy=True
+    )
+    assert [p.name for p in folder.iterdir() if not p.name.startswith(".")] == []
