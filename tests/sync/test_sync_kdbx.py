@@ -223,22 +223,33 @@ def test_new_passphrase_keeps_the_kdbx_format_with_a_new_salt(sync_dir, kdbx_pol
     assert keepassxc_export(path, new_passphrase).name.startswith("Strongroom offline copy")
 
 
-def test_disconnect_deletes_the_synced_copy_of_either_format(sync_dir, kdbx_policy, run):
+def test_switching_format_replaces_the_file_and_disconnect_deletes_either(
+    sync_dir, kdbx_policy, run
+):
     from strongroom.storage import services as storage
 
     user = user_make("password_admin")
     account_make(user, resource_make(user, name="r"), username="u", password="p")
     conn = local_connect(user)
-    job = run(sync_start, user, conn)  # html first, then a KeePass copy on the same folder
+    folder = sync_dir / conn.config["folder"]
+
+    def names() -> list[str]:
+        return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+    job = run(sync_start, user, conn)  # the web page first
     job.refresh_from_db()
     assert job.state == JobState.SUCCEEDED, job.last_error
+    assert names() == ["strongroom-offline.html"]
+    # Switching to KeePass: once the .kdbx is in place the outdated .html goes.
     _kept_kdbx_copy(user, conn, run)
-    folder = sync_dir / conn.config["folder"]
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "strongroom-offline.html",
-        "strongroom-offline.kdbx",
-    ]
+    assert names() == ["strongroom-offline.kdbx"]
+    job = run(sync_start, user, conn)  # and back
+    job.refresh_from_db()
+    assert job.state == JobState.SUCCEEDED, job.last_error
+    assert names() == ["strongroom-offline.html"]
+    # "Delete the synced copy" removes whichever format is there (both, if both are).
+    (folder / "strongroom-offline.kdbx").write_bytes(b"left over")
     storage.storage_connection_disconnect(
         actor=user, connection_id=conn.pk, delete_remote_copy=True
     )
-    assert [p.name for p in folder.iterdir() if not p.name.startswith(".")] == []
+    assert names() == []

@@ -415,7 +415,30 @@ def _upload(*, job: SyncJob, conn: StorageConnection, built: _Built) -> storage_
     algorithm = (info.hash_algorithm or "").lower()
     if algorithm == "sha256" and info.content_hash and info.content_hash.lower() != built.sha256:
         raise storage_base.StorageTransientError("the stored copy's SHA-256 differs")
+    _previous_format_delete(job=job, provider=provider)
     return info
+
+
+def _previous_format_delete(*, job: SyncJob, provider: storage_base.Provider) -> None:
+    """The copy changed format on this connection (html <-> kdbx): once the new file is in
+    place, delete the old one, which would otherwise keep an outdated scope (best effort)."""
+    previous = (
+        SyncJob.objects.filter(
+            user_id=job.user_id, connection_id=job.connection_id, state=JobState.SUCCEEDED
+        )
+        .exclude(pk=job.pk)
+        .order_by("-finished_at")
+        .values_list("object_name", flat=True)
+        .first()
+    )
+    if not previous or previous == job.object_name:
+        return
+    try:
+        provider.delete(previous)
+    except storage_base.StorageNotFound:
+        return
+    except storage_base.StorageError as exc:
+        logger.warning("sync job %s: previous copy not deleted: %s", job.pk, exc.code)
 
 
 def sync_job_run(
