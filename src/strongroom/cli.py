@@ -717,9 +717,11 @@ def cmd_export(args: argparse.Namespace) -> int:
             if len(found) > 1:
                 raise CommandError(f"{len(found)} resource groups are named {name!r}; rename one")
             group_ids.append(found[0])
-    if args.format == "html":
+    if args.format in ("html", "kdbx"):
         if args.with_passwords:
-            raise CommandError("--with-passwords is for csv and xlsx (html always has them)", 2)
+            raise CommandError(
+                f"--with-passwords is for csv and xlsx ({args.format} always has them)", 2
+            )
         if args.passphrase_file is None and sys.stdin.isatty():
             passphrase = getpass.getpass("Passphrase for the offline copy: ")
             if getpass.getpass("Again: ") != passphrase:
@@ -731,10 +733,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     # failed export, never as a success with the digest of a file that does not exist.
     sink = export_services.ExportFile(out)
     try:
-        if args.format == "html":
-            result = export_services.export_offline_html(
+        if args.format in ("html", "kdbx"):
+            result = export_services.export_offline(
                 actor=user,
                 passphrase=passphrase,
+                fmt=args.format,
                 reason=args.reason or "",
                 resource_group_ids=group_ids,
                 sink=sink,
@@ -789,6 +792,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         passphrase=passphrase,
         reason=args.reason or "",
         keep_in_sync=bool(args.keep),
+        fmt=args.format,
     )
     del passphrase
     if not args.wait:
@@ -1045,18 +1049,19 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Export everything USER can view (or only the resource groups named with "
             "--group), under the export policy (it may refuse), with an audit record. "
-            "html: the encrypted offline copy, locked with the passphrase from "
+            "html: the encrypted offline copy (kdbx: the same as a KeePass database), "
+            "locked with the passphrase from "
             "--passphrase-file (asked twice on a terminal if omitted). csv/xlsx: without "
             "passwords unless --with-passwords, which the policy must allow. The file is "
             "written with mode 0600."
         ),
     )
     p.add_argument("--user", required=True, help="whose scope to export (username)")
-    p.add_argument("--format", required=True, choices=("html", "csv", "xlsx"))
+    p.add_argument("--format", required=True, choices=("html", "kdbx", "csv", "xlsx"))
     p.add_argument("--out", required=True, help="the file to write", metavar="FILE")
     p.add_argument(
         "--passphrase-file",
-        help="html: read the passphrase from this file's first line (- for stdin)",
+        help="html/kdbx: read the passphrase from this file's first line (- for stdin)",
     )
     p.add_argument("--reason", help="why (kept in the audit trail; the policy may require it)")
     p.add_argument(
@@ -1088,6 +1093,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passphrase-file", help="read the passphrase from this file's first line")
     p.add_argument("--reason", help="why (kept in the audit trail; the policy may require it)")
     p.add_argument("--wait", action="store_true", help="wait for the upload to finish")
+    p.add_argument(
+        "--format",
+        choices=("html", "kdbx"),
+        default="html",
+        help="the copy's format: html (encrypted web page, the default) or kdbx (KeePass "
+        "database, strongroom-offline.kdbx)",
+    )
     p.add_argument(
         "--keep",
         action="store_true",

@@ -154,6 +154,10 @@ def test_export_options_tell_the_user_what_they_may_do(owner):
         "passphrase_min_score": 3,
         "kdf_iterations": TEST_ITERATIONS,
         "max_age_days": 30,
+        "offline_formats": ["html", "kdbx"],
+        "kdbx_memory_mib": 64,
+        "kdbx_iterations": 3,
+        "kdbx_parallelism": 2,
         "entry_count": 1,
     }
 

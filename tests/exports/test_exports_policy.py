@@ -56,6 +56,10 @@ def test_defaults():
         "passphrase_min_score": 3,
         "kdf_iterations": 600_000,
         "max_age_days": 30,
+        "offline_formats": ["html", "kdbx"],
+        "kdbx_memory_mib": 64,
+        "kdbx_iterations": 3,
+        "kdbx_parallelism": 2,
     }
 
 

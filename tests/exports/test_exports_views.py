@@ -63,7 +63,7 @@ def test_export_menu_shows_the_options_and_escapes_names(owner):
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     page = response.content.decode()
-    assert "Encrypted HTML file" in page and "Download spreadsheet" in page
+    assert "Encrypted offline copy" in page and "Download spreadsheet" in page
     assert "1 entry today" in page
     assert "edge &lt;i&gt;" in page and "edge <i>" not in page
     assert 'href="/export/"' in page  # the Export entry in the navigation
@@ -212,6 +212,10 @@ def test_admin_saves_the_policy_and_rules(owner):
             "passphrase_min_score": "4",
             "kdf_iterations": "700000",
             "max_age_days": "10",
+            "offline_formats": ["html"],
+            "kdbx_memory_mib": "32",
+            "kdbx_iterations": "2",
+            "kdbx_parallelism": "1",
         },
     )
     assert response.status_code == 302
@@ -223,6 +227,10 @@ def test_admin_saves_the_policy_and_rules(owner):
         "passphrase_min_score": 4,
         "kdf_iterations": 700_000,
         "max_age_days": 10,
+        "offline_formats": ["html"],
+        "kdbx_memory_mib": 32,
+        "kdbx_iterations": 2,
+        "kdbx_parallelism": 1,
     }
     bad = client.post(
         "/admin/export/",

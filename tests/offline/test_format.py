@@ -299,6 +299,7 @@ def test_entry_dataclass_is_stable():
         "updated_at",
         "description",
         "custom_fields",
+        "entry_id",
     ]
 
 

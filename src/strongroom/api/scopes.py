@@ -94,6 +94,7 @@ OPERATION_SCOPES: dict[str, Scope | None] = {
     # exports: every export holds the passwords
     "GET /exports": READ,
     "POST /exports/html": RETRIEVE,
+    "POST /exports/offline": RETRIEVE,
     "POST /exports/spreadsheet": RETRIEVE,
     "GET /export-policy": ADMIN,
     "PUT /export-policy": ADMIN,

@@ -271,6 +271,9 @@ class OfflineEntry:
     updated_at: datetime | None = None
     description: str = ""
     custom_fields: tuple[tuple[str, str], ...] = ()
+    #: The account's ID: only the KeePass writer (``crypto.kdbx``) uses it, to derive a
+    #: stable entry UUID; the HTML file ignores it (and equality does too).
+    entry_id: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

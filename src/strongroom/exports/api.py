@@ -1,6 +1,7 @@
 """Export endpoints of the REST API (mounted at /api/v1/ by strongroom.api.main).
 
-``GET /exports`` tells the caller what they may export; ``POST /exports/html`` and
+``GET /exports`` tells the caller what they may export; ``POST /exports/offline`` (``format``
+"html" or "kdbx"), ``POST /exports/html`` and
 ``POST /exports/spreadsheet`` answer with the file itself (an attachment, never cached), its
 SHA-256 in ``X-Strongroom-SHA256`` and the number of entries in
 ``X-Strongroom-Entry-Count``. ``GET/PUT /export-policy`` and the rule endpoints are for
@@ -35,6 +36,11 @@ class HtmlExportIn(Schema):
     resource_group_ids: list[str] | None = None
 
 
+class OfflineExportIn(HtmlExportIn):
+    # "html" (encrypted web page) or "kdbx" (KeePass database), as the policy allows.
+    format: Any = "html"
+
+
 class SpreadsheetExportIn(Schema):
     format: Any = "csv"
     with_passwords: bool = False
@@ -53,6 +59,10 @@ class ExportOptionsOut(Schema):
     passphrase_min_score: int
     kdf_iterations: int
     max_age_days: int
+    offline_formats: list[str]
+    kdbx_memory_mib: int
+    kdbx_iterations: int
+    kdbx_parallelism: int
     entry_count: int
 
 
@@ -73,6 +83,10 @@ class PolicyOut(Schema):
     kdf_iterations: int
     kdf_iterations_minimum: int
     max_age_days: int
+    offline_formats: list[str]
+    kdbx_memory_mib: int
+    kdbx_iterations: int
+    kdbx_parallelism: int
     rules: list[RuleOut]
 
 
@@ -124,6 +138,22 @@ def export_html(request: HttpRequest, payload: HtmlExportIn) -> HttpResponse:
     result = services.export_offline_html(
         actor=_actor(request),
         passphrase=payload.passphrase,
+        reason=payload.reason,
+        resource_group_ids=payload.resource_group_ids,
+        client_ip=client_ip(request),
+    )
+    return file_response(result)
+
+
+@router.post("/exports/offline")
+def export_offline(request: HttpRequest, payload: OfflineExportIn) -> HttpResponse:
+    """The offline copy in ``format``: "html" (``text/html``, as ``/exports/html``) or
+    "kdbx" (a KeePass database, ``application/x-keepass2``), locked with ``passphrase``.
+    403 ``format_not_allowed`` when the policy does not allow the format."""
+    result = services.export_offline(
+        actor=_actor(request),
+        passphrase=payload.passphrase,
+        fmt=payload.format,
         reason=payload.reason,
         resource_group_ids=payload.resource_group_ids,
         client_ip=client_ip(request),

@@ -49,6 +49,7 @@ class _ScopeForm(forms.Form):
 
 
 class HtmlExportForm(_ScopeForm):
+    format = forms.ChoiceField(widget=forms.RadioSelect, label="File type", required=False)
     passphrase = forms.CharField(
         strip=False,
         max_length=1024,
@@ -62,10 +63,25 @@ class HtmlExportForm(_ScopeForm):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
-    field_order = ["scope", "resource_groups", "passphrase", "passphrase_confirm", "reason"]
+    field_order = [
+        "format",
+        "scope",
+        "resource_groups",
+        "passphrase",
+        "passphrase_confirm",
+        "reason",
+    ]
 
     def __init__(self, *args: Any, policy: export_policy.Policy, **kw: Any) -> None:
         super().__init__(*args, reason_required=policy.reason_required, **kw)
+        # Only the formats the policy allows are offered (the service refuses the others).
+        fmt = cast(forms.ChoiceField, self.fields["format"])
+        fmt.choices = [(f, export_policy.FORMAT_LABELS[f]) for f in policy.offline_formats]
+        fmt.initial = policy.offline_formats[0] if policy.offline_formats else "html"
+        fmt.help_text = (
+            "The web page opens in any browser; the KeePass database opens in KeePassXC, "
+            "KeePassDX, Keepass2Android or Strongbox (with TOTP codes and autofill)."
+        )
         self.fields["passphrase"].help_text = (
             f"At least {policy.passphrase_min_length} characters, hard to guess (strength "
             f"{policy.passphrase_min_score} of 4 or more), and not your sign-in password. "
@@ -74,6 +90,8 @@ class HtmlExportForm(_ScopeForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if "format" in self.fields and not data.get("format"):
+            data["format"] = self.fields["format"].initial  # the first allowed format
         first, second = data.get("passphrase"), data.get("passphrase_confirm")
         if first and second is not None and first != second:
             self.add_error("passphrase_confirm", "The two passphrases differ.")
@@ -140,6 +158,24 @@ class PolicyForm(forms.Form):
         min_value=0,
         max_value=export_policy.MAX_AGE_CEILING_DAYS,
         help_text="Written into each file as an advisory expiry date; 0 for none.",
+    )
+    offline_formats = forms.MultipleChoiceField(
+        label="Offline copy formats users may choose",
+        choices=list(export_policy.FORMAT_LABELS.items()),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="At least one. Turn exports off above to allow none.",
+    )
+    kdbx_memory_mib = forms.IntegerField(
+        label="KeePass copies: Argon2id memory (MiB)",
+        min_value=8,
+        max_value=1024,
+        help_text="64 MiB with 3 passes takes about half a second on a recent phone.",
+    )
+    kdbx_iterations = forms.IntegerField(
+        label="KeePass copies: Argon2id passes", min_value=1, max_value=100
+    )
+    kdbx_parallelism = forms.IntegerField(
+        label="KeePass copies: Argon2id lanes", min_value=1, max_value=16
     )
 
     def __init__(self, *args: Any, **kw: Any) -> None:

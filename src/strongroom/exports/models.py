@@ -15,6 +15,15 @@ DEFAULT_MIN_LENGTH = 12
 DEFAULT_MIN_SCORE = 3
 DEFAULT_ITERATIONS = 600_000
 DEFAULT_MAX_AGE_DAYS = 30
+#: Offline copy formats: the encrypted web page and the KeePass (KDBX 4) database.
+OFFLINE_FORMATS = ("html", "kdbx")
+DEFAULT_KDBX_MEMORY_MIB = 64
+DEFAULT_KDBX_ITERATIONS = 3
+DEFAULT_KDBX_PARALLELISM = 2
+
+
+def default_offline_formats() -> list[str]:
+    return list(OFFLINE_FORMATS)
 
 
 class ExportPolicy(models.Model):
@@ -28,6 +37,12 @@ class ExportPolicy(models.Model):
     passphrase_min_score = models.PositiveSmallIntegerField(default=DEFAULT_MIN_SCORE)
     kdf_iterations = models.PositiveIntegerField(default=DEFAULT_ITERATIONS)
     max_age_days = models.PositiveIntegerField(default=DEFAULT_MAX_AGE_DAYS)
+    # Which offline copy formats users may make (a non-empty subset of OFFLINE_FORMATS),
+    # and the Argon2id cost of new KeePass copies (docs/offline-kdbx.md).
+    offline_formats = models.JSONField(default=default_offline_formats)
+    kdbx_memory_mib = models.PositiveIntegerField(default=DEFAULT_KDBX_MEMORY_MIB)
+    kdbx_iterations = models.PositiveSmallIntegerField(default=DEFAULT_KDBX_ITERATIONS)
+    kdbx_parallelism = models.PositiveSmallIntegerField(default=DEFAULT_KDBX_PARALLELISM)
     updated_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -35,8 +35,8 @@ from zxcvbn import zxcvbn
 
 from strongroom.accounts.models import Role, User, UserGroup
 from strongroom.core.errors import PermissionDenied, Throttled, ValidationFailed
-from strongroom.crypto import offline
-from strongroom.exports.models import ExportPolicy, ExportRule
+from strongroom.crypto import kdbx, offline
+from strongroom.exports.models import OFFLINE_FORMATS, ExportPolicy, ExportRule
 
 PRODUCTION_MIN_ITERATIONS = offline.MIN_ITERATIONS  # 600,000
 MAX_ITERATIONS = offline.MAX_ITERATIONS
@@ -63,6 +63,10 @@ class Policy:
     passphrase_min_score: int
     kdf_iterations: int
     max_age_days: int
+    offline_formats: tuple[str, ...] = OFFLINE_FORMATS
+    kdbx_memory_mib: int = kdbx.DEFAULT_MEMORY_KIB // 1024
+    kdbx_iterations: int = kdbx.DEFAULT_ITERATIONS
+    kdbx_parallelism: int = kdbx.DEFAULT_PARALLELISM
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,7 +77,20 @@ class Policy:
             "passphrase_min_score": self.passphrase_min_score,
             "kdf_iterations": self.kdf_iterations,
             "max_age_days": self.max_age_days,
+            "offline_formats": list(self.offline_formats),
+            "kdbx_memory_mib": self.kdbx_memory_mib,
+            "kdbx_iterations": self.kdbx_iterations,
+            "kdbx_parallelism": self.kdbx_parallelism,
         }
+
+    def kdbx_keys_create(self, passphrase: str) -> kdbx.KdbxKeys:
+        """New KeePass copy keys at this policy's Argon2id cost."""
+        return kdbx.kdbx_keys_create(
+            passphrase=passphrase,
+            memory_kib=self.kdbx_memory_mib * 1024,
+            iterations=self.kdbx_iterations,
+            parallelism=self.kdbx_parallelism,
+        )
 
     def expires_at(self, generated_at: datetime) -> datetime | None:
         """The advisory expiry written into an offline copy (None when ``max_age_days`` is 0)."""
@@ -101,7 +118,34 @@ def policy_get() -> Policy:
         # raised, never honoured.
         kdf_iterations=max(row.kdf_iterations, iterations_minimum()),
         max_age_days=row.max_age_days,
+        offline_formats=tuple(f for f in OFFLINE_FORMATS if f in (row.offline_formats or ())),
+        kdbx_memory_mib=row.kdbx_memory_mib,
+        kdbx_iterations=row.kdbx_iterations,
+        kdbx_parallelism=row.kdbx_parallelism,
     )
+
+
+FORMAT_LABELS = {"html": "Encrypted web page (.html)", "kdbx": "KeePass database (.kdbx)"}
+
+
+def offline_format_clean(value: Any, *, policy: Policy) -> str:
+    """The offline copy format asked for ("html" when not given), if the policy allows it.
+    A format the policy turned off is an export refusal (audited like one)."""
+    fmt = "html" if value in (None, "") else value
+    if not isinstance(fmt, str) or fmt.lower() not in OFFLINE_FORMATS:
+        raise ValidationFailed(
+            "format must be html or kdbx", field="format", allowed=list(OFFLINE_FORMATS)
+        )
+    fmt = fmt.lower()
+    if fmt not in policy.offline_formats:
+        raise ExportRefused(
+            f"the export policy does not allow {FORMAT_LABELS[fmt]} copies; choose "
+            + " or ".join(FORMAT_LABELS[f] for f in policy.offline_formats),
+            field="format",
+            refusal="format_not_allowed",
+            allowed=list(policy.offline_formats),
+        )
+    return fmt
 
 
 # --------------------------------------------------------------------------- who may export

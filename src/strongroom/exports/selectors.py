@@ -198,8 +198,8 @@ def export_entries(*, user: User, scope: ExportScope, with_secrets: bool) -> lis
             :10
         ]
         password, notes, totp_seed = "", "", None
+        pk = _uuid_text(pk)
         if with_secrets:
-            pk = _uuid_text(pk)
             # Empty columns (no notes, no TOTP seed: most rows) need no call at all.
             password = unseal(row[10], pk, "password") or ""
             if row[11] is not None:
@@ -223,6 +223,7 @@ def export_entries(*, user: User, scope: ExportScope, with_secrets: bool) -> lis
                 updated_at=_moment(changed),
                 description=description,
                 custom_fields=custom,
+                entry_id=pk,
             )
         )
     return entries

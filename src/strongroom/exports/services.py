@@ -33,10 +33,10 @@ from strongroom.accounts.models import Role, User, UserGroup
 from strongroom.accounts.permissions import Perm, require_perm
 from strongroom.audit.services import audit_record
 from strongroom.core.errors import AppError, AuditUnavailable, NotFound, ValidationFailed
-from strongroom.crypto import offline
+from strongroom.crypto import kdbx, offline
 from strongroom.exports import policy as export_policy
 from strongroom.exports import selectors, spreadsheet
-from strongroom.exports.models import ExportPolicy, ExportRule
+from strongroom.exports.models import OFFLINE_FORMATS, ExportPolicy, ExportRule
 from strongroom.exports.policy import Policy
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 SPREADSHEET_FORMATS = ("csv", "xlsx")
 CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",
+    "kdbx": "application/x-keepass2",
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
@@ -93,7 +94,7 @@ def _refusal_record(
     try:
         audit_record(
             actor=actor,
-            action=f"export.{'html' if fmt == 'html' else 'spreadsheet'}",
+            action=_audit_action(fmt),
             object_type="export",
             object_name=fmt,
             reason=reason[:2000] if isinstance(reason, str) and "\x00" not in reason else "",
@@ -168,7 +169,9 @@ class ExportFile:
 
 
 def _audit_action(fmt: str) -> str:
-    return f"export.{'html' if fmt == 'html' else 'spreadsheet'}"
+    # Offline copies are audited per format (export.html, export.kdbx; export.offline for
+    # a refused request that named no known format).
+    return "export.spreadsheet" if fmt in (*SPREADSHEET_FORMATS, "spreadsheet") else f"export.{fmt}"
 
 
 def _write_failure_record(
@@ -259,68 +262,111 @@ def _deliver(
     )
 
 
-def export_offline_html(
+def export_offline_html(**kwargs: Any) -> ExportResult:
+    """The encrypted offline ``.html`` file (``export_offline`` with format "html")."""
+    return export_offline(**kwargs, fmt="html")
+
+
+def export_offline(
     *,
     actor: User,
     passphrase: str,
+    fmt: Any = "html",
     reason: str = "",
     resource_group_ids: Iterable[Any] | None = None,
     client_ip: str | None = None,
     sink: ExportFile | None = None,
 ) -> ExportResult:
-    """The encrypted offline ``.html`` file of the actor's scope (or chosen groups), locked
-    with ``passphrase`` (checked against the policy, never kept)."""
+    """The offline copy of the actor's scope (or chosen groups) locked with ``passphrase``
+    (checked against the policy, never kept): the encrypted web page (``fmt`` "html") or
+    the KeePass database ("kdbx"), if the policy allows that format."""
+    wanted = fmt.lower() if isinstance(fmt, str) and fmt else "html"
     checked: dict[str, Any] = {
         "actor": actor,
-        "fmt": "html",
+        "fmt": wanted if wanted in CONTENT_TYPES else "offline",
         "reason": reason,
         "client_ip": client_ip,
         "resource_group_ids": resource_group_ids,
     }
 
-    def check() -> tuple[Policy, str, selectors.ExportScope]:
+    def check() -> tuple[Policy, str, str, selectors.ExportScope]:
         current = export_policy.policy_get()
         export_policy.export_require(user=actor, policy=current)
+        fmt_clean = export_policy.offline_format_clean(fmt, policy=current)
         clean_reason = export_policy.reason_clean(reason, policy=current)
         export_policy.passphrase_require(user=actor, passphrase=passphrase, policy=current)
         scope = selectors.export_scope_resolve(user=actor, resource_group_ids=resource_group_ids)
-        return current, clean_reason, scope
+        return current, fmt_clean, clean_reason, scope
 
-    current, clean_reason, scope = _checked(check, **checked)
+    current, fmt_clean, clean_reason, scope = _checked(check, **checked)
     entries = selectors.export_entries(user=actor, scope=scope, with_secrets=True)
-    minimum = export_policy.iterations_minimum()
-    copy_keys = offline.copy_keys_create(
-        passphrase=passphrase, iterations=current.kdf_iterations, minimum_iterations=minimum
-    )
     generated_at = timezone.now()
     owner = f"{actor.full_name} ({actor.username})" if actor.full_name else actor.username
-    content = offline.offline_file_build(
-        copy_keys=copy_keys,
-        entries=entries,
-        generated_at=generated_at,
-        expires_at=current.expires_at(generated_at),
-        title=scope.title(),
-        owner=owner[:1000],
-        minimum_iterations=minimum,
-    )
+    expires_at = current.expires_at(generated_at)
+    extra: dict[str, Any] = {"expires_at": None if expires_at is None else expires_at.isoformat()}
+    if fmt_clean == "kdbx":
+        keys = current.kdbx_keys_create(passphrase)
+        del passphrase
+        content = kdbx.kdbx_build(
+            keys=keys,
+            entries=entries,
+            generated_at=generated_at,
+            title=scope.title(),
+            description=kdbx_description(
+                owner=owner, generated_at=generated_at, expires_at=expires_at
+            ),
+        )
+        extra.update(kdbx_audit(keys))
+    else:
+        minimum = export_policy.iterations_minimum()
+        copy_keys = offline.copy_keys_create(
+            passphrase=passphrase, iterations=current.kdf_iterations, minimum_iterations=minimum
+        )
+        del passphrase
+        content = offline.offline_file_build(
+            copy_keys=copy_keys,
+            entries=entries,
+            generated_at=generated_at,
+            expires_at=expires_at,
+            title=scope.title(),
+            owner=owner[:1000],
+            minimum_iterations=minimum,
+        )
+        extra.update(
+            {"kdf_iterations": copy_keys.iterations, "key_fingerprint": copy_keys.fingerprint}
+        )
     return _deliver(
         actor=actor,
-        fmt="html",
+        fmt=fmt_clean,
         content=content,
-        filename=_file_stem(actor, "offline") + ".html",
+        filename=_file_stem(actor, "offline") + "." + fmt_clean,
         entry_count=len(entries),
         scope=scope,
         reason=clean_reason,
         client_ip=client_ip,
-        extra={
-            "kdf_iterations": copy_keys.iterations,
-            "key_fingerprint": copy_keys.fingerprint,
-            "expires_at": None
-            if current.expires_at(generated_at) is None
-            else current.expires_at(generated_at).isoformat(),  # type: ignore[union-attr]
-        },
+        extra=extra,
         sink=sink,
     )
+
+
+def kdbx_description(*, owner: str, generated_at: Any, expires_at: Any) -> str:
+    """The KeePass database description: who it is for, when it was made, until when."""
+    text = f"Strongroom offline copy for {owner}, made {generated_at:%Y-%m-%d %H:%M} UTC."
+    if expires_at is not None:
+        text += f" Use it until {expires_at:%Y-%m-%d} (export policy)."
+    return text
+
+
+def kdbx_audit(keys: kdbx.KdbxKeys) -> dict[str, Any]:
+    """What an audit record says about a KeePass copy's keys (never the key itself)."""
+    return {
+        "kdf": "argon2id",
+        "kdf_memory_kib": keys.memory_kib,
+        "kdf_iterations": keys.iterations,
+        "kdf_parallelism": keys.parallelism,
+        "cipher": keys.cipher,
+        "key_fingerprint": keys.fingerprint,
+    }
 
 
 def export_spreadsheet(
@@ -414,7 +460,22 @@ def _policy_validators() -> dict[str, Callable[[str, Any], Any]]:
             export_policy.iterations_minimum(), export_policy.MAX_ITERATIONS
         ),
         "max_age_days": _int_between(0, export_policy.MAX_AGE_CEILING_DAYS),
+        "offline_formats": _formats,
+        "kdbx_memory_mib": _int_between(kdbx.MIN_MEMORY_KIB // 1024, kdbx.MAX_MEMORY_KIB // 1024),
+        "kdbx_iterations": _int_between(kdbx.MIN_ITERATIONS, kdbx.MAX_ITERATIONS),
+        "kdbx_parallelism": _int_between(kdbx.MIN_PARALLELISM, kdbx.MAX_PARALLELISM),
     }
+
+
+def _formats(name: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of formats (html, kdbx)")
+    unknown = sorted(set(value) - set(OFFLINE_FORMATS))
+    if unknown:
+        raise ValueError("unknown format(s): " + ", ".join(unknown) + "; use html, kdbx")
+    if not value:
+        raise ValueError("allow at least one format (turn exports off to allow none)")
+    return [fmt for fmt in OFFLINE_FORMATS if fmt in value]
 
 
 POLICY_FIELDS = tuple(Policy.__dataclass_fields__)

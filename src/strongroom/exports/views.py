@@ -122,9 +122,10 @@ def export_html(request: HttpRequest) -> HttpResponse:
     )
     if form.is_valid():
         try:
-            result = services.export_offline_html(
+            result = services.export_offline(
                 actor=request.user,  # type: ignore[arg-type]
                 passphrase=form.cleaned_data["passphrase"],
+                fmt=form.cleaned_data["format"],
                 reason=form.cleaned_data.get("reason") or "",
                 resource_group_ids=form.resource_group_ids(),
                 client_ip=client_ip(request),

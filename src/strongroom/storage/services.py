@@ -30,11 +30,14 @@ logger = logging.getLogger(__name__)
 
 #: The name of the synced offline file inside a user's container (bucket prefix, folder).
 SYNCED_OBJECT_NAME = "strongroom-offline.html"
+#: One name per offline copy format (sync/models.py CopyFormat).
+SYNCED_OBJECT_NAMES = {"html": SYNCED_OBJECT_NAME, "kdbx": "strongroom-offline.kdbx"}
 
 
-def synced_object_name(connection: StorageConnection | None = None) -> str:
-    """The object name sync jobs write and "also delete the synced copy" removes."""
-    return SYNCED_OBJECT_NAME
+def synced_object_name(connection: StorageConnection | None = None, fmt: str = "html") -> str:
+    """The object name sync jobs write in ``fmt`` and "also delete the synced copy" removes
+    (it removes the copy of every format)."""
+    return SYNCED_OBJECT_NAMES[fmt]
 
 
 # ---------------------------------------------------------------------------------------
@@ -345,9 +348,11 @@ def _delete_remote_copy(conn: StorageConnection) -> str:
         return "not deleted: the connection has no valid credentials"
     try:
         provider = registry.provider_for_connection(conn)
-        provider.delete(synced_object_name(conn))
-    except StorageNotFound:
-        return "deleted"
+        for fmt in SYNCED_OBJECT_NAMES:
+            try:
+                provider.delete(synced_object_name(conn, fmt))
+            except StorageNotFound:
+                continue
     except StorageError as exc:
         logger.warning("storage connection %s: synced copy not deleted: %s", conn.pk, exc.code)
         return f"not deleted: {exc.message}"
@@ -427,7 +432,11 @@ def user_storage_erase(
 def _remote_deleter(provider: Provider, conn_id: Any) -> Callable[[], None]:
     def run() -> None:
         try:
-            provider.delete(synced_object_name())
+            for fmt in SYNCED_OBJECT_NAMES:
+                try:
+                    provider.delete(synced_object_name(None, fmt))
+                except StorageNotFound:
+                    continue
             provider.revoke()
             logger.info("storage connection %s: synced copy deleted on deactivation", conn_id)
         except StorageError as exc:

@@ -32,6 +32,8 @@ class SyncIn(Schema):
     passphrase: Any = None
     reason: Any = ""
     keep_in_sync: bool = False
+    # "html" (encrypted web page) or "kdbx" (KeePass database), as the policy allows.
+    format: Any = "html"
 
 
 class RekeyIn(Schema):
@@ -44,6 +46,7 @@ class SyncJobOut(Schema):
     user_id: UUID
     username: str
     provider: str
+    format: str
     state: str
     trigger: str
     attempts: int
@@ -75,6 +78,7 @@ def job_out(job: SyncJob) -> dict[str, Any]:
         "next_attempt_at": job.next_attempt_at,
         "reason": job.reason,
         "object_name": job.object_name,
+        "format": job.format,
         "location": job.result_location,
         "size": job.result_size,
         "sha256": job.result_sha256,
@@ -99,6 +103,7 @@ def sync_start(request: HttpRequest, payload: SyncIn) -> Any:
         reason=payload.reason,
         client_ip=client_ip(request),
         keep_in_sync=bool(payload.keep_in_sync),
+        fmt=payload.format,
     )
     job.refresh_from_db()
     return Status(202, job_out(job))
@@ -132,6 +137,7 @@ class SyncCopyOut(Schema):
     username: str
     provider: str
     provider_label: str
+    format: str
     location: str
     keep_in_sync: bool
     auto_state: str
@@ -151,10 +157,10 @@ class CopyActionOut(Schema):
 
 
 def copy_out(copy: SyncCopy) -> dict[str, Any]:
-    from strongroom.crypto import offline
+    from strongroom.sync.keys import copy_keys_fingerprint
 
     try:
-        fingerprint = offline.CopyKeys.from_dict(copy.copy_keys).fingerprint
+        fingerprint = copy_keys_fingerprint(copy)
     except (ValueError, KeyError, TypeError):
         fingerprint = ""
     return {
@@ -163,6 +169,7 @@ def copy_out(copy: SyncCopy) -> dict[str, Any]:
         "username": copy.user.username,
         "provider": copy.connection.provider,
         "provider_label": services._provider_label(copy.connection.provider),
+        "format": copy.format,
         "location": copy.location,
         "keep_in_sync": copy.keep_in_sync,
         "auto_state": copy.auto_state,

@@ -41,7 +41,6 @@ from django.utils import timezone
 from strongroom.accounts.models import Role, User
 from strongroom.audit.services import audit_record
 from strongroom.core.errors import AppError, AuditUnavailable, Conflict, ValidationFailed
-from strongroom.crypto import offline
 from strongroom.exports import policy as export_policy
 from strongroom.notifications.services import notification_post
 from strongroom.storage.models import StorageConnection
@@ -49,6 +48,7 @@ from strongroom.sync.keys import (
     NEEDS_PASSPHRASE,
     NEEDS_PASSPHRASE_MESSAGE,
     REUSED_PASSPHRASE_MESSAGE,
+    AnyKeys,
     copy_keys_can_build,
     copy_keys_copy,
     copy_keys_store,
@@ -599,11 +599,10 @@ def sync_copy_rekey(
             actor=actor, exc=exc, reason=reason, client_ip=client_ip, connection_id=copy_id
         )
         raise
-    keys = offline.copy_keys_create(
-        passphrase=passphrase,
-        iterations=current.kdf_iterations,
-        minimum_iterations=export_policy.iterations_minimum(),
-    )
+    from strongroom.sync.services import copy_keys_for
+
+    # The copy keeps its format: a KeePass copy gets a new salt and transformed key.
+    keys = copy_keys_for(passphrase=passphrase, fmt=copy.format, policy=current)
     del passphrase
     now = timezone.now()
     with transaction.atomic():
@@ -618,6 +617,7 @@ def sync_copy_rekey(
             client_ip=client_ip,
             details={
                 "user_id": str(locked.user_id),
+                "format": locked.format,
                 "kdf_iterations": keys.iterations,
                 "key_fingerprint": keys.fingerprint,
             },
@@ -634,7 +634,7 @@ def sync_copy_rekey(
 
 
 def sync_copy_for_request(
-    *, user: User, conn: StorageConnection, copy_keys: offline.CopyKeys, object_name: str
+    *, user: User, conn: StorageConnection, copy_keys: AnyKeys, object_name: str
 ) -> SyncCopy:
     """Inside ``sync_request``'s transaction when "keep this copy up to date" is ticked: the
     copy takes the new keys now and is kept in sync from here on (changes during the first

@@ -3,7 +3,7 @@ enforced by ``sync.services.sync_request``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -11,6 +11,7 @@ from strongroom.exports import policy as export_policy
 
 
 class SyncForm(forms.Form):
+    format = forms.ChoiceField(widget=forms.RadioSelect, label="File type", required=False)
     passphrase = forms.CharField(
         strip=False,
         max_length=1024,
@@ -42,6 +43,14 @@ class SyncForm(forms.Form):
 
     def __init__(self, *args: Any, policy: export_policy.Policy, **kw: Any) -> None:
         super().__init__(*args, **kw)
+        # The formats the policy allows (the service refuses the others, audited).
+        fmt = cast(forms.ChoiceField, self.fields["format"])
+        fmt.choices = [(f, export_policy.FORMAT_LABELS[f]) for f in policy.offline_formats]
+        fmt.initial = policy.offline_formats[0] if policy.offline_formats else "html"
+        fmt.help_text = (
+            "The KeePass database (strongroom-offline.kdbx) opens in KeePassXC, KeePassDX, "
+            "Keepass2Android or Strongbox; the web page in any browser."
+        )
         self.fields["reason"].required = policy.reason_required
         if policy.reason_required:
             self.fields["reason"].help_text = "The administrator requires a reason for exports."
@@ -53,6 +62,8 @@ class SyncForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if "format" in self.fields and not data.get("format"):
+            data["format"] = self.fields["format"].initial  # the first allowed format
         first, second = data.get("passphrase"), data.get("passphrase_confirm")
         if first and second is not None and first != second:
             self.add_error("passphrase_confirm", "The two passphrases differ.")
@@ -65,5 +76,6 @@ class RekeyForm(SyncForm):
     def __init__(self, *args: Any, policy: export_policy.Policy, **kw: Any) -> None:
         super().__init__(*args, policy=policy, **kw)
         del self.fields["keep_in_sync"]
+        del self.fields["format"]  # a copy keeps its format
         self.fields["passphrase"].label = "New passphrase"
         self.fields["passphrase_confirm"].label = "New passphrase again"

@@ -9,6 +9,12 @@ wrapped under the user's passphrase, the salt and the iteration count. None of i
 file without the passphrase, which the server never keeps. ``build_key`` is the copy's
 version 2 build key, sealed at rest like every secret (``sync.keys``): producing a file
 that opens needs it (docs/offline-file-format.md, threat model); it does not open files.
+
+``format`` is the copy's format: "html" (the encrypted web page) or "kdbx" (a KeePass
+database, docs/offline-kdbx.md). A KeePass copy's ``copy_keys`` holds
+``crypto.kdbx.KdbxKeys.to_dict()`` (Argon2id salt and parameters, cipher) and ``kdbx_key``
+its transformed key, sealed at rest: it opens that copy's files (it is what a KeePass app
+derives from the passphrase), so it is kept like any other secret; it is not the passphrase.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ class JobState(models.TextChoices):
 
 ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RETRY_WAIT)
 FINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class CopyFormat(models.TextChoices):
+    HTML = "html", "Encrypted web page (.html)"
+    KDBX = "kdbx", "KeePass database (.kdbx)"
 
 
 class JobTrigger(models.TextChoices):
@@ -67,6 +78,8 @@ class SyncJob(models.Model):
     reason = models.CharField(max_length=1000, blank=True)
     copy_keys = models.JSONField()
     build_key = SealedField()
+    format = models.CharField(max_length=8, choices=CopyFormat.choices, default=CopyFormat.HTML)
+    kdbx_key = SealedField()
     object_name = models.CharField(max_length=500)
     # What started the job; automatic ones (auto-sync) point at the copy they rebuild.
     trigger = models.CharField(max_length=16, choices=JobTrigger.choices, default=JobTrigger.MANUAL)
@@ -131,6 +144,8 @@ class SyncCopy(models.Model):
     object_name = models.CharField(max_length=500)
     copy_keys = models.JSONField()
     build_key = SealedField()
+    format = models.CharField(max_length=8, choices=CopyFormat.choices, default=CopyFormat.HTML)
+    kdbx_key = SealedField()
     location = models.CharField(max_length=1000, blank=True)
     size = models.BigIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)

@@ -41,18 +41,20 @@ from strongroom.accounts.models import User
 from strongroom.accounts.permissions import Perm, has_perm
 from strongroom.audit.services import audit_record
 from strongroom.core.errors import AppError, AuditUnavailable, Conflict, NotFound, ValidationFailed
-from strongroom.crypto import offline
+from strongroom.crypto import kdbx, offline
 from strongroom.exports import policy as export_policy
 from strongroom.exports import selectors as export_selectors
 from strongroom.notifications.services import notification_post
 from strongroom.storage import base as storage_base
 from strongroom.storage.models import StorageConnection
 from strongroom.sync.keys import (
+    KEY_FIELDS,
     NEEDS_PASSPHRASE,
     NEEDS_PASSPHRASE_MESSAGE,
     REUSED_PASSPHRASE_MESSAGE,
     copy_keys_can_build,
     copy_keys_copy,
+    copy_keys_fingerprint,
     copy_keys_load,
     copy_keys_store,
     passphrase_reused_from_version_1,
@@ -123,12 +125,12 @@ def worker_identity() -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def object_name_for(conn: StorageConnection) -> str:
-    """One stable name per connection (the storage app's, which "delete the synced copy"
-    also uses), so every sync replaces the previous copy."""
+def object_name_for(conn: StorageConnection, fmt: str = "html") -> str:
+    """One stable name per connection and format (the storage app's, which "delete the
+    synced copy" also uses), so every sync replaces the previous copy."""
     from strongroom.storage.services import synced_object_name
 
-    return synced_object_name(conn)
+    return synced_object_name(conn, fmt)
 
 
 def _provider_label(name: str) -> str:
@@ -197,6 +199,7 @@ def sync_request(
     reason: str = "",
     client_ip: str | None = None,
     keep_in_sync: bool = False,
+    fmt: Any = "html",
 ) -> SyncJob:
     """Check the policy, make the copy's keys from ``passphrase`` (then forgotten), audit,
     create the job and enqueue its ID on commit. Raises the export policy's errors.
@@ -207,6 +210,7 @@ def sync_request(
         conn = _connection_for(actor=actor, connection_id=connection_id)
         current = export_policy.policy_get()
         export_policy.export_require(user=actor, policy=current)
+        fmt_clean = export_policy.offline_format_clean(fmt, policy=current)
         clean_reason = export_policy.reason_clean(reason, policy=current)
         export_policy.passphrase_require(user=actor, passphrase=passphrase, policy=current)
         if passphrase_reused_from_version_1(user_id=actor.pk, passphrase=passphrase):
@@ -224,11 +228,7 @@ def sync_request(
         )
         logger.info("sync request by user %s refused: %s", actor.pk, exc.code)
         raise
-    copy_keys = offline.copy_keys_create(
-        passphrase=passphrase,
-        iterations=current.kdf_iterations,
-        minimum_iterations=export_policy.iterations_minimum(),
-    )
+    copy_keys = copy_keys_for(passphrase=passphrase, fmt=fmt_clean, policy=current)
     del passphrase  # from here on only the public key material exists
     retry = RetryPolicy.current()
     job_id = uuid.uuid4()
@@ -244,6 +244,7 @@ def sync_request(
             details={
                 "provider": conn.provider,
                 "connection_id": str(conn.pk),
+                "format": fmt_clean,
                 "kdf_iterations": copy_keys.iterations,
                 "key_fingerprint": copy_keys.fingerprint,
                 "keep_in_sync": bool(keep_in_sync),
@@ -257,7 +258,7 @@ def sync_request(
                 user=actor,
                 conn=conn,
                 copy_keys=copy_keys,
-                object_name=object_name_for(conn),
+                object_name=object_name_for(conn, fmt_clean),
             )
         job = SyncJob(
             id=job_id,
@@ -265,7 +266,7 @@ def sync_request(
             connection=conn,
             provider=conn.provider,
             reason=clean_reason,
-            object_name=object_name_for(conn),
+            object_name=object_name_for(conn, fmt_clean),
             max_attempts=retry.max_attempts,
             keep_in_sync=bool(keep_in_sync),
             sync_copy=sync_copy,
@@ -275,6 +276,19 @@ def sync_request(
         transaction.on_commit(lambda: _enqueue(job_id))
     logger.info("sync job %s queued for user %s (%s)", job.pk, actor.pk, conn.provider)
     return job
+
+
+def copy_keys_for(
+    *, passphrase: str, fmt: str, policy: export_policy.Policy
+) -> offline.CopyKeys | kdbx.KdbxKeys:
+    """New copy keys in the format's kind, at the policy's KDF cost."""
+    if fmt == "kdbx":
+        return policy.kdbx_keys_create(passphrase)
+    return offline.copy_keys_create(
+        passphrase=passphrase,
+        iterations=policy.kdf_iterations,
+        minimum_iterations=export_policy.iterations_minimum(),
+    )
 
 
 def _enqueue(job_id: uuid.UUID, eta: datetime | None = None) -> None:
@@ -364,9 +378,24 @@ def _build(*, job: SyncJob, user: User, now: datetime) -> _Built:
     owner = f"{user.full_name} ({user.username})" if user.full_name else user.username
     if not copy_keys_can_build(job):
         raise _JobFailed(NEEDS_PASSPHRASE, NEEDS_PASSPHRASE_MESSAGE)
+    keys = copy_keys_load(job)
+    if isinstance(keys, kdbx.KdbxKeys):
+        # A KeePass copy: the same scope, a fresh master seed and IVs, the copy's key.
+        from strongroom.exports.services import kdbx_description
+
+        content = kdbx.kdbx_build(
+            keys=keys,
+            entries=entries,
+            generated_at=now,
+            title=scope.title(),
+            description=kdbx_description(
+                owner=owner, generated_at=now, expires_at=current.expires_at(now)
+            ),
+        )
+        return _Built(content, hashlib.sha256(content).hexdigest(), len(entries))
     try:
         content = offline.offline_file_build(
-            copy_keys=copy_keys_load(job),
+            copy_keys=keys,
             entries=entries,
             generated_at=now,
             expires_at=current.expires_at(now),
@@ -397,7 +426,30 @@ def _upload(*, job: SyncJob, conn: StorageConnection, built: _Built) -> storage_
     algorithm = (info.hash_algorithm or "").lower()
     if algorithm == "sha256" and info.content_hash and info.content_hash.lower() != built.sha256:
         raise storage_base.StorageTransientError("the stored copy's SHA-256 differs")
+    _previous_format_delete(job=job, provider=provider)
     return info
+
+
+def _previous_format_delete(*, job: SyncJob, provider: storage_base.Provider) -> None:
+    """The copy changed format on this connection (html <-> kdbx): once the new file is in
+    place, delete the old one, which would otherwise keep an outdated scope (best effort)."""
+    previous = (
+        SyncJob.objects.filter(
+            user_id=job.user_id, connection_id=job.connection_id, state=JobState.SUCCEEDED
+        )
+        .exclude(pk=job.pk)
+        .order_by("-finished_at")
+        .values_list("object_name", flat=True)
+        .first()
+    )
+    if not previous or previous == job.object_name:
+        return
+    try:
+        provider.delete(previous)
+    except storage_base.StorageNotFound:
+        return
+    except storage_base.StorageError as exc:
+        logger.warning("sync job %s: previous copy not deleted: %s", job.pk, exc.code)
 
 
 def sync_job_run(
@@ -445,7 +497,8 @@ def sync_job_run(
                     "entry_count": built.entry_count,
                     "size": len(built.content),
                     "sha256": built.sha256,
-                    "key_fingerprint": offline.CopyKeys.from_dict(job.copy_keys).fingerprint,
+                    "format": job.format,
+                    "key_fingerprint": copy_keys_fingerprint(job),
                     **export_selectors.ExportScope().as_audit(),
                 },
             )
@@ -520,7 +573,7 @@ def _after_success(
         )
         if locked.sync_copy_id is None:
             copy_keys_copy(source=locked, target=sync_copy)
-            sync_copy.save(update_fields=["copy_keys", "build_key"])
+            sync_copy.save(update_fields=KEY_FIELDS)
         if locked.sync_copy_id is None:
             locked.sync_copy = sync_copy
         locked.save()

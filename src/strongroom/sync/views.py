@@ -37,6 +37,7 @@ def sync_start(request: HttpRequest, connection_id: str) -> HttpResponse:
             reason=form.cleaned_data.get("reason") or "",
             client_ip=client_ip(request),
             keep_in_sync=bool(form.cleaned_data.get("keep_in_sync")),
+            fmt=form.cleaned_data.get("format") or "html",
         )
     except AppError as exc:
         if _wants_json(request):
