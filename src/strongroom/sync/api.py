@@ -93,7 +93,7 @@ def job_out(job: SyncJob) -> dict[str, Any]:
 def sync_start(
     request: HttpRequest,
     payload: SyncIn,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),  # noqa: B008
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> Any:
     """Queue a sync of the caller's whole scope to ``connection_id``, locked with
     ``passphrase``. 202 with the job (state ``queued``) once it is stored, whether or not
