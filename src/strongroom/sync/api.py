@@ -1,7 +1,9 @@
 """Sync endpoints of the REST API (mounted at /api/v1/ by strongroom.api.main).
 
 ``POST /sync`` starts a sync of the caller's offline copy to one of their storage
-connections (202 with the job: it runs in the background); ``GET /sync/jobs`` is the
+connections (202 with the job: it runs in the background; the job is accepted once it is in
+the database, even while the queue is down, and an ``Idempotency-Key`` header makes a
+client's retry return the same job); ``GET /sync/jobs`` is the
 history (administrators may pass ``user_id``, or see everyone's); ``GET /sync/jobs/{id}``
 one job; ``POST /sync/jobs/{id}/cancel`` cancels a job that has not started uploading.
 The passphrase is checked against the export policy and never stored or returned.
@@ -14,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Header, Router, Schema, Status
 
 from strongroom.core.request import client_ip
 from strongroom.sync import autosync, selectors, services
@@ -92,10 +94,18 @@ def job_out(job: SyncJob) -> dict[str, Any]:
 
 
 @router.post("/sync", response={202: SyncJobOut})
-def sync_start(request: HttpRequest, payload: SyncIn) -> Any:
+def sync_start(
+    request: HttpRequest,
+    payload: SyncIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+) -> Any:
     """Queue a sync of the caller's whole scope to ``connection_id``, locked with
-    ``passphrase``. 400 when the passphrase or reason fails the policy or the connection
-    needs reconnecting, 403 when the policy refuses exports, 404 unknown connection."""
+    ``passphrase``. 202 with the job (state ``queued``) once it is stored, whether or not
+    the task queue is reachable at that moment. With an ``Idempotency-Key`` header (up to
+    200 printable ASCII characters) a repeated request returns the job the first one
+    created (409 if the key was used for another connection). 400 when the passphrase or
+    reason fails the policy or the connection needs reconnecting, 403 when the policy
+    refuses exports, 404 unknown connection."""
     job = services.sync_request(
         actor=_actor(request),
         connection_id=payload.connection_id,
@@ -104,6 +114,7 @@ def sync_start(request: HttpRequest, payload: SyncIn) -> Any:
         client_ip=client_ip(request),
         keep_in_sync=bool(payload.keep_in_sync),
         fmt=payload.format,
+        idempotency_key=idempotency_key or "",
     )
     job.refresh_from_db()
     return Status(202, job_out(job))

@@ -101,15 +101,27 @@ def _schedule(copy_id: Any, eta: datetime | None) -> None:
 
 def _schedule_many(copy_ids: list[Any], eta: datetime | None) -> None:
     """One queue message per 500 copies (their IDs only): a change that many people see
-    costs the request a few queue writes, not one per copy."""
+    costs the request a few queue writes, not one per copy.
+
+    A queue that is down is logged, not raised (this runs after the change committed, so
+    raising would only turn a saved change into an error page): ``due_at`` is in the
+    database and ``sync_copies_sweep`` starts every due rebuild when the queue is back."""
     from strongroom.sync.tasks import sync_copies_rebuild
 
     for start in range(0, len(copy_ids), 500):
         chunk = [str(pk) for pk in copy_ids[start : start + 500]]
-        if eta is None or eta <= timezone.now():
-            sync_copies_rebuild(chunk)
-        else:
-            sync_copies_rebuild.schedule((chunk,), eta=eta)
+        try:
+            if eta is None or eta <= timezone.now():
+                sync_copies_rebuild(chunk)
+            else:
+                sync_copies_rebuild.schedule((chunk,), eta=eta)
+        except Exception as exc:  # any broker failure (Redis down, SQLite queue locked)
+            logger.warning(
+                "auto-sync: the queue did not take %d rebuilds (%s); the sweep starts them",
+                len(copy_ids) - start,
+                type(exc).__name__,
+            )
+            return
 
 
 # --------------------------------------------------------------------------- triggers
@@ -269,7 +281,7 @@ def _refusal(copy: SyncCopy) -> tuple[str, str, str] | None:
 def _job_create(*, copy: SyncCopy, trigger: str, now: datetime, reason: str = "") -> SyncJob:
     """Inside a transaction, the copy locked: the upload job of this copy, enqueued on
     commit."""
-    from strongroom.sync.services import RetryPolicy, _enqueue
+    from strongroom.sync.services import RetryPolicy, _dispatch
 
     job = SyncJob(
         user_id=copy.user_id,
@@ -292,7 +304,7 @@ def _job_create(*, copy: SyncCopy, trigger: str, now: datetime, reason: str = ""
         copy.last_started_at = now
     copy.save()
     job_id = job.pk
-    transaction.on_commit(lambda: _enqueue(job_id))
+    transaction.on_commit(lambda: _dispatch(job_id, attempt=0))
     return job
 
 

@@ -73,8 +73,17 @@ class SyncJob(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # Set when a worker claims the job; a running job whose lease expired belongs to a
     # worker that died and is taken back by the sweep.
+    # A running worker renews it (heartbeat) every third of the lease; every write of a
+    # running job's outcome is conditional on (id, worker_id, attempts), its lease token.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     worker_id = models.CharField(max_length=200, blank=True)
+    # The outbox: when the queue accepted the message of this job's pending attempt. Empty
+    # while the queue has not taken it (queue down, process died after the commit): the
+    # sweep sends it then. The job itself is durable in the database either way.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    # The client's ``Idempotency-Key`` (POST /api/v1/sync): a retry of the same request
+    # returns this job instead of creating another.
+    idempotency_key = models.CharField(max_length=200, blank=True)
     reason = models.CharField(max_length=1000, blank=True)
     copy_keys = models.JSONField()
     build_key = SealedField()
@@ -106,6 +115,14 @@ class SyncJob(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="sync_job_user_recent"),
             models.Index(fields=["state", "next_attempt_at"], name="sync_job_state_due"),
+            models.Index(fields=["state", "dispatched_at"], name="sync_job_outbox"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="sync_job_idempotency_key",
+            )
         ]
 
     def __str__(self) -> str:

@@ -3,18 +3,24 @@
 ``sync_request`` runs in the request (web, API, CLI): it applies the export policy (export
 allowed, reason, passphrase rules), turns the passphrase into the copy's keys
 (``crypto.offline.copy_keys_create``: public key + wrapped private key) and forgets it,
-writes the audit record, creates the job row and enqueues the job's ID once the transaction
-commits. The passphrase never reaches the row, the queue, a log or an error.
+writes the audit record, creates the job row and, once the transaction commits, hands the
+job's ID to the queue. The passphrase never reaches the row, the queue, a log or an error.
 
-``sync_job_run`` runs in the worker: it claims the row with a lease, builds the file from
-the stored public key with the user's *current* scope and policy, uploads it through the
-provider (atomic replace + verify), and records the outcome. Transient storage errors are
-retried with exponential backoff and jitter (never sooner than the provider's
+The database is the outbox: a committed job is accepted whatever the queue does. The hand-off
+(``_dispatch``) records ``dispatched_at`` when the queue took the message; a queue that is
+down is logged, not raised, and ``sync_jobs_sweep`` sends what the queue did not take.
+
+``sync_job_run`` runs in the worker: it claims the row with a short lease (renewed by a
+heartbeat while the attempt runs), builds the file from the stored public key with the
+user's *current* scope and policy, uploads it through the provider (atomic replace +
+verify), and records the outcome with a compare-and-set on (id, worker, attempt), so a
+worker that lost the job can never record over the one that has it. Transient storage
+errors are retried with exponential backoff and jitter (never sooner than the provider's
 ``Retry-After``); auth and permission errors are not retried: the connection is marked
-``needs_reauth`` and the user is told to reconnect. ``sync_jobs_sweep`` (every minute)
-re-enqueues jobs that are due and takes back jobs whose worker died (expired lease), so
-neither a killed worker nor a lost queue message loses a job. docs/sync.md has the state
-machine.
+``needs_reauth`` and the user is told to reconnect. ``sync_jobs_sweep`` (every
+``STRONGROOM_SYNC_SWEEP_SECONDS``) sends undelivered and due jobs and takes back jobs whose
+worker died (expired lease), so neither a killed worker nor a lost queue message nor a queue
+outage loses a job. docs/sync.md has the state machine.
 """
 
 from __future__ import annotations
@@ -32,8 +38,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db import connection as db_connection
-from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -100,9 +106,24 @@ class RetryPolicy:
 
 
 def lease_seconds() -> float:
-    """How long a claimed job belongs to its worker before the sweep may take it back.
-    Longer than any upload; a worker that dies holds its jobs at most this long."""
-    return _setting("STRONGROOM_SYNC_LEASE_SECONDS", 600.0)
+    """How long a claimed job belongs to its worker without a heartbeat before the sweep may
+    take it back (``STRONGROOM_SYNC_LEASE_SECONDS``, default 30). A running attempt renews it
+    every third of that, however long its upload takes; a worker that dies holds its job
+    at most this long."""
+    return max(0.5, _setting("STRONGROOM_SYNC_LEASE_SECONDS", 30.0))
+
+
+def sweep_seconds() -> float:
+    """How often the sweep runs (``STRONGROOM_SYNC_SWEEP_SECONDS``, default 15): a killed
+    worker's job is running again within about lease + this."""
+    return max(1.0, _setting("STRONGROOM_SYNC_SWEEP_SECONDS", 15.0))
+
+
+def outbox_grace() -> float:
+    """How old a job the queue has not taken must be before the sweep sends it
+    (``STRONGROOM_SYNC_OUTBOX_GRACE_SECONDS``, default 5): the request's own hand-off
+    normally follows its commit within milliseconds."""
+    return max(0.0, _setting("STRONGROOM_SYNC_OUTBOX_GRACE_SECONDS", 5.0))
 
 
 def retry_delay(
@@ -191,6 +212,42 @@ def _refusal_audit(
 # --------------------------------------------------------------------------- request
 
 
+IDEMPOTENCY_KEY_MAX = 200
+
+
+def _idempotency_key_clean(key: Any) -> str:
+    if key is None or key == "":
+        return ""
+    if (
+        not isinstance(key, str)
+        or len(key) > IDEMPOTENCY_KEY_MAX
+        or not key.isascii()
+        or not key.isprintable()
+    ):
+        raise ValidationFailed(
+            f"the Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters",
+            code="idempotency_key_invalid",
+            field="Idempotency-Key",
+        )
+    return key
+
+
+def _idempotent_replay(*, actor: User, key: str, connection_id: Any) -> SyncJob | None:
+    """The job an earlier request with this key created, if any (a client's retry)."""
+    if not key:
+        return None
+    found = SyncJob.objects.filter(user_id=actor.pk, idempotency_key=key).first()
+    if found is None:
+        return None
+    if str(found.connection_id) != str(connection_id):
+        raise Conflict(
+            "this Idempotency-Key was used for a sync to another connection; use a new key",
+            code="idempotency_key_reused",
+        )
+    logger.info("sync request by user %s replayed: job %s", actor.pk, found.pk)
+    return found
+
+
 def sync_request(
     *,
     actor: User,
@@ -200,12 +257,21 @@ def sync_request(
     client_ip: str | None = None,
     keep_in_sync: bool = False,
     fmt: Any = "html",
+    idempotency_key: str = "",
 ) -> SyncJob:
     """Check the policy, make the copy's keys from ``passphrase`` (then forgotten), audit,
-    create the job and enqueue its ID on commit. Raises the export policy's errors.
+    create the job and hand its ID to the queue on commit. Raises the export policy's
+    errors. The job is accepted once it is committed, whether or not the queue is up.
 
     With ``keep_in_sync`` the copy is kept up to date from now on (``sync.autosync``): the
-    server keeps its public key and wrapped private key, never the passphrase."""
+    server keeps its public key and wrapped private key, never the passphrase.
+
+    With ``idempotency_key`` a repeated request (a client retrying after a lost answer)
+    returns the job the first one created instead of starting another."""
+    key = _idempotency_key_clean(idempotency_key)
+    replay = _idempotent_replay(actor=actor, key=key, connection_id=connection_id)
+    if replay is not None:
+        return replay
     try:
         conn = _connection_for(actor=actor, connection_id=connection_id)
         current = export_policy.policy_get()
@@ -232,6 +298,42 @@ def sync_request(
     del passphrase  # from here on only the public key material exists
     retry = RetryPolicy.current()
     job_id = uuid.uuid4()
+    try:
+        job = _request_commit(
+            actor=actor,
+            conn=conn,
+            job_id=job_id,
+            copy_keys=copy_keys,
+            clean_reason=clean_reason,
+            client_ip=client_ip,
+            keep_in_sync=keep_in_sync,
+            max_attempts=retry.max_attempts,
+            idempotency_key=key,
+            fmt_clean=fmt_clean,
+        )
+    except IntegrityError:
+        # The same key raced in from a concurrent request, whose job won.
+        replay = _idempotent_replay(actor=actor, key=key, connection_id=connection_id)
+        if replay is None:
+            raise
+        return replay
+    logger.info("sync job %s queued for user %s (%s)", job.pk, actor.pk, conn.provider)
+    return job
+
+
+def _request_commit(
+    *,
+    actor: User,
+    conn: StorageConnection,
+    job_id: uuid.UUID,
+    copy_keys: offline.CopyKeys | kdbx.KdbxKeys,
+    clean_reason: str,
+    client_ip: str | None,
+    keep_in_sync: bool,
+    max_attempts: int,
+    idempotency_key: str,
+    fmt_clean: str,
+) -> SyncJob:
     with transaction.atomic():
         audit_record(
             actor=actor,
@@ -267,14 +369,14 @@ def sync_request(
             provider=conn.provider,
             reason=clean_reason,
             object_name=object_name_for(conn, fmt_clean),
-            max_attempts=retry.max_attempts,
+            max_attempts=max_attempts,
             keep_in_sync=bool(keep_in_sync),
             sync_copy=sync_copy,
+            idempotency_key=idempotency_key,
         )
         copy_keys_store(job, copy_keys)
         job.save(force_insert=True)
-        transaction.on_commit(lambda: _enqueue(job_id))
-    logger.info("sync job %s queued for user %s (%s)", job.pk, actor.pk, conn.provider)
+        transaction.on_commit(lambda: _dispatch(job_id, attempt=0))
     return job
 
 
@@ -291,13 +393,31 @@ def copy_keys_for(
     )
 
 
-def _enqueue(job_id: uuid.UUID, eta: datetime | None = None) -> None:
+def _dispatch(job_id: Any, *, attempt: int, eta: datetime | None = None) -> bool:
+    """Hand the pending attempt of a committed job to the queue (the job's ID only) and,
+    once the queue took it, record ``dispatched_at``. A queue that refuses or cannot be
+    reached is logged, not raised: the job is durable in the database and the sweep sends
+    it when the queue is back, so a request never fails (or gets retried into a second job)
+    because of the queue. Returns whether the queue took it."""
     from strongroom.sync.tasks import sync_job_execute
 
-    if eta is None:
-        sync_job_execute(str(job_id))
-    else:
-        sync_job_execute.schedule((str(job_id),), eta=eta)
+    try:
+        if eta is None:
+            sync_job_execute(str(job_id))
+        else:
+            sync_job_execute.schedule((str(job_id),), eta=eta)
+    except Exception as exc:  # any broker failure (Redis down, SQLite queue locked)
+        logger.warning(
+            "sync job %s: the queue did not take it (%s); the sweep will send it",
+            job_id,
+            type(exc).__name__,
+        )
+        return False
+    # Only for the attempt this message is for: a job already claimed is delivered anyway.
+    SyncJob.objects.filter(
+        pk=job_id, attempts=attempt, state__in=(JobState.QUEUED, JobState.RETRY_WAIT)
+    ).update(dispatched_at=timezone.now())
+    return True
 
 
 # --------------------------------------------------------------------------- run
@@ -324,23 +444,128 @@ def _claim(*, job_id: Any, worker_id: str, now: datetime) -> SyncJob | None:
             logger.debug("sync job %s not claimable (%s)", job.pk, job.state)
             return None
         job.state = JobState.RUNNING
+        # (worker_id, attempts) is the lease token: every later write of this attempt's
+        # outcome, and every renewal, is conditional on it.
         job.attempts += 1
         job.worker_id = worker_id[:200]
         job.lease_expires_at = now + timedelta(seconds=lease_seconds())
         job.next_attempt_at = None
+        job.dispatched_at = job.dispatched_at or now
         job.started_at = job.started_at or now
         job.save()
     logger.info("sync job %s claimed by worker %s (attempt %d)", job.pk, worker_id, job.attempts)
     return job
 
 
-def _still_mine(job_id: Any, worker_id: str) -> SyncJob | None:
-    """Inside a transaction: the job, locked, if this worker still holds it."""
+def _still_mine(
+    job_id: Any, worker_id: str, attempt: int, *, succeeded: bool = False
+) -> SyncJob | None:
+    """Inside a transaction: the job, locked, if this attempt still holds it. This is the
+    compare-and-set on (id, worker, attempt) that every outcome goes through, so a worker
+    that lost the job (its lease expired, another attempt claimed it) records nothing.
+
+    A success is also taken when the sweep took the job back (the worker looked dead) but
+    no other attempt has claimed it since: the upload landed, so the job is done, and the
+    retry the sweep queued finds nothing to do instead of uploading and auditing again."""
     job = SyncJob.objects.select_for_update().filter(pk=job_id).first()
-    if job is None or job.state != JobState.RUNNING or job.worker_id != worker_id[:200]:
-        logger.warning("sync job %s: lease lost by worker %s; result dropped", job_id, worker_id)
-        return None
-    return job
+    if job is not None and job.worker_id == worker_id[:200] and job.attempts == attempt:
+        if job.state == JobState.RUNNING:
+            return job
+        if succeeded and job.state == JobState.RETRY_WAIT and job.error_code == "worker_lost":
+            logger.info("sync job %s: attempt %d finished after it was taken back", job_id, attempt)
+            return job
+    logger.warning(
+        "sync job %s: worker %s no longer holds attempt %d; its result is dropped",
+        job_id,
+        worker_id,
+        attempt,
+    )
+    return None
+
+
+class _LeaseLost(Exception):
+    """The attempt no longer holds its job (taken back, or claimed by another attempt)."""
+
+
+class _Lease:
+    """The claim's lease, kept alive while the attempt works: a background thread renews it
+    every third of ``lease_seconds()`` (an upload may take far longer than the lease), and
+    each renewal is conditional on (id, worker, attempt, running). A renewal that finds the
+    job no longer this attempt's marks the lease lost, and the attempt stops at its next
+    step (before the audit record, before the upload).
+
+    When the attempt runs inside an enclosing transaction (Huey's immediate mode in tests
+    and scripts), another connection could not see the claim, so the lease is renewed from
+    the attempt's own thread between steps instead."""
+
+    def __init__(self, *, job: SyncJob, worker_id: str, clock: Clock) -> None:
+        self.job_id = job.pk
+        self.worker_id = worker_id[:200]
+        self.attempt = job.attempts
+        self.clock = clock
+        self.seconds = lease_seconds()
+        self.lost = threading.Event()
+        self.renewals = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.inline = db_connection.in_atomic_block
+        # When the claim set the lease (no extra clock reading).
+        self._renewed_at = (job.lease_expires_at or clock()) - timedelta(seconds=self.seconds)
+
+    def renew(self) -> bool:
+        if self.lost.is_set():
+            return False
+        held = SyncJob.objects.filter(
+            pk=self.job_id, state=JobState.RUNNING, worker_id=self.worker_id, attempts=self.attempt
+        ).update(lease_expires_at=self.clock() + timedelta(seconds=self.seconds))
+        if not held:
+            self.lost.set()
+            logger.warning(
+                "sync job %s: worker %s lost its lease (attempt %d)",
+                self.job_id,
+                self.worker_id,
+                self.attempt,
+            )
+            return False
+        self.renewals += 1
+        return True
+
+    def check(self) -> None:
+        """Between steps: raise ``_LeaseLost`` if the job is no longer this attempt's."""
+        if self.inline:
+            now = self.clock()
+            if now >= self._renewed_at + timedelta(seconds=self.seconds / 3):
+                self._renewed_at = now
+                self.renew()
+        if self.lost.is_set():
+            raise _LeaseLost
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.seconds / 3):
+                try:
+                    if not self.renew():
+                        return
+                except DatabaseError as exc:
+                    # Not renewed this time; the lease still has two thirds left.
+                    logger.warning(
+                        "sync job %s: lease not renewed (%s)", self.job_id, type(exc).__name__
+                    )
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    def __enter__(self) -> _Lease:
+        if not self.inline:
+            self._thread = threading.Thread(
+                target=self._beat, name=f"sync-lease-{self.job_id}", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.seconds)
 
 
 class _JobFailed(Exception):
@@ -472,41 +697,24 @@ def sync_job_run(
         if job.connection_id
         else None
     )
+    attempt = job.attempts
     try:
-        if conn is None:
-            raise _JobFailed(
-                "connection_removed", "the storage connection was removed; connect it again"
-            )
-        built = _build(job=job, user=user, now=clock())
-        # Fail closed: the upload happens only once its audit record is written.
-        try:
-            audit_record(
-                actor=user,
-                action="sync.upload",
-                object_type="sync_job",
-                object_id=str(job.pk),
-                object_name=job.object_name,
-                reason=job.reason,
-                details={
-                    "system": True,
-                    "on_behalf_of": user.username,
-                    "provider": job.provider,
-                    "trigger": job.trigger,
-                    "sync_copy_id": str(job.sync_copy_id) if job.sync_copy_id else None,
-                    "attempt": job.attempts,
-                    "entry_count": built.entry_count,
-                    "size": len(built.content),
-                    "sha256": built.sha256,
-                    "format": job.format,
-                    "key_fingerprint": copy_keys_fingerprint(job),
-                    **export_selectors.ExportScope().as_audit(),
-                },
-            )
-        except AuditUnavailable as exc:
-            raise _JobFailed(
-                "audit_unavailable", "the audit trail is unavailable", retryable=True
-            ) from exc
-        info = _upload(job=job, conn=conn, built=built)
+        with _Lease(job=job, worker_id=worker_id, clock=clock) as lease:
+            if conn is None:
+                raise _JobFailed(
+                    "connection_removed", "the storage connection was removed; connect it again"
+                )
+            built = _build(job=job, user=user, now=clock())
+            lease.check()
+            info = _audit_and_upload(job=job, user=user, conn=conn, built=built, lease=lease)
+    except _LeaseLost:
+        logger.warning(
+            "sync job %s: attempt %d by worker %s stopped: the job was taken back",
+            job.pk,
+            attempt,
+            worker_id,
+        )
+        return None
     except _JobFailed as failure:
         return _after_failure(
             job=job, user=user, failure=failure, worker_id=worker_id, clock=clock, rand=rand
@@ -532,6 +740,42 @@ def sync_job_run(
     )
 
 
+def _audit_and_upload(
+    *, job: SyncJob, user: User, conn: StorageConnection, built: _Built, lease: _Lease
+) -> storage_base.ObjectInfo:
+    """Audit first (fail closed: no record, no upload), then upload, checking between the
+    two that the attempt still holds the job."""
+    try:
+        audit_record(
+            actor=user,
+            action="sync.upload",
+            object_type="sync_job",
+            object_id=str(job.pk),
+            object_name=job.object_name,
+            reason=job.reason,
+            details={
+                "system": True,
+                "on_behalf_of": user.username,
+                "provider": job.provider,
+                "trigger": job.trigger,
+                "sync_copy_id": str(job.sync_copy_id) if job.sync_copy_id else None,
+                "attempt": job.attempts,
+                "entry_count": built.entry_count,
+                "size": len(built.content),
+                "sha256": built.sha256,
+                "format": job.format,
+                "key_fingerprint": copy_keys_fingerprint(job),
+                **export_selectors.ExportScope().as_audit(),
+            },
+        )
+    except AuditUnavailable as exc:
+        raise _JobFailed(
+            "audit_unavailable", "the audit trail is unavailable", retryable=True
+        ) from exc
+    lease.check()
+    return _upload(job=job, conn=conn, built=built)
+
+
 def _after_success(
     *,
     job: SyncJob,
@@ -544,10 +788,11 @@ def _after_success(
 ) -> SyncJob | None:
     location = info.location or info.name
     with transaction.atomic():
-        locked = _still_mine(job.pk, worker_id)
+        locked = _still_mine(job.pk, worker_id, job.attempts, succeeded=True)
         if locked is None:
             return None
         locked.state = JobState.SUCCEEDED
+        locked.next_attempt_at = None
         locked.result_location = location[:1000]
         locked.result_size = info.size
         locked.result_sha256 = built.sha256
@@ -653,7 +898,7 @@ def _after_failure(
     now = clock()
     label = _provider_label(job.provider)
     with transaction.atomic():
-        locked = _still_mine(job.pk, worker_id)
+        locked = _still_mine(job.pk, worker_id, job.attempts)
         if locked is None:
             return None
         if failure.retryable and locked.attempts < locked.max_attempts:
@@ -668,9 +913,10 @@ def _after_failure(
             locked.last_error = failure.message[:1000]
             locked.lease_expires_at = None
             locked.next_attempt_at = now + timedelta(seconds=delay)
+            locked.dispatched_at = None
             locked.save()
-            eta = locked.next_attempt_at
-            transaction.on_commit(lambda: _enqueue(job.pk, eta=eta))
+            eta, attempt = locked.next_attempt_at, locked.attempts
+            transaction.on_commit(lambda: _dispatch(job.pk, attempt=attempt, eta=eta))
             logger.info(
                 "sync job %s attempt %d failed (%s); retry in %.1f s",
                 job.pk,
@@ -706,7 +952,7 @@ def _after_auth_failure(
 
     label = _provider_label(job.provider)
     with transaction.atomic():
-        locked = _still_mine(job.pk, worker_id)
+        locked = _still_mine(job.pk, worker_id, job.attempts)
         if locked is None:
             return None
         _fail_final(
@@ -792,16 +1038,29 @@ class SweepResult:
     enqueued: int
     reclaimed: int
     failed: int
+    # Jobs the queue did not take this time (it is down): they stay in the outbox.
+    not_sent: int = 0
 
 
 def sync_jobs_sweep(
-    *, now: datetime | None = None, queued_grace_seconds: float = 30.0, limit: int = 1000
+    *,
+    now: datetime | None = None,
+    queued_grace_seconds: float = 30.0,
+    outbox_grace_seconds: float | None = None,
+    limit: int = 1000,
 ) -> SweepResult:
-    """Re-enqueue what is due: queued jobs older than the grace period (their queue message
-    may be lost), retry_wait jobs past their time, and running jobs whose lease expired
-    (their worker died: back to retry_wait, or failed when out of attempts). Enqueuing a
-    job twice is harmless: only one worker can claim it."""
-    now = now or timezone.now()
+    """Take back running jobs whose lease expired (their worker died or stalled past its
+    heartbeat: back to retry_wait, due at once, or failed when out of attempts), then send
+    the queue what it should have: queued jobs it never took (``dispatched_at`` empty, older
+    than the outbox grace), queued jobs whose message went out ``queued_grace_seconds`` ago
+    and is still not claimed (lost with a flushed queue or a killed consumer), and retries
+    that are due. Sending a job twice is harmless: only one attempt can claim it. If the
+    queue refuses one message the rest wait for the next sweep."""
+    real_now = timezone.now()
+    now = now or real_now
+    # Never record a time ahead of the real one: a caller may pass ``now`` ahead.
+    stamp = min(now, real_now)
+    grace = outbox_grace() if outbox_grace_seconds is None else outbox_grace_seconds
     reclaimed = failed = 0
     expired = list(
         SyncJob.objects.filter(state=JobState.RUNNING, lease_expires_at__lte=now).values_list(
@@ -810,6 +1069,7 @@ def sync_jobs_sweep(
     )
     for pk in expired:
         with transaction.atomic():
+            # Conditional again under the lock: a heartbeat or a finish since the query wins.
             job = _locked(
                 SyncJob.objects.filter(
                     pk=pk, state=JobState.RUNNING, lease_expires_at__lte=now
@@ -833,29 +1093,44 @@ def sync_jobs_sweep(
             job.state = JobState.RETRY_WAIT
             job.error_code = "worker_lost"
             job.last_error = message
-            # Due at once (never later than the real time: a caller may pass ``now`` ahead).
-            job.next_attempt_at = min(now, timezone.now())
+            job.next_attempt_at = stamp
             job.lease_expires_at = None
+            job.dispatched_at = None
             job.save()
             reclaimed += 1
+    resend_before = now - timedelta(seconds=queued_grace_seconds)
     due = list(
         SyncJob.objects.filter(
-            Q(state=JobState.QUEUED, created_at__lte=now - timedelta(seconds=queued_grace_seconds))
-            | Q(state=JobState.RETRY_WAIT, next_attempt_at__lte=now)
+            Q(
+                state=JobState.QUEUED,
+                dispatched_at__isnull=True,
+                created_at__lte=now - timedelta(seconds=grace),
+            )
+            | Q(state=JobState.QUEUED, dispatched_at__lte=resend_before)
+            | (
+                Q(state=JobState.RETRY_WAIT, next_attempt_at__lte=now)
+                & (Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=resend_before))
+            )
         )
         .order_by("created_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "attempts")[:limit]
     )
-    for pk in due:
-        _enqueue(pk)
+    sent = 0
+    for pk, attempt in due:
+        if not _dispatch(pk, attempt=attempt):
+            break
+        sent += 1
+    not_sent = len(due) - sent
     if due or reclaimed or failed:
         logger.info(
-            "sync sweep: %d enqueued, %d reclaimed from lost workers, %d failed",
-            len(due),
+            "sync sweep: %d sent, %d not taken by the queue, %d reclaimed from lost workers, "
+            "%d failed",
+            sent,
+            not_sent,
             reclaimed,
             failed,
         )
-    return SweepResult(enqueued=len(due), reclaimed=reclaimed, failed=failed)
+    return SweepResult(enqueued=sent, reclaimed=reclaimed, failed=failed, not_sent=not_sent)
 
 
 def sync_jobs_active_count(*, user: User) -> int:

@@ -21,8 +21,23 @@ def sync_job_execute(job_id: str) -> None:
 
 @db_periodic_task(crontab(minute="*"))
 def sync_jobs_sweep() -> None:
-    """Every minute: jobs whose queue message was lost or whose worker died are picked up
-    again, and retries that are due are enqueued."""
+    """Every minute, and every ``STRONGROOM_SYNC_SWEEP_SECONDS`` (15) in between through the
+    ticks scheduled here (Huey's periodic tasks have minute granularity): jobs the queue did
+    not take or lost, jobs whose worker died, and retries that are due are sent again. With
+    the 30-second lease a killed worker's job runs again within a minute."""
+    from strongroom.sync import services
+
+    services.sync_jobs_sweep()
+    tick = services.sweep_seconds()
+    later = tick
+    while later < 60:
+        sync_jobs_sweep_tick.schedule(delay=later)
+        later += tick
+
+
+@db_task()
+def sync_jobs_sweep_tick() -> None:
+    """One sweep between two minutes (scheduled by ``sync_jobs_sweep``)."""
     from strongroom.sync import services
 
     services.sync_jobs_sweep()

@@ -44,8 +44,11 @@ def sync_start(request: HttpRequest, connection_id: str) -> HttpResponse:
             return _app_error_json(exc)
         messages.error(request, sentence(exc.message))
         return redirect("exports:menu")
+    # Accurate whether or not the queue took it at once: the job is stored, the worker (or,
+    # after a queue outage, the sweep) starts it.
     text = (
-        "Sync started: the encrypted copy is being uploaded. You will be notified when it is there."
+        "Sync started: the encrypted copy is queued and will be uploaded in the background. "
+        "You will be notified when it is there."
     )
     if _wants_json(request):
         return JsonResponse(
