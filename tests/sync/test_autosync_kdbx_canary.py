@@ -87,7 +87,7 @@ def test_no_passphrase_or_transformed_key_anywhere(
     copy.refresh_from_db()
     assert copy.format == "kdbx"
     material += _key_material(copy.copy_keys, CANARY_TWO)
-    uploaded = sync_dir / conn.config["folder"] / copy.object_name
+    uploaded = sync_dir / str(conn.user_id) / conn.config["folder"] / copy.object_name
     [entry] = keepassxc_export(uploaded, CANARY_TWO).entries
     assert entry.strings["Password"] == "pw-3"
 

@@ -52,7 +52,9 @@ def _read(copy: SyncCopy, sync_dir, moto, tmp_path):
         bucket = copy.connection.config["bucket"]
         data = moto.client().get_object(Bucket=bucket, Key=copy.object_name)["Body"].read()
     else:
-        data = (sync_dir / copy.connection.config["folder"] / copy.object_name).read_bytes()
+        data = (
+            sync_dir / str(copy.user_id) / copy.connection.config["folder"] / copy.object_name
+        ).read_bytes()
     path = tmp_path / f"{copy.pk}-{copy.built_seq}.kdbx"
     path.write_bytes(data)
     return path, keepassxc_export(path, PASSPHRASE)
@@ -219,7 +221,9 @@ def test_new_passphrase_keeps_the_kdbx_format_with_a_new_salt(sync_dir, kdbx_pol
     copy.refresh_from_db()
     assert copy.format == "kdbx" and copy.copy_keys["salt"] != old_salt
     path = tmp_path / "rekeyed.kdbx"
-    path.write_bytes((sync_dir / conn.config["folder"] / copy.object_name).read_bytes())
+    path.write_bytes(
+        (sync_dir / str(conn.user_id) / conn.config["folder"] / copy.object_name).read_bytes()
+    )
     assert keepassxc_export(path, new_passphrase).name.startswith("Strongroom offline copy")
 
 
@@ -231,7 +235,7 @@ def test_switching_format_replaces_the_file_and_disconnect_deletes_either(
     user = user_make("password_admin")
     account_make(user, resource_make(user, name="r"), username="u", password="p")
     conn = local_connect(user)
-    folder = sync_dir / conn.config["folder"]
+    folder = sync_dir / str(conn.user_id) / conn.config["folder"]
 
     def names() -> list[str]:
         return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))

@@ -53,7 +53,7 @@ for i in range(5):
 conn = storage.storage_connection_save(
     actor=tech, provider="local", config={{"folder": "tech"}}, credentials={{}}
 )
-token = people.api_token_create(user=tech, name="outage test").raw
+token = people.api_token_create(user=tech, name="outage test", reauth=people.REAUTH_TRUSTED).raw
 result = {{"token": token, "connection": str(conn.pk)}}
 """
 
