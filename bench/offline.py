@@ -18,6 +18,7 @@ nothing), interleaved with our own runs so that load from elsewhere hits both al
 ratio to it, the reference figures of /work/shared/bench/PEERS.md, and the target.
 
     .venv/bin/python bench/offline.py [--quick] [--sizes 1000,10000,100000]
+    .venv/bin/python bench/offline.py --format kdbx    # KeePass build next to HTML
 """
 
 from __future__ import annotations
@@ -348,7 +349,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--floor-one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--format",
+        choices=("html", "kdbx"),
+        default="html",
+        help="kdbx: the KeePass copy's build next to the HTML build (bench/kdbx.py)",
+    )
     args, _unknown = parser.parse_known_args(argv)
+    if args.format == "kdbx":
+        return subprocess.call(
+            [PY, str(HERE / "kdbx.py"), "--sizes", args.sizes, "--repeat", str(args.repeats)]
+        )
     if args.build_one:
         print(json.dumps(build_one(args.build_one, args.out)))
         return 0
