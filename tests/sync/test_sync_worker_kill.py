@@ -23,7 +23,7 @@ import uuid
 
 import pytest
 
-from cli.helpers import LOGIN_PASSWORD, make_installation
+from cli.helpers import LOGIN_PASSWORD, StreamWatcher, make_installation
 from strongroom.crypto import offline
 
 PASSPHRASE = "plum orbit quietly seventy lantern"
@@ -131,6 +131,12 @@ def test_worker_killed_mid_upload_is_recovered_by_the_other_worker_within_a_minu
         assert len(jobs) == USERS
         victim = inst.start("worker", env=ENV)
         survivor = inst.start("worker", env=ENV)
+        # Drain both workers' output: a full pipe would block a worker that logs at INFO.
+        _drains = [
+            StreamWatcher(stream)
+            for proc in (victim, survivor)
+            for stream in (proc.stdout, proc.stderr)
+        ]
         # Kill the victim as soon as it holds a running job after a few copies landed.
         # (Polling the folder and the database is the condition; nothing sleeps blindly.)
         _wait_until(lambda: _landed(base) >= 2 and bool(_running_on(inst, victim.pid)), timeout=180)
