@@ -283,7 +283,8 @@ class HAProxy:
             rows = self.stat()
         except OSError:  # not listening yet
             return {}
-        return {r["svname"]: r["status"] for r in rows if r["svname"] not in {"FRONTEND", "BACKEND"}}
+        servers = (r for r in rows if r["svname"] not in {"FRONTEND", "BACKEND"})
+        return {r["svname"]: r["status"] for r in servers}
 
     def close(self) -> None:
         _stop(self.proc, signal.SIGTERM)
