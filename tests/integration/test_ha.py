@@ -71,6 +71,8 @@ pytestmark = [
 ]
 
 PASSPHRASE = "plum orbit quietly seventy lantern"
+# Debian installs it in /usr/sbin, which is not on every user's PATH.
+HAPROXY = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
 REDIS_URL = os.environ.get("STRONGROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 USERS = 6
 ENTRIES = 150
@@ -256,7 +258,7 @@ class HAProxy:
         )  # fmt: skip
         self.log = (workdir / "haproxy.log").open("w")
         self.proc = subprocess.Popen(
-            [shutil.which("haproxy") or "haproxy", "-db", "-f", str(cfg)],
+            [HAPROXY or "haproxy", "-db", "-f", str(cfg)],
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -369,7 +371,7 @@ def queue_name():
 
 
 def test_kill_one_web_node_and_one_worker_under_load_behind_haproxy(tmp_path, queue_name):
-    if shutil.which("haproxy") is None:
+    if HAPROXY is None:
         pytest.fail("haproxy is missing: run scripts/test (it installs Debian's haproxy)")
     inst, cleanup = make_installation(tmp_path / "inst")
     base_dir = tmp_path / "sync-root"
