@@ -223,7 +223,8 @@ def test_a_sync_accepted_while_redis_is_down_runs_exactly_once_when_it_is_back(
         claims = re.findall(rf"sync job {job['id']} claimed by worker", err.text)
         assert len(claims) == 1
         assert inst.script(JOBS) == [done]
-        content = (base_dir / "tech" / "strongroom-offline.html").read_bytes()
+        [stored] = base_dir.glob("*/tech/strongroom-offline.html")  # <base>/<user id>/<folder>
+        content = stored.read_bytes()
         payload = offline.offline_file_open(html=content, passphrase=PASSPHRASE)
         assert sorted(e.name for e in payload.entries) == [f"host-{i}" for i in range(5)]
     finally:
