@@ -433,7 +433,10 @@ def _locked(queryset: QuerySet[SyncJob]) -> QuerySet[SyncJob]:
 
 def _claim(*, job_id: Any, worker_id: str, now: datetime) -> SyncJob | None:
     with transaction.atomic():
-        job = _locked(SyncJob.objects.filter(pk=job_id)).first()
+        # Wait for the row, never skip it: whoever holds it (the sweep that has just sent
+        # this message, the dispatcher recording dispatched_at) lets go in moments, and a
+        # skipped row would drop the message until the sweep's resend, 30 s later.
+        job = SyncJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None:
             return None
         due = job.state == JobState.QUEUED or (
