@@ -284,3 +284,21 @@ def process_alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def wait_until(
+    condition: Callable[[], Any],
+    *,
+    timeout: float,
+    what: str | Callable[[], str] = "the condition",
+    interval: float = 0.02,
+) -> Any:
+    """Poll ``condition`` (another process's progress, which no event reports) until it is
+    truthy; return its value, or fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, (
+            f"timed out waiting for {what if isinstance(what, str) else what()}"
+        )
+        time.sleep(interval)
+    return found

@@ -49,10 +49,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -61,6 +59,7 @@ from cli.helpers import (
     free_port,
     make_installation,
     outer_postgres_url,
+    wait_until,
     wait_until_http_ok,
 )
 from strongroom.crypto import offline
@@ -323,22 +322,6 @@ def _stop(proc: subprocess.Popen | None, sig: int) -> None:
         proc.wait()
 
 
-def _wait_until(
-    condition: Callable[[], Any],
-    *,
-    timeout: float,
-    what: str | Callable[[], str],
-    interval: float = 0.02,
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        assert time.monotonic() < deadline, (
-            f"timed out waiting for {what if isinstance(what, str) else what()}"
-        )
-        time.sleep(interval)
-    return found
-
-
 def _running_on(db, pid: int, *, claimed_within: float | None = None) -> list[str]:
     """The jobs running on worker ``pid``; with ``claimed_within``, only those whose lease
     was taken (or renewed) that many seconds ago at most, so they have work left to do."""
@@ -410,7 +393,7 @@ def test_kill_one_web_node_and_one_worker_under_load_behind_haproxy(tmp_path, qu
                 assert proc.poll() is None, (name, (logs / f"{name}.log").read_text()[-3000:])
             return balancer.status() == {"web1": "UP", "web2": "UP"}
 
-        _wait_until(
+        wait_until(
             both_up, timeout=60, interval=0.1,
             what=lambda: f"both web nodes UP in haproxy: {balancer.status()}",
         )  # fmt: skip
@@ -429,7 +412,7 @@ def test_kill_one_web_node_and_one_worker_under_load_behind_haproxy(tmp_path, qu
                 _running_on(db, worker_victim.pid, claimed_within=0.03)
             )
 
-        _wait_until(ready_to_kill, timeout=120, what="the victim worker to hold a running job")
+        wait_until(ready_to_kill, timeout=120, what="the victim worker to hold a running job")
         os.killpg(web_victim.pid, signal.SIGKILL)
         os.killpg(worker_victim.pid, signal.SIGKILL)
         killed_at = time.monotonic()
@@ -440,7 +423,7 @@ def test_kill_one_web_node_and_one_worker_under_load_behind_haproxy(tmp_path, qu
         def web1_down() -> bool:
             return balancer.status().get("web1", "").startswith("DOWN")
 
-        _wait_until(web1_down, timeout=30, what="haproxy to mark web1 DOWN")
+        wait_until(web1_down, timeout=30, what="haproxy to mark web1 DOWN")
         down_at = time.monotonic()
 
         def enough_after_down() -> bool:
@@ -450,7 +433,7 @@ def test_kill_one_web_node_and_one_worker_under_load_behind_haproxy(tmp_path, qu
                 and sum(o.kind == "post" for o in after) >= POSTS_AFTER_DOWN
             )
 
-        _wait_until(enough_after_down, timeout=120, what="load after the node was dropped")
+        wait_until(enough_after_down, timeout=120, what="load after the node was dropped")
         load.join()
         outcomes = load.snapshot()
         accepted = {o.job for o in outcomes if o.status == 202}
@@ -464,7 +447,7 @@ def test_kill_one_web_node_and_one_worker_under_load_behind_haproxy(tmp_path, qu
                     recovered_after[pk] = time.monotonic() - killed_at
             return all(state == "succeeded" for state in states.values())
 
-        _wait_until(all_done, timeout=90, what="every job to succeed", interval=0.1)
+        wait_until(all_done, timeout=90, what="every job to succeed", interval=0.1)
         results = inst.script(RESULTS, env=env)
 
         failed = [o for o in outcomes if o.status not in (200, 202)]

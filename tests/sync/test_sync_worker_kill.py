@@ -23,7 +23,7 @@ import uuid
 
 import pytest
 
-from cli.helpers import LOGIN_PASSWORD, StreamWatcher, make_installation
+from cli.helpers import LOGIN_PASSWORD, StreamWatcher, make_installation, wait_until
 from strongroom.crypto import offline
 
 PASSPHRASE = "plum orbit quietly seventy lantern"
@@ -112,13 +112,6 @@ def _landed(base) -> int:
     return len(list(base.glob("*/tech*/strongroom-offline.html")))
 
 
-def _wait_until(condition, *, timeout: float, interval: float = 0.005) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(interval)
-
-
 @pytest.mark.slow
 def test_worker_killed_mid_upload_is_recovered_by_the_other_worker_within_a_minute(tmp_path):
     inst, cleanup = make_installation(tmp_path / "inst")
@@ -139,7 +132,7 @@ def test_worker_killed_mid_upload_is_recovered_by_the_other_worker_within_a_minu
         ]
         # Kill the victim as soon as it holds a running job after a few copies landed.
         # (Polling the folder and the database is the condition; nothing sleeps blindly.)
-        _wait_until(lambda: _landed(base) >= 2 and bool(_running_on(inst, victim.pid)), timeout=180)
+        wait_until(lambda: _landed(base) >= 2 and bool(_running_on(inst, victim.pid)), timeout=180)
         os.kill(victim.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         victim.wait(timeout=30)
@@ -155,7 +148,7 @@ def test_worker_killed_mid_upload_is_recovered_by_the_other_worker_within_a_minu
                     recovered_after[pk] = time.monotonic() - killed_at
             return all(state == "succeeded" for state in states.values())
 
-        _wait_until(all_done, timeout=300, interval=0.05)
+        wait_until(all_done, timeout=300, interval=0.05)
         results = inst.script(RESULTS)
         lost = [pk for pk in jobs.values() if results[pk]["state"] != "succeeded"]
 
