@@ -7,6 +7,7 @@ lint:
 	.venv/bin/ruff check src tests bench
 	.venv/bin/ruff format --check src tests bench
 	.venv/bin/mypy src
+	.venv/bin/lint-imports
 fmt:
 	.venv/bin/ruff check --fix src tests bench
 	.venv/bin/ruff format src tests bench

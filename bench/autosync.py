@@ -92,10 +92,12 @@ def _run(users_n: int, entries_n: int, runs: int) -> int:
     from strongroom.core import keys
     from strongroom.core.secrets import seal_into
     from strongroom.crypto import offline
+    from strongroom.exports import offline_file
     from strongroom.exports.services import export_policy_update
     from strongroom.storage import services as storage
     from strongroom.storage.models import StorageConnection
-    from strongroom.sync import autosync, hooks
+    from strongroom.sync import common, hooks
+    from strongroom.sync import copies as sync_copies
     from strongroom.sync import services as sync
     from strongroom.sync.keys import copy_keys_store
     from strongroom.sync.models import AutoState, JobState, SyncCopy, SyncJob
@@ -174,7 +176,7 @@ def _run(users_n: int, entries_n: int, runs: int) -> int:
         SyncCopy.objects.bulk_create(copies, batch_size=500)
         setup_seconds = time.perf_counter() - t_setup
 
-        debounce = autosync.debounce_seconds()
+        debounce = common.debounce_seconds()
         # The fake clock moves past each debounce window; uploads are real.
         clock_now = [timezone.now()]
 
@@ -197,7 +199,7 @@ def _run(users_n: int, entries_n: int, runs: int) -> int:
             trigger_ms.append((time.perf_counter() - t) * 1000)
             advance()
             t = time.perf_counter()
-            started = autosync.sync_copies_sweep(clock=clock).started
+            started = sync_copies.sync_copies_sweep(clock=clock).started
             job_ids = list(
                 SyncJob.objects.filter(state=JobState.QUEUED).values_list("pk", flat=True)
             )
@@ -210,10 +212,10 @@ def _run(users_n: int, entries_n: int, runs: int) -> int:
             # One copy at a time (the first user's), several times.
             for _ in range(5):
                 advance()
-                autosync.sync_copies_touch(user_ids=[users[0].pk], clock=clock)
+                sync_copies.sync_copies_touch(user_ids=[users[0].pk], clock=clock)
                 advance()
                 t = time.perf_counter()
-                job = autosync.sync_copy_claim(copy_id=copies[0].pk, clock=clock)
+                job = sync_copies.sync_copy_claim(copy_id=copies[0].pk, clock=clock)
                 t_claim = time.perf_counter()
                 assert job is not None
                 sync.sync_job_run(job_id=job.pk, worker_id="bench-worker")
@@ -231,7 +233,7 @@ def _run(users_n: int, entries_n: int, runs: int) -> int:
             .get_object(Bucket=creds.bucket, Key=f"{users[-1].username}/{last.object_name}")["Body"]
             .read()
         )
-        payload = offline.offline_file_open(html=body, passphrase=PASSPHRASE)
+        payload = offline_file.offline_file_open(html=body, passphrase=PASSPHRASE)
         assert len(payload.entries) == entries_n
         assert any(e.username == f"admin-{version}" for e in payload.entries)
     finally:

@@ -65,6 +65,7 @@ def _rss_mib() -> float:
 def build_one(fmt: str, n: int, out: str | None) -> dict[str, float]:
     """In a subprocess: generate the entries, make the keys, time one build."""
     from strongroom.crypto import kdbx, offline
+    from strongroom.exports import offline_file
 
     entries = _entries(n)
     now = datetime.now(UTC)
@@ -79,7 +80,7 @@ def build_one(fmt: str, n: int, out: str | None) -> dict[str, float]:
     if fmt == "kdbx":
         content = kdbx.kdbx_build(keys=keys, entries=entries, generated_at=now, title="Bench vault")
     else:
-        content = offline.offline_file_build(
+        content = offline_file.offline_file_build(
             copy_keys=keys,
             entries=entries,
             generated_at=now,

@@ -5,12 +5,20 @@ data directory and SQLite (or STRONGROOM_DATABASE_URL if set), seeds one user, o
 and one account through the real services, then drives both endpoints with N concurrent
 keep-alive clients:
 
-* floor:     GET  /livez                          (a bare Django view, no database)
-* retrieval: POST /api/v1/accounts/<id>/password  (bearer token lookup, authorisation,
-             audit record written first in a hash-chained transaction, AES-GCM decrypt)
+* bare floor:    GET  /livez                          (a bare Django view, no database)
+* audited floor: POST /bench/audited-floor            (bench/floor_site.py: the same bearer
+                 token looked up by its hash, one row inserted in one transaction: the least
+                 an audited read must do)
+* retrieval:     POST /api/v1/accounts/<id>/password  (bearer token lookup, authorisation,
+                 audit record written first in a hash-chained transaction, AES-GCM decrypt)
 
-Prints requests/s and p50/p99 latency (medians over the repeats) and the server's peak
-resident memory.
+With ``--nodes 2`` (or ``--balancer``) the server is N `strongroom web` nodes on the same
+database behind Debian's haproxy (round robin, as tests/integration/test_ha.py and
+docs/operations.md configure it), and every endpoint, floors included, goes through it.
+
+Prints requests/s and p50/p99 latency (medians over the repeats), each against both floors
+measured in the same run, the server's peak resident memory and the load average before and
+after each row (the machine is shared: a row measured under load says so).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -31,11 +40,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
+BENCH = Path(__file__).resolve().parent
+
 SEED = r"""
 import json, django
 django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
+import floor_site
+floor_site.create_table()
 from strongroom.core import keys
 keys.verify()
 from strongroom.accounts.services import user_create, api_token_create, REAUTH_TRUSTED
@@ -46,6 +59,31 @@ raw = token.raw
 res = resource_create(actor=user, name="bench server <&>", resource_type="server", host="10.0.0.1")
 acc = account_create(actor=user, resource_id=res.pk, username="root", password="S3cr3t-\"<&>'-密码")
 print(json.dumps({"token": raw, "account_id": str(acc.pk)}))
+"""
+
+
+HAPROXY_CFG = """
+global
+    maxconn 512
+
+defaults
+    mode http
+    timeout connect 500ms
+    timeout client 60s
+    timeout server 60s
+    timeout check 2s
+
+frontend vault
+    bind 127.0.0.1:{port}
+    default_backend web
+
+backend web
+    balance roundrobin
+    option httpchk GET /readyz
+    http-check expect status 200
+    default-server inter 500ms fall 2 rise 2
+    http-response set-header X-Served-By %s
+{servers}
 """
 
 
@@ -149,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="requests per run")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer requests and repeats")
+    parser.add_argument("--nodes", type=int, default=1, help="web nodes (2+: behind haproxy)")
+    parser.add_argument(
+        "--balancer", action="store_true", help="put haproxy in front even of one node"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.repeats = 400, 3
@@ -158,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(
         os.environ,
         STRONGROOM_DATA_DIR=data_dir,
-        DJANGO_SETTINGS_MODULE="strongroom.config.settings",
+        DJANGO_SETTINGS_MODULE="floor_settings",
+        PYTHONPATH=os.pathsep.join([str(BENCH), *filter(None, [os.environ.get("PYTHONPATH", "")])]),
         STRONGROOM_LOG_LEVEL="WARNING",
     )
     seeded = subprocess.run([PY, "-c", SEED], env=env, capture_output=True, text=True, check=False)
@@ -166,24 +209,60 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(seeded.stderr)
         return 1
     info = json.loads(seeded.stdout.strip().splitlines()[-1])
-    port = free_port()
     strongroom = str(Path(PY).with_name("strongroom"))
-    server = subprocess.Popen(
-        [strongroom, "web", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    node_ports = [free_port() for _ in range(args.nodes)]
+    procs = [
+        subprocess.Popen(
+            [strongroom, "web", "--host", "127.0.0.1", "--port", str(node_port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for node_port in node_ports
+    ]
+    balancer = None
+    port = node_ports[0]
     try:
-        wait_up(port, time.monotonic() + 60)
+        for node_port in node_ports:
+            wait_up(node_port, time.monotonic() + 60)
+        if args.nodes > 1 or args.balancer:
+            haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
+            if haproxy is None:
+                sys.stderr.write("haproxy is missing (scripts/test installs Debian's haproxy)\n")
+                return 1
+            port = free_port()
+            servers = "\n".join(
+                f"    server web{i + 1} 127.0.0.1:{p} check" for i, p in enumerate(node_ports)
+            )
+            cfg = Path(data_dir) / "haproxy.cfg"
+            cfg.write_text(HAPROXY_CFG.format(port=port, servers=servers), encoding="utf-8")
+            balancer = subprocess.Popen(
+                [haproxy, "-db", "-f", str(cfg)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            wait_up(port, time.monotonic() + 30)
+            # Wait until haproxy's health checks have every node UP (every node answers).
+            served: set[str] = set()
+            deadline = time.monotonic() + 30
+            while len(served) < args.nodes and time.monotonic() < deadline:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/readyz")
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status == 200:
+                    served.add(resp.getheader("X-Served-By") or "")
         auth = {"Authorization": f"Bearer {info['token']}", "Content-Type": "application/json"}
+        reason = json.dumps({"reason": "benchmark"}).encode()
         cases = [
             ("bare Django view (floor)", "GET", "/livez", None, {}),
+            ("token + 1 insert (floor)", "POST", "/bench/audited-floor", reason, auth),
             (
                 "password retrieval (API)",
                 "POST",
                 f"/api/v1/accounts/{info['account_id']}/password",
-                json.dumps({"reason": "benchmark"}).encode(),
+                reason,
                 auth,
             ),
         ]
@@ -193,10 +272,12 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for clients in levels:
             for name, method, path, body, headers in cases:
+                load_before = os.getloadavg()[0]
                 runs = [
                     load(port, method, path, body, headers, clients, args.requests)
                     for _ in range(args.repeats)
                 ]
+                load_after = os.getloadavg()[0]
                 errors = sum(r["errors"] for r in runs)
                 rows.append(
                     (
@@ -206,31 +287,48 @@ def main(argv: list[str] | None = None) -> int:
                         statistics.median(r["p50_ms"] for r in runs),
                         statistics.median(r["p99_ms"] for r in runs),
                         errors,
+                        f"{load_before:.2f}/{load_after:.2f}",
                     )
                 )
-        peak = process_tree_peak_rss_mib(server.pid)
+        peak = sum(process_tree_peak_rss_mib(proc.pid) for proc in procs)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        if balancer is not None:
+            balancer.terminate()
+            balancer.wait(timeout=30)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
 
     db = (
         "PostgreSQL"
         if os.environ.get("STRONGROOM_DATABASE_URL", "").startswith("postgres")
         else "SQLite"
     )
-    print(
-        f"\nPassword retrieval vs. floor — {db}, {args.requests} requests x {args.repeats} runs "
-        f"per row (medians), server peak RSS {peak:.0f} MiB\n"
+    where = (
+        f"{args.nodes} web node(s) behind haproxy"
+        if balancer is not None
+        else "one web node, no balancer"
     )
     print(
-        f"| {'endpoint':<26} | clients | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | errors | vs floor |"
+        f"\nPassword retrieval vs. floor — {db}, {where}, {args.requests} requests x "
+        f"{args.repeats} runs per row (medians), servers' peak RSS {peak:.0f} MiB\n"
     )
-    print(f"|{'-' * 28}|--------:|---------:|--------:|--------:|-------:|---------:|")
-    floor = {c: rps for (n, c, rps, *_rest) in rows if n.startswith("bare")}
-    for name, clients, rps, p50, p99, errors in rows:
-        ratio = rps / floor[clients] if floor.get(clients) else 0
+    print(
+        f"| {'endpoint':<26} | clients | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} "
+        f"| errors | vs bare | vs audited | load 1m |"
+    )
+    print(
+        f"|{'-' * 28}|--------:|---------:|--------:|--------:|-------:|--------:|-----------:|---------|"
+    )
+    bare = {c: rps for (n, c, rps, *_rest) in rows if n.startswith("bare")}
+    audited = {c: rps for (n, c, rps, *_rest) in rows if n.startswith("token")}
+    for name, clients, rps, p50, p99, errors, load_avg in rows:
+        vs_bare = rps / bare[clients] if bare.get(clients) else 0
+        vs_audited = rps / audited[clients] if audited.get(clients) else 0
         print(
-            f"| {name:<26} | {clients:>7} | {rps:>8.0f} | {p50:>7.2f} | {p99:>7.2f} | {errors:>6} | {ratio:>7.0%} |"
+            f"| {name:<26} | {clients:>7} | {rps:>8.0f} | {p50:>7.2f} | {p99:>7.2f} "
+            f"| {errors:>6} | {vs_bare:>7.0%} | {vs_audited:>10.0%} | {load_avg} |"
         )
     return 0 if all(r[5] == 0 for r in rows) else 1
 

@@ -18,23 +18,10 @@ find_python() {
   return 1
 }
 
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-apt_install() {
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "please install: $*" >&2
-    return 1
-  fi
-  if [ ! -f /tmp/.strongroom-apt-updated ]; then
-    as_root apt-get update -qq && touch /tmp/.strongroom-apt-updated
-  fi
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
-}
+source "$ROOT/scripts/apt.sh"
 
 PY="$(find_python)"
-stamp=".venv/.installed-$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
+stamp=".venv/.installed-$(sha256sum requirements.lock pyproject.toml scripts/bootstrap-tools.txt | sha256sum | cut -c1-16)"
 if [ ! -x .venv/bin/python ]; then
   if ! "$PY" -m venv .venv 2>/dev/null; then
     rm -rf .venv
@@ -46,7 +33,16 @@ fi
 if [ ! -f "$stamp" ]; then
   echo "Installing Strongroom and its locked dependencies into .venv ..." >&2
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock 2>&1 | grep -v '^WARNING: Location' || true
+  # uv (pinned with hashes in scripts/bootstrap-tools.txt) installs the lock in seconds; pip is
+  # the fallback where uv cannot be installed. Both check every hash in the lock.
+  if .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes \
+    -r scripts/bootstrap-tools.txt >/dev/null 2>&1 &&
+    .venv/bin/uv pip install -q --python .venv/bin/python --require-hashes -r requirements.lock; then
+    :
+  else
+    echo "uv unavailable: installing with pip (a few minutes) ..." >&2
+    .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock 2>&1 | grep -v '^WARNING: Location' || true
+  fi
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 | grep -v '^WARNING: Location' || true
   # Fail loudly if the install failed (find_spec: importing ninja needs configured settings).
   .venv/bin/python -c 'import importlib.util as u, sys

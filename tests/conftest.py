@@ -1,8 +1,9 @@
 """Test set-up shared by every test. The environment (private data directory, cheap
 Argon2id) is prepared by the plugin strongroom.testing.pytest_env, loaded from pyproject.
 
-The suite runs once on SQLite and once on PostgreSQL (scripts/test sets
-STRONGROOM_DATABASE_URL for the second run).
+The whole suite runs on SQLite; the tests marked ``db_specific`` run again on PostgreSQL
+(scripts/test sets STRONGROOM_DATABASE_URL and ``-m db_specific`` for that run). What must
+be marked: docs/architecture.md, "Tests".
 """
 
 from __future__ import annotations
@@ -13,6 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# The fixtures every suite shares (admin, make_user, api_as, clock…): tests/shared_fixtures.py;
+# splitting a run into lanes that run side by side (scripts/test): tests/lanes.py.
+pytest_plugins = ["shared_fixtures", "lanes"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs real transactions (``django_db(transaction=True)``: several
+    connections, threads, commits) can differ by database, so it is ``db_specific`` too."""
+    for item in items:
+        for mark in item.iter_markers("django_db"):
+            if mark.kwargs.get("transaction"):
+                item.add_marker(pytest.mark.db_specific)
+                break
 
 
 @pytest.fixture(autouse=True)
@@ -87,6 +102,29 @@ def box_api(box_standin: Any, settings: Any) -> Iterator[Any]:
     box_standin.clear()
 
 
+# --- Google Drive stand-in (the Google Drive provider's tests: storage, sync) -------------
+# One HTTPS stand-in of Google OAuth + Drive v3 per test session (tests/standins/gdrive_api.py);
+# ``gdrive_api`` points the settings at it and clears its faults.
+
+
+@pytest.fixture(scope="session")
+def gdrive_standin() -> Iterator[Any]:
+    from standins.gdrive_api import GDriveStandIn
+
+    server = GDriveStandIn()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def gdrive_api(gdrive_standin: Any, settings: Any) -> Iterator[Any]:
+    for key, value in gdrive_standin.settings().items():
+        setattr(settings, key, value)
+    gdrive_standin.clear()
+    yield gdrive_standin
+    gdrive_standin.clear()
+
+
 # --- Dropbox stand-in (the Dropbox provider's tests: storage, sync, browser) --------------
 # The dropbox SDK reads DROPBOX_API_HOST / DROPBOX_API_CONTENT_HOST / DROPBOX_WEB_HOST once,
 # at import: the stand-in's three listening sockets are bound here, at conftest import
@@ -114,3 +152,30 @@ def dropbox_api(dropbox_standin: Any, settings: Any) -> Iterator[Any]:
     dropbox_standin.clear()
     yield dropbox_standin
     dropbox_standin.clear()
+
+
+# --- WebDAV servers (the WebDAV provider's tests: storage, sync, worker kill, bench) -------
+# wsgidav laid out like Nextcloud and ``rclone serve webdav``, each in its own process on
+# 127.0.0.1, started on first use and stopped at the end of the session.
+from storage.webdav_servers import rclone_server, wsgidav_server  # noqa: E402, F401
+
+# --- Microsoft identity platform + Graph stand-in (OneDrive / SharePoint) -----------------
+# (tests/standins/graph_api.py); ``graph_api`` points MS_LOGIN_URL / GRAPH_API_URL at it.
+
+
+@pytest.fixture(scope="session")
+def graph_standin() -> Iterator[Any]:
+    from standins.graph_api import GraphStandIn
+
+    server = GraphStandIn()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def graph_api(graph_standin: Any, settings: Any) -> Iterator[Any]:
+    for key, value in graph_standin.settings().items():
+        setattr(settings, key, value)
+    graph_standin.clear()
+    yield graph_standin
+    graph_standin.clear()

@@ -6,13 +6,12 @@ import uuid
 
 import pytest
 
+from factories import api_for, error_code
 from strongroom.accounts import services
 from strongroom.accounts.models import UserGroup
 from strongroom.audit.models import AuditEvent
 
-from .helpers import api_for, error_code
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 
 def test_group_lifecycle(admin_api, make_user):

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.test import Client
 
+from factories import PASSWORD, Api, error_code
 from strongroom.accounts import services
 from strongroom.audit.models import AuditEvent
 
-from .helpers import PASSWORD, Api, error_code
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 
 def test_login_starts_a_session_and_me_describes_the_user(make_user):
@@ -122,7 +119,7 @@ def test_success_clears_the_username_count(make_user, settings):
     assert Api().login("frank", ip="10.1.0.7").status_code == 429
 
 
-def test_throttle_lifts_when_the_window_passes(make_user, settings):
+def test_throttle_lifts_when_the_window_passes(make_user, settings, clock):
     settings.LOGIN_THROTTLE_FAILURES = 2
     settings.LOGIN_THROTTLE_WINDOW_SECONDS = 1
     make_user(username="fay")
@@ -131,8 +128,10 @@ def test_throttle_lifts_when_the_window_passes(make_user, settings):
     throttled = Api().login("fay", ip="10.2.0.3")
     assert throttled.status_code == 429
     assert throttled.json()["error"]["details"]["retry_after"] == 1
-    time.sleep(1.05)
-    assert Api().login("fay", ip="10.2.0.4").status_code == 200
+    clock.advance(0.5)
+    assert Api().login("fay", ip="10.2.0.4").status_code == 429  # still inside the window
+    clock.advance(0.6)
+    assert Api().login("fay", ip="10.2.0.5").status_code == 200
 
 
 def test_logout_ends_the_session(make_user):

@@ -12,12 +12,13 @@ import time
 import pyotp
 import pytest
 
+from factories import PASSWORD, Api, api_for, error_code, user_make
 from strongroom.accounts import services
 from strongroom.accounts.models import ApiToken, LoginAttempt, RecoveryCode, User
 from strongroom.audit.models import AuditEvent
 from strongroom.core import secrets as sealed
 
-from .helpers import PASSWORD, Api, api_for, confirmed_api_for, error_code, user_make
+from .helpers import confirmed_api_for
 
 pytestmark = pytest.mark.django_db
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from factories import api_for, error_code
 from strongroom.audit.models import AuditEvent
 from strongroom.core.settings_store import setting_get
-
-from .helpers import api_for, error_code
 
 pytestmark = pytest.mark.django_db
 

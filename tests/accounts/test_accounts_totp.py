@@ -13,13 +13,14 @@ from urllib.parse import parse_qs, urlsplit
 import pyotp
 import pytest
 
+from factories import PASSWORD, Api, api_for, error_code
 from strongroom.accounts import services
 from strongroom.accounts.models import RecoveryCode, User
 from strongroom.audit.models import AuditEvent
 
-from .helpers import PASSWORD, Api, api_for, confirmed_api_for, error_code
+from .helpers import confirmed_api_for
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 
 def next_code(secret: str) -> str:

@@ -6,13 +6,12 @@ import uuid
 
 import pytest
 
+from factories import PASSWORD, Api, api_for, error_code, user_make
 from strongroom.accounts import services
 from strongroom.accounts.models import Role, User
 from strongroom.audit.models import AuditEvent
 
-from .helpers import PASSWORD, Api, api_for, error_code, user_make
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 NEW_PASSWORD = "Another-long-passphrase-42"
 DIRECTORY_FIELDS = {"id", "username", "full_name", "is_active"}

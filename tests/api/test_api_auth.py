@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from factories import PASSWORD
 from strongroom.accounts.services import (
     REAUTH_TRUSTED,
     api_token_create,
@@ -15,13 +16,6 @@ from strongroom.accounts.services import (
 )
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "Correct-horse-battery-staple-7"
-
-
-@pytest.fixture
-def admin():
-    return user_create(actor=None, username="root-admin", password=PASSWORD, role="admin")
 
 
 @pytest.fixture

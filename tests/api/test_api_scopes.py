@@ -13,7 +13,7 @@ from django.apps import apps
 from django.test import Client
 from django.utils import timezone
 
-from accounts.helpers import Api, api_for, error_code, user_make
+from factories import Api, api_for, error_code, user_make
 from strongroom.accounts import services
 from strongroom.accounts.models import ApiToken
 from strongroom.api import scopes

@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 from django.test import Client
 
+from factories import PASSWORD
 from strongroom.accounts.models import User, UserGroup
 from strongroom.accounts.services import (
     REAUTH_TRUSTED,
@@ -22,13 +23,7 @@ from strongroom.core.paging import MAX_OFFSET
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "Correct-horse-battery-staple-7"
 HUGE = "100000000000000000000"  # past any database integer: was a 500
-
-
-@pytest.fixture
-def admin():
-    return user_create(actor=None, username="root-admin", password=PASSWORD, role="admin")
 
 
 @pytest.fixture

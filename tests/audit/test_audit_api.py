@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from accounts.helpers import Api, api_for
+from factories import Api, api_for
 from strongroom.accounts import services
 from strongroom.audit.models import AuditEvent
 from strongroom.audit.services import audit_record
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 
 def items(response) -> list[dict]:

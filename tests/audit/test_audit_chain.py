@@ -11,6 +11,8 @@ from django.db import connection, connections
 from strongroom.audit.models import AuditChainHead, AuditEvent
 from strongroom.audit.services import audit_record, audit_verify
 
+pytestmark = pytest.mark.db_specific
+
 
 def _chain(n: int) -> list[AuditEvent]:
     return [audit_record(actor=None, action="test.event", details={"i": i}) for i in range(n)]

@@ -21,6 +21,8 @@ from strongroom.audit.models import AuditChainHead, AuditEvent
 from strongroom.audit.services import audit_record, audit_verify, head_key_legacy
 from strongroom.core.errors import AuditUnavailable
 
+pytestmark = pytest.mark.db_specific
+
 
 def _chain(n: int) -> list[AuditEvent]:
     return [audit_record(actor=None, action="test.event", details={"i": i}) for i in range(n)]
@@ -316,3 +318,55 @@ def test_the_worker_anchors_every_ten_minutes():
     check = audit_anchor_periodic.s().validate_datetime
     assert check(datetime(2026, 1, 1, 3, 20)) and check(datetime(2026, 1, 1, 3, 50))
     assert not check(datetime(2026, 1, 1, 3, 21))
+
+
+@pytest.mark.django_db
+def test_a_chain_past_n_records_queues_one_anchor_per_n_records_not_one_per_record(
+    settings, django_capture_on_commit_callbacks
+):
+    """The worker is down (no anchor gets written): every N records queue one anchor task,
+    not every record after the N-th (a queue nobody drains must not cost each audited
+    action a task)."""
+    from strongroom.audit.services import _enqueue_anchor
+
+    settings.AUDIT_ANCHOR_EVERY = 3
+    queued: list[int] = []
+    for _ in range(10):
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            event = audit_record(actor=None, action="test.event")
+        if _enqueue_anchor in callbacks:
+            queued.append(event.seq)
+    assert queued == [3, 6, 9]
+    assert AuditChainHead.objects.get(pk=1).anchored_seq == 0
+    # A bulk action that crosses a multiple of N queues one too.
+    from django.db import transaction
+
+    from strongroom.audit.services import audit_records
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
+        audit_records(records=[{"actor": None, "action": "test.bulk"}] * 2)  # 11, 12
+    assert callbacks.count(_enqueue_anchor) == 1
+
+
+@pytest.mark.django_db
+def test_a_chain_key_opened_once_is_opened_again_when_the_sealed_value_changes():
+    """The chain key is kept after the first unseal, but only for that exact sealed value:
+    a head whose sealed key was swapped or damaged is refused as before."""
+    from strongroom.core.secrets import SealedValueDamaged, seal_into
+
+    _chain(2)
+    head = AuditChainHead.objects.get(pk=1)
+    genuine = bytes(head.mac_key)
+    # Another valid chain key sealed in its place: the head's MAC no longer checks.
+    seal_into(head, "mac_key", base64.b64encode(os.urandom(32)).decode())
+    AuditChainHead.objects.filter(pk=1).update(mac_key=head.mac_key)
+    with pytest.raises(AuditUnavailable):
+        audit_record(actor=None, action="test.event")
+    # Damaged bytes: they do not open at all.
+    AuditChainHead.objects.filter(pk=1).update(mac_key=b"\x00" * 60)
+    with pytest.raises(SealedValueDamaged):
+        audit_record(actor=None, action="test.event")
+    assert AuditEvent.objects.count() == 2
+    AuditChainHead.objects.filter(pk=1).update(mac_key=genuine)
+    audit_record(actor=None, action="test.event")
+    assert audit_verify().ok

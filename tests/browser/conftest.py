@@ -141,6 +141,13 @@ def _fast_password_hasher(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["strongroom.accounts.hashers.FastArgon2PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _toasts_stay(settings: Any) -> None:
+    """Success toasts fade after a few seconds in use; a test that reads or dismisses one
+    must not race that, so here they stay a minute. Tests of the fade set their own."""
+    settings.STRONGROOM_TOAST_FADE_MS = 60_000
+
+
 @pytest.fixture
 def server(live_server: Any) -> str:
     """Base URL of the live server; the database is the test's (transactional_db)."""
@@ -231,16 +238,17 @@ def totp_code(secret: str) -> str:
 
     The server accepts each time step once (replay protection) and the steps either side of
     now, so a test that enrols and then signs in within 30 seconds needs the next step's code.
-    The previous step's code is never used: it may expire before the request arrives.
+    The previous step's code is never used: it may expire before the request arrives. Two
+    codes per secret are always at hand (this step's and the next one's); a test needing a
+    third within the same 30 seconds fails here rather than wait for the clock.
     """
     totp = pyotp.TOTP(secret)
-    while True:
-        now_step = int(time.time()) // totp.interval
-        for step in (now_step, now_step + 1):
-            if step > _LAST_STEP.get(secret, 0):
-                _LAST_STEP[secret] = step
-                return totp.generate_otp(step)
-        time.sleep(1)
+    now_step = int(time.time()) // totp.interval
+    step = max(now_step, _LAST_STEP.get(secret, 0) + 1)
+    if step > now_step + 1:
+        pytest.fail("a third TOTP code for one secret within 30 seconds: recover with a code")
+    _LAST_STEP[secret] = step
+    return totp.generate_otp(step)
 
 
 @pytest.fixture(name="totp_code")
@@ -287,3 +295,35 @@ def sign_out(page: Any) -> None:
 @pytest.fixture(name="sign_out")
 def sign_out_fixture() -> Callable[[Any], None]:
     return sign_out
+
+
+def authorize_in_new_window(page: Any, provider: str, label: str, connected: str) -> Any:
+    """The redirect flow as a user meets it: Authorize opens the provider in a new window,
+    the provider sends that window back to Strongroom connected, and the window the user
+    started from (still showing Authorize) updates itself. Returns the new window."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("[data-storage-page]")).to_have_attribute("data-storage-js", "ready")
+    card = page.locator(f"section[data-provider={provider}]")
+    with page.expect_popup() as popup_info:
+        card.get_by_role("link", name=f"Authorize {label}").click()
+    popup = popup_info.value
+    expect(popup.locator(".flash")).to_contain_text(connected)
+    expect(popup.locator(".storage-close-hint")).to_be_visible()
+    # The provider's pages got no handle on the window the user started from (noopener).
+    assert popup.evaluate("window.opener === null")
+    # The first window reloads on the new window's announcement: the card shows the account.
+    expect(card.locator(".storage-status")).to_contain_text("connected")
+    expect(card.locator(".oauth-connect")).to_have_count(0)
+    return popup
+
+
+def export_menu_ready(page: Any) -> None:
+    """Wait until the Export menu's scripts have wired its forms (each marks <body> when it is
+    done): a test that submits a dialog before then would get the no-script form post."""
+    from playwright.sync_api import expect
+
+    body = page.locator("body")
+    expect(body).to_have_attribute("data-export-js", "ready")
+    if page.locator("[data-sync-targets]").count():
+        expect(body).to_have_attribute("data-sync-js", "ready")

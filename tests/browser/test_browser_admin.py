@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-import uuid
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
+from factories import PASSWORD, user_make
 from strongroom.accounts import services
 from strongroom.accounts.models import User, UserGroup
 from strongroom.core.settings_store import setting_get
@@ -20,24 +20,13 @@ from .conftest import guard_of, open_menu, shoot, sign_in
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "Correct-horse-battery-staple-7"
 HOSTILE_IMG = "<img src=x onerror=alert(1)>"
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
 
 
-def make_user(role: str, username: str | None = None, **kw: object) -> User:
-    return services.user_create(
-        actor=None,
-        username=username or f"{role.split('_')[-1]}-{uuid.uuid4().hex[:6]}",
-        password=PASSWORD,
-        role=role,
-        **kw,  # type: ignore[arg-type]
-    )
-
-
 def test_admin_adds_a_user_resets_the_password_and_deactivates(device_page, new_page):
     page = device_page
-    admin = make_user("admin")
+    admin = user_make("admin")
     sign_in(page, admin.username, PASSWORD)
     page.goto("/admin/users/")
     shoot(page, "admin-users")
@@ -99,8 +88,8 @@ def test_admin_adds_a_user_resets_the_password_and_deactivates(device_page, new_
 
 def test_user_groups_with_hostile_names(device_page):
     page = device_page
-    admin = make_user("admin")
-    member = make_user("password_user", username="erin", full_name=HOSTILE_SCRIPT)
+    admin = user_make("admin")
+    member = user_make("password_user", username="erin", full_name=HOSTILE_SCRIPT)
     sign_in(page, admin.username, PASSWORD)
     page.goto("/admin/groups/")
     page.get_by_label("Name").fill(HOSTILE_SCRIPT)
@@ -137,7 +126,7 @@ def test_user_groups_with_hostile_names(device_page):
 
 def test_roles_and_settings(device_page):
     page = device_page
-    admin = make_user("admin")
+    admin = user_make("admin")
     sign_in(page, admin.username, PASSWORD)
     page.goto("/admin/roles/")
     expect(page.locator("table.matrix")).to_contain_text("audit.read")
@@ -155,8 +144,8 @@ def test_roles_and_settings(device_page):
 
 def test_audit_trail_shows_sign_ins_and_downloads_csv(device_page):
     page = device_page
-    auditor = make_user("auditor")
-    other = make_user("password_user")
+    auditor = user_make("auditor")
+    other = user_make("password_user")
     services.login_authenticate(username=other.username, password=PASSWORD, client_ip="10.1.2.3")
     services.user_group_create(actor=None, name='=HYPERLINK("http://x.test")')
     sign_in(page, auditor.username, PASSWORD)
@@ -198,7 +187,7 @@ def test_audit_trail_shows_sign_ins_and_downloads_csv(device_page):
 
 def test_other_roles_get_the_403_page(desktop_page):
     page = desktop_page
-    user = make_user("password_user")
+    user = user_make("password_user")
     sign_in(page, user.username, PASSWORD)
     open_menu(page)
     nav = page.get_by_role("navigation", name="Main")

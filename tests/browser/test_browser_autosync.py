@@ -16,25 +16,24 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from factories import PASSWORD, TEST_ITERATIONS
 from strongroom.accounts import services as people
 from strongroom.exports import services as exports
 from strongroom.storage import services as storage
 from strongroom.sync.models import AutoState, JobState, JobTrigger, SyncCopy, SyncJob
 from strongroom.vault import services as vault
 
-from .conftest import open_menu, shoot, sign_in
+from .conftest import export_menu_ready, open_menu, shoot, sign_in
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "Correct-horse-battery-staple-7"
 PASSPHRASE = "plum orbit quietly seventy lantern"
 NEW_PASSPHRASE = "marigold tundra patiently eleven harbour"
-ITERATIONS = 1_000
 
 
 @pytest.fixture(autouse=True)
 def _cheap_kdf(settings: Any) -> None:
-    settings.STRONGROOM_EXPORT_MIN_ITERATIONS = ITERATIONS
+    settings.STRONGROOM_EXPORT_MIN_ITERATIONS = TEST_ITERATIONS
 
 
 def _open(path: Path, passphrase: str, tmp_path: Path) -> list[dict[str, Any]]:
@@ -63,7 +62,7 @@ def test_keep_in_sync_dialog_and_copies_page_controls_on_a_phone(
     boss = people.user_create(
         actor=None, username=f"boss-{uuid.uuid4().hex[:4]}", password=PASSWORD, role="admin"
     )
-    exports.export_policy_update(actor=boss, values={"kdf_iterations": ITERATIONS})
+    exports.export_policy_update(actor=boss, values={"kdf_iterations": TEST_ITERATIONS})
     tech = people.user_create(
         actor=None, username=f"kim-{uuid.uuid4().hex[:4]}", password=PASSWORD,
         role="password_admin",
@@ -79,6 +78,7 @@ def test_keep_in_sync_dialog_and_copies_page_controls_on_a_phone(
     desktop = new_page("desktop")
     sign_in(desktop, tech.username, PASSWORD)
     desktop.goto("/export/")
+    export_menu_ready(desktop)
     desktop.get_by_role("button", name="Sync with Local folder for Mobile Access…").click()
     dialog = desktop.locator("dialog[open]")
     dialog.get_by_label("Passphrase", exact=True).fill(PASSPHRASE)

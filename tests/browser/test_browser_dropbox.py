@@ -1,6 +1,6 @@
 """Browser journey with Dropbox (the HTTPS Dropbox stand-in plays Dropbox's consent page,
-token endpoint and API): the administrator enters the Dropbox app key on Admin →
-Integration → Cloud Storage, reads the set-up guide and tests the connection; a user clicks
+token endpoint and API): the administrator enters the Dropbox app key on Admin »
+Integration » Cloud Storage, reads the set-up guide and tests the connection; a user clicks
 Authorize Dropbox, a new window opens Dropbox's consent page, the user allows access, copies
 the code Dropbox shows, pastes it back (a wrong code first: a clear message, nothing
 connected), saves, syncs from the Export menu and is told in the notification area (bottom

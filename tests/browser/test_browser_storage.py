@@ -1,6 +1,6 @@
 """Browser journey through cloud storage: the administrator enables Amazon S3 with the moto
-endpoint allow-listed (Admin → Cloud Storage); a user connects S3 on "Cloud storage", is
-told precisely that the secret is wrong, then connects and sees "connected".
+endpoint allow-listed (Admin » Integration » Cloud Storage); a user connects S3 on "Cloud
+storage", is told precisely that the secret is wrong, then connects and sees "connected".
 
 moto's S3 server runs on 127.0.0.1 with credential checking on (tests/storage/moto_server.py).
 """
@@ -48,7 +48,7 @@ def test_admin_enables_s3_and_user_connects(new_page, moto: MotoServer):
     page.get_by_role("navigation", name="Administration").get_by_role(
         "link", name="Cloud Storage"
     ).click()
-    expect(page.get_by_role("heading", name="Integration: Cloud Storage")).to_be_visible()
+    expect(page.get_by_role("heading", name="Cloud Storage", exact=True)).to_be_visible()
     card = page.locator("section[data-provider=s3]")
     card.get_by_label("Enabled for users").check()
     card.get_by_label("Allowed S3-compatible endpoints").fill(moto.url)

@@ -10,15 +10,14 @@ The page fixtures fail a test on any JavaScript dialog, console error, CSP viola
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 from playwright.sync_api import expect
 
+from factories import PASSWORD, user_make
 from strongroom.accounts import services as people
-from strongroom.accounts.models import User
+from strongroom.accounts.settings import setting_set
 from strongroom.audit.models import AuditEvent
-from strongroom.core.settings_store import setting_set
 from strongroom.vault import selectors
 from strongroom.vault import services as vault
 from strongroom.vault.models import Account, Resource
@@ -27,16 +26,9 @@ from .conftest import guard_of, shoot, sign_in
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "Correct-horse-battery-staple-7"
 HOSTILE_IMG = "<img src=x onerror=alert(1)>"
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
 DEVICES = ["desktop", "phone"]
-
-
-def make_user(role: str, name: str) -> User:
-    return people.user_create(
-        actor=None, username=f"{name}-{uuid.uuid4().hex[:4]}", password=PASSWORD, role=role
-    )
 
 
 def clipboard(page) -> str:
@@ -45,8 +37,8 @@ def clipboard(page) -> str:
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_add_share_retrieve_copy_and_audit(new_page, server, device):
-    admin = make_user("admin", "alice")
-    bob = make_user("password_user", "bob")
+    admin = user_make("admin", "alice")
+    bob = user_make("password_user", "bob")
     setting_set(actor=admin, key="retrieval_reason_required", value=True)
 
     # Alice adds a resource with a custom field, then an account with a generated password.
@@ -160,7 +152,7 @@ def test_add_share_retrieve_copy_and_audit(new_page, server, device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_hostile_names_and_notes_stay_text(new_page, device):
-    owner = make_user("password_admin", "olga")
+    owner = user_make("password_admin", "olga")
     team = people.user_group_create(actor=None, name=f"team {HOSTILE_IMG}")
     resource = vault.resource_create(
         actor=owner,
@@ -235,12 +227,12 @@ GOOD_CSV = BAD_CSV.replace(",Linux,10.0.0.6", "web-02,Linux,10.0.0.6").replace("
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_import_report_then_import(new_page, device):
-    owner = make_user("password_admin", "ivan")
+    owner = user_make("password_admin", "ivan")
     page = new_page(device)
     sign_in(page, owner.username, PASSWORD)
     page.goto("/import/")
     page.get_by_label("Format").select_option("strongroom")
-    page.get_by_label("CSV file").set_input_files(
+    page.get_by_label(re.compile(r"^File")).set_input_files(
         files=[{"name": "vault.csv", "mimeType": "text/csv", "buffer": BAD_CSV.encode()}]
     )
     # A refused import answers 400 (its report is the page); that status is expected here.
@@ -256,15 +248,31 @@ def test_import_report_then_import(new_page, device):
     assert not Resource.objects.exists()
     shoot(page, "vault-import-report")
 
-    page.get_by_label("CSV file").set_input_files(
+    page.get_by_label(re.compile(r"^File")).set_input_files(
         files=[{"name": "vault.csv", "mimeType": "text/csv", "buffer": GOOD_CSV.encode()}]
     )
     page.get_by_role("button", name="Import").click()
-    expect(page.locator(".flash")).to_contain_text("Imported 3 account(s) into 3 new resource(s)")
+    expect(page.locator(".flash")).to_contain_text("Imported 3 accounts into 3 new resources")
     expect(page.locator("table.resources tbody tr")).to_have_count(3)
     expect(page.locator("table.resources")).to_contain_text(HOSTILE_IMG)
     assert page.locator("main img").count() == 0
     assert Resource.objects.filter(owner=owner).count() == 3
+
+    # The same file again, detected and in the default mode: every entry is skipped and listed.
+    page.goto("/import/")
+    expect(page.get_by_label("Format")).to_have_value("auto")
+    expect(page.get_by_label("Skip entries already in the vault")).to_be_checked()
+    page.get_by_label(re.compile(r"^File")).set_input_files(
+        files=[{"name": "vault.csv", "mimeType": "text/csv", "buffer": GOOD_CSV.encode()}]
+    )
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_role("heading", name="Import finished")).to_be_visible()
+    expect(page.locator("table.import-skipped tbody tr")).to_have_count(3)
+    expect(page.locator("table.import-skipped")).to_contain_text(HOSTILE_IMG)
+    assert page.locator("main img").count() == 0
+    shoot(page, "vault-import-skipped")
+    assert Resource.objects.filter(owner=owner).count() == 3
+    page.get_by_role("link", name="Go to resources").click()
 
     # Filter the list: a search, then a type menu (phones fold the menus behind "Filters";
     # choosing from a menu submits the form by itself).
@@ -283,8 +291,8 @@ def test_import_report_then_import(new_page, device):
 
 
 def test_resource_group_add_share_change_level_and_revoke(desktop_page):
-    owner = make_user("password_admin", "gina")
-    member = make_user("password_user", "hugo")
+    owner = user_make("password_admin", "gina")
+    member = user_make("password_user", "hugo")
     team = people.user_group_create(actor=None, name="Network team")
     people.user_group_add_member(actor=None, group=team, user=member)
     for name in ("core-sw-01", "core-sw-02", "printer-7"):

@@ -143,7 +143,14 @@ class Installation:
         )
         done = subprocess.run(
             [sys.executable, "-c", program],
-            env=self._env({"DJANGO_SETTINGS_MODULE": "strongroom.config.settings", **(env or {})}),
+            env=self._env(
+                {
+                    "DJANGO_SETTINGS_MODULE": self.env.get(
+                        "DJANGO_SETTINGS_MODULE", "strongroom.config.settings"
+                    ),
+                    **(env or {}),
+                }
+            ),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -154,11 +161,19 @@ class Installation:
         return json.loads(line.removeprefix("@@RESULT@@"))
 
 
+CHEAP_KDF_SETTINGS = "strongroom.testing.settings_cheap_kdf"
+
+
 def make_installation(
-    tmp_path: Path, copy_of: Installation | None = None
+    tmp_path: Path, copy_of: Installation | None = None, *, cheap_kdf: bool = False
 ) -> tuple[Installation, Callable[[], None]]:
     """A private installation in ``tmp_path``: empty, or a copy of another one (its data
-    directory, including the master key, and its database)."""
+    directory, including the master key, and its database).
+
+    ``cheap_kdf=True`` when the key derivation is not what the test is about: its processes
+    allow the export policy's PBKDF2 iterations down to the test-only minimum
+    (``factories.TEST_ITERATIONS``; the seed script still sets the policy to it, as an
+    administrator would). Without it they run the real 600,000."""
     data_dir = tmp_path / "data"
     if copy_of is not None:
         shutil.copytree(copy_of.data_dir, data_dir)
@@ -172,6 +187,8 @@ def make_installation(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if cheap_kdf:
+        env["DJANGO_SETTINGS_MODULE"] = CHEAP_KDF_SETTINGS
     cleanup: Callable[[], None] = lambda: None  # noqa: E731
     pg = outer_postgres_url()
     db_name = ""

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cli.helpers import LOGIN_PASSWORD
+
+pytestmark = pytest.mark.db_specific
 
 EXIT_FAILED = 1
 

@@ -15,6 +15,8 @@ import pytest
 
 from cli.helpers import free_port, make_installation
 
+pytestmark = pytest.mark.db_specific
+
 EXIT_FAILED, EXIT_CONFIG = 1, 3
 
 # Every row of every Strongroom table, serialised in primary key order, hashed per table.
@@ -98,8 +100,8 @@ def test_restore_refuses_a_database_that_is_not_empty(demo, tmp_path):
     before = demo.script(TABLE_DIGESTS)
     refused = demo.run("restore", str(out))
     assert refused.returncode == EXIT_FAILED
-    assert "the target database is not empty" in refused.stderr
-    assert "Nothing was changed" in refused.stderr
+    assert "the target database is not empty" in " ".join(refused.stderr.split())
+    assert "Nothing was changed" in " ".join(refused.stderr.split())
     assert demo.script(TABLE_DIGESTS) == before
 
 
@@ -109,7 +111,7 @@ def test_restore_refuses_a_wrong_or_missing_master_key(demo, fresh, tmp_path):
 
     missing = fresh.run("restore", str(out))
     assert missing.returncode == EXIT_CONFIG
-    assert "no master key" in missing.stderr
+    assert "no master key" in " ".join(missing.stderr.split())
     assert not (fresh.data_dir / "master.key").exists()  # none was invented
 
     key_file = fresh.data_dir / "master.key"
@@ -119,7 +121,9 @@ def test_restore_refuses_a_wrong_or_missing_master_key(demo, fresh, tmp_path):
     wrong = fresh.run("restore", str(out))
     assert wrong.returncode == EXIT_CONFIG
     manifest = json.loads((out / "manifest.json").read_text())
-    assert f"wrapped by master key {manifest['master_key_ids'][0]}" in wrong.stderr
+    assert f"wrapped by master key {manifest['master_key_ids'][0]}" in " ".join(
+        wrong.stderr.split()
+    )
     assert fresh.script(TABLES) == []  # nothing was restored
 
 
@@ -130,7 +134,7 @@ def test_restore_refuses_a_damaged_backup_and_backup_refuses_a_used_directory(
     demo.ok("backup", "--out", str(out))
     again = demo.run("backup", "--out", str(out))
     assert again.returncode == EXIT_FAILED
-    assert "is not an empty directory" in again.stderr
+    assert "is not an empty directory" in " ".join(again.stderr.split())
 
     manifest = json.loads((out / "manifest.json").read_text())
     db_file = out / manifest["database"]["file"]
@@ -140,7 +144,7 @@ def test_restore_refuses_a_damaged_backup_and_backup_refuses_a_used_directory(
     _give_key(demo, fresh)
     damaged = fresh.run("restore", str(out))
     assert damaged.returncode == EXIT_FAILED
-    assert "does not match its SHA-256" in damaged.stderr
+    assert "does not match its SHA-256" in " ".join(damaged.stderr.split())
     assert fresh.script(TABLES) == []
 
 
@@ -155,7 +159,7 @@ def test_migrate_exit_codes_for_an_unreachable_database(inst, tmp_path):
     ):
         done = inst.run("migrate", env={"STRONGROOM_DATABASE_URL": url})
         assert done.returncode == EXIT_CONFIG, (url, done.stderr)
-        assert "cannot migrate" in done.stderr
+        assert "cannot migrate" in " ".join(done.stderr.split())
 
 
 def test_migrate_exit_code_when_a_migration_fails_then_succeeds(inst):
@@ -172,7 +176,7 @@ def test_migrate_exit_code_when_a_migration_fails_then_succeeds(inst):
             conn.execute(create)
     failed = inst.run("migrate")
     assert failed.returncode == EXIT_FAILED
-    assert "a migration failed" in failed.stderr
+    assert "a migration failed" in " ".join(failed.stderr.split())
     assert "strongroom_audit_event" in failed.stderr
 
     if inst.db_name:

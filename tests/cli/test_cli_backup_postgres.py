@@ -19,9 +19,12 @@ from cli.helpers import make_installation, outer_postgres_url
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
-pytestmark = pytest.mark.skipif(
-    outer_postgres_url() is None, reason="runs when the suite runs on PostgreSQL"
-)
+pytestmark = [
+    pytest.mark.db_specific,
+    pytest.mark.skipif(
+        outer_postgres_url() is None, reason="runs when the suite runs on PostgreSQL"
+    ),
+]
 
 
 def _block(marker: str) -> str:

@@ -11,6 +11,9 @@ import pytest
 
 from cli.helpers import LOGIN_PASSWORD, free_port
 from strongroom.crypto import envelope
+from strongroom.vault import demo
+
+pytestmark = pytest.mark.db_specific
 
 EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 1, 2, 3
 
@@ -25,6 +28,7 @@ def test_help_lists_every_command(inst):
         "createadmin",
         "demo",
         "import",
+        "favourite",
         "key",
         "audit",
         "check",
@@ -162,9 +166,15 @@ def test_demo_seeds_once_and_keeps_the_admin_login(migrated):
     first = migrated.ok("demo")
     login_file = migrated.data_dir / "demo-admin.txt"
     assert stat.S_IMODE(login_file.stat().st_mode) == 0o600
-    lines = [ln for ln in login_file.read_text().splitlines() if not ln.startswith("#")]
+    text = login_file.read_text()
+    lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
     admin_password = lines[0].split("\t")[1]
     assert f"demo admin: admin / {admin_password}" in first.stdout
+    # The file holds every demo user's login, and says so (issue 17, point 9).
+    assert [ln.split("\t")[0] for ln in lines] == [u for u, _, _ in demo.USERS]
+    assert "every demo user (not only the administrator)" in text
+    assert f"the logins of all {len(lines)} demo users" in first.stdout
+    assert str(login_file) in first.stdout
 
     second = migrated.ok("demo")
     assert f"demo admin: admin / {admin_password}" in second.stdout
@@ -213,8 +223,8 @@ def test_import_prints_the_report_and_fails_cleanly_on_bad_rows(migrated, tmp_pa
         "router,Network,10.0.0.254,,Ops,FRA1,,admin,s3cret-three,,\n"
     )
     done = migrated.ok("import", str(good), "--format", "strongroom", "--user", "importer")
-    assert "imported 3 rows" in done.stdout
-    assert "2 resources, 3 accounts" in done.stdout
+    assert "3 entries read from" in done.stdout
+    assert "imported 3 accounts into 2 new resources" in done.stdout
 
     bad = tmp_path / "bad.csv"
     bad.write_text(
@@ -225,7 +235,7 @@ def test_import_prints_the_report_and_fails_cleanly_on_bad_rows(migrated, tmp_pa
     )
     failed = migrated.run("import", str(bad), "--format", "strongroom", "--user", "importer")
     assert failed.returncode == EXIT_FAILED
-    assert "nothing was imported" in failed.stderr
+    assert f"import of {bad} refused, nothing was imported: 1 problem\n" in failed.stderr
     assert "row 3" in failed.stderr
     assert "resource_name" in failed.stderr
 

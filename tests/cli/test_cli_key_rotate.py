@@ -13,6 +13,8 @@ import pytest
 from cli.helpers import Installation, StreamWatcher
 from strongroom.crypto import envelope
 
+pytestmark = pytest.mark.db_specific
+
 # Every account's secrets, decrypted, and which data key each stored value names.
 STATE = """
 from strongroom.core import rotation

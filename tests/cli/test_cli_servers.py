@@ -21,6 +21,8 @@ from cli.helpers import (
     wait_until_http_ok,
 )
 
+pytestmark = pytest.mark.db_specific
+
 
 class _Page(HTMLParser):
     """Collects what a CSP decides about: scripts, styles, linked resources."""
@@ -218,17 +220,17 @@ def test_a_task_runs_through_a_real_consumer_on_redis(migrated, redis_queue):
     err = StreamWatcher(worker.stderr)
     try:
         err.wait_for_regex(r"Huey consumer started", 60)
-        err.wait_for_regex(r"\+ strongroom\.core\.tasks\.purge_login_attempts_daily", 30)
+        err.wait_for_regex(r"\+ strongroom\.accounts\.tasks\.purge_login_attempts_daily", 30)
         # Enqueue from another process (as a web node would) and wait for the result.
         deleted = migrated.script(
             """
-            from strongroom.core.tasks import purge_login_attempts
+            from strongroom.accounts.tasks import purge_login_attempts
             result = purge_login_attempts().get(blocking=True, timeout=60)
             """,
             env=redis_queue,
         )
         assert deleted == 2
-        err.wait_for_regex(r"Executing strongroom\.core\.tasks\.purge_login_attempts:", 30)
+        err.wait_for_regex(r"Executing strongroom\.accounts\.tasks\.purge_login_attempts:", 30)
         left = migrated.script(
             "from strongroom.accounts.models import LoginAttempt\n"
             "result = sorted(LoginAttempt.objects.values_list('username', flat=True))"
@@ -281,7 +283,10 @@ def _visit_docs(chromium: str, base: str) -> dict[str, object]:
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
             page.goto(f"{base}/api/v1/docs")
             title = page.locator(".swagger-ui .info .title")
-            title.wait_for(timeout=20_000)
+            try:
+                title.wait_for(timeout=20_000)
+            except Exception as exc:
+                raise AssertionError(f"Swagger UI did not render: {problems}") from exc
             facts["title"] = title.inner_text()
             facts["operations"] = page.locator(".opblock").count()
             # Expanding an operation runs more of Swagger UI's code (models, highlighting).

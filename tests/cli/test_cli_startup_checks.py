@@ -12,7 +12,7 @@ import pytest
 
 from cli.helpers import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.db_specific]
 
 SHORT_SECRET = {
     "STRONGROOM_MODE": "production",

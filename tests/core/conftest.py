@@ -25,16 +25,9 @@ def key_file(tmp_path: Path, settings, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def admin(db, key_file):
-    from strongroom.accounts.models import Role
-    from strongroom.accounts.services import user_create
-
-    return user_create(
-        actor=None,
-        username="root-admin",
-        password="Correct-horse-battery-staple-7",
-        role=Role.ADMIN,
-    )
+def admin(key_file, admin):
+    """The shared administrator (tests/shared_fixtures.py), made once the key file is in place."""
+    return admin
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from strongroom.core import checks, keys
 from strongroom.core.models import DataKey
 from strongroom.crypto import envelope
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 
 def _levels(findings, name):

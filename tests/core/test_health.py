@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from strongroom.core import keys
 from strongroom.crypto import envelope
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 CHECKS = {"database", "queue", "master_key", "data_dir"}
 

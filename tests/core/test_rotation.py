@@ -18,6 +18,8 @@ from strongroom.core.secrets import seal_into, unseal
 from strongroom.crypto import envelope
 from strongroom.vault.models import Account
 
+pytestmark = pytest.mark.db_specific
+
 PASSWORD = "pw-\u05e9\u05dc\u05d5\u05dd-\U0001f511"
 
 

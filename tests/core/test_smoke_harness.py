@@ -3,6 +3,8 @@ from django.db import connection
 
 from strongroom.audit.services import audit_record, audit_verify
 
+pytestmark = pytest.mark.db_specific
+
 
 @pytest.mark.django_db
 def test_audit_chain_appends_and_verifies_on_this_database():

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from strongroom.accounts import tasks
 from strongroom.accounts.models import LoginAttempt
-from strongroom.core import tasks
+
+pytestmark = pytest.mark.db_specific
 
 
 def _attempt(username: str, age: timedelta) -> None:

@@ -1,16 +1,11 @@
-"""Export test fixtures. Helpers (people and vault objects made through the real services,
-API calls with real bearer tokens) are in tests/exports/helpers.py."""
+"""Export test fixtures. Factories (people and vault objects made through the real services,
+the API client) are in tests/factories.py; export helpers in tests/exports/helpers.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from .helpers import TEST_ITERATIONS
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    settings.PASSWORD_HASHERS = ["strongroom.accounts.hashers.FastArgon2PasswordHasher"]
+from factories import TEST_ITERATIONS
 
 
 @pytest.fixture(autouse=True)

@@ -8,24 +8,21 @@ import hashlib
 
 import pytest
 
-from strongroom.audit.models import AuditEvent
-from strongroom.crypto.offline import offline_file_open
-from strongroom.exports.models import ExportRule
-
-from .helpers import (
+from factories import (
     LOGIN_PASSWORD,
     PASSPHRASE,
     TEST_ITERATIONS,
     account_make,
-    admin,
     api_for,
-    csv_rows,
-    policy_set,
     resource_make,
     rgroup_make,
     user_make,
-    xlsx_rows,
 )
+from strongroom.audit.models import AuditEvent
+from strongroom.exports.models import ExportRule
+from strongroom.exports.offline_file import offline_file_open
+
+from .helpers import admin, csv_rows, policy_set, xlsx_rows
 
 pytestmark = pytest.mark.django_db
 

@@ -12,6 +12,8 @@ import pytest
 
 from cli.helpers import LOGIN_PASSWORD, make_installation
 
+pytestmark = pytest.mark.db_specific
+
 PASSPHRASE = "plum orbit quietly seventy lantern"
 
 SEED = f"""

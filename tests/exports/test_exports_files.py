@@ -11,10 +11,18 @@ import io
 
 import pytest
 
+from factories import (
+    PASSPHRASE,
+    TEST_ITERATIONS,
+    account_make,
+    resource_make,
+    rgroup_make,
+    user_make,
+)
 from strongroom.audit.models import AuditEvent
 from strongroom.core.errors import AuditUnavailable
-from strongroom.crypto.offline import offline_file_open
 from strongroom.exports import services
+from strongroom.exports.offline_file import offline_file_open
 from strongroom.exports.spreadsheet import (
     FORMULA_STARTS,
     cell_neutralise,
@@ -23,19 +31,7 @@ from strongroom.exports.spreadsheet import (
     ooxml_unescape,
 )
 
-from .helpers import (
-    PASSPHRASE,
-    TEST_ITERATIONS,
-    account_make,
-    audit_trail_broken,
-    csv_rows,
-    policy_set,
-    resource_make,
-    rgroup_make,
-    user_make,
-    xlsx_cells,
-    xlsx_rows,
-)
+from .helpers import audit_trail_broken, csv_rows, policy_set, xlsx_cells, xlsx_rows
 
 pytestmark = pytest.mark.django_db
 

@@ -10,23 +10,22 @@ import pytest
 from django.test import Client
 
 from cli.helpers import make_installation
+from factories import (
+    PASSPHRASE,
+    TEST_ITERATIONS,
+    account_make,
+    api_for,
+    resource_make,
+    rgroup_make,
+    user_make,
+)
 from kdbx.readers import keepassxc_export
 from kdbx.test_writer import expected_strings
 from strongroom.audit.models import AuditEvent
 from strongroom.exports import policy as export_policy
 from strongroom.exports import selectors
 
-from .helpers import (
-    PASSPHRASE,
-    TEST_ITERATIONS,
-    account_make,
-    admin,
-    api_for,
-    policy_set,
-    resource_make,
-    rgroup_make,
-    user_make,
-)
+from .helpers import admin, policy_set
 
 CHEAP_ARGON2 = {"kdbx_memory_mib": 8, "kdbx_iterations": 1, "kdbx_parallelism": 1}
 

@@ -8,27 +8,25 @@ from datetime import timedelta
 
 import pytest
 
-from strongroom.accounts import services as people
-from strongroom.audit.models import AuditEvent
-from strongroom.core.errors import PermissionDenied, ValidationFailed
-from strongroom.crypto.offline import offline_file_header, offline_file_open
-from strongroom.exports import policy as export_policy
-from strongroom.exports import services
-from strongroom.exports.models import ExportRule
-from strongroom.exports.policy import ExportRefused
-
-from .helpers import (
+from factories import (
     LOGIN_PASSWORD,
     PASSPHRASE,
     TEST_ITERATIONS,
     account_make,
-    admin,
     group_make,
-    policy_set,
     resource_make,
-    rule_set,
     user_make,
 )
+from strongroom.accounts import services as people
+from strongroom.audit.models import AuditEvent
+from strongroom.core.errors import PermissionDenied, ValidationFailed
+from strongroom.exports import policy as export_policy
+from strongroom.exports import services
+from strongroom.exports.models import ExportRule
+from strongroom.exports.offline_file import offline_file_header, offline_file_open
+from strongroom.exports.policy import ExportRefused
+
+from .helpers import admin, policy_set, rule_set
 
 pytestmark = pytest.mark.django_db
 

@@ -7,27 +7,25 @@ from __future__ import annotations
 
 import pytest
 
-from strongroom.audit.models import AuditEvent
-from strongroom.core.errors import NotFound
-from strongroom.crypto.offline import offline_file_open
-from strongroom.exports import services
-from strongroom.vault import services as vault
-from strongroom.vault.models import AccessLevel
-
-from .helpers import (
+from factories import (
     PASSPHRASE,
     TEST_ITERATIONS,
     account_make,
-    csv_rows,
     group_make,
-    policy_set,
     resource_make,
     rgroup_make,
     user_make,
-    xlsx_rows,
 )
+from strongroom.audit.models import AuditEvent
+from strongroom.core.errors import NotFound
+from strongroom.exports import services
+from strongroom.exports.offline_file import offline_file_open
+from strongroom.vault import services as vault
+from strongroom.vault.models import AccessLevel
 
-pytestmark = pytest.mark.django_db
+from .helpers import csv_rows, policy_set, xlsx_rows
+
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 
 @pytest.fixture
@@ -193,3 +191,26 @@ def test_the_query_count_does_not_grow_with_the_vault(world, django_assert_max_n
     with django_assert_max_num_queries(25):
         result = services.export_spreadsheet(actor=alice, fmt="csv", with_passwords=True)
     assert result.entry_count == 35
+
+
+def test_entries_carry_each_resource_description_and_custom_fields_and_no_others():
+    """Only resources with a description or custom fields are read for them (the others
+    skip the JSON decoding); each entry still gets exactly its own resource's details."""
+    from strongroom.exports import selectors
+
+    owner = user_make("password_admin")
+    plain = resource_make(owner, "a-plain")
+    described = resource_make(owner, "b-described", description="DMZ <proxy>")
+    custom = resource_make(owner, "c-custom", custom_fields={"rack": "R12", "asset": "A-9"})
+    both = resource_make(owner, "d-both", description="core", custom_fields={"zone": "b"})
+    for resource in (plain, described, custom, both):
+        account_make(owner, resource, "root")
+    entries = selectors.export_entries(
+        user=owner, scope=selectors.ExportScope(), with_secrets=False
+    )
+    assert [(e.name, e.description, e.custom_fields) for e in entries] == [
+        ("a-plain", "", ()),
+        ("b-described", "DMZ <proxy>", ()),
+        ("c-custom", "", (("asset", "A-9"), ("rack", "R12"))),
+        ("d-both", "core", (("zone", "b"),)),
+    ]

@@ -8,25 +8,22 @@ import hashlib
 import pytest
 from django.test import Client
 
-from strongroom.audit.models import AuditEvent
-from strongroom.crypto.offline import offline_file_open
-from strongroom.exports import policy as export_policy
-from strongroom.exports.models import ExportRule
-
-from .helpers import (
+from factories import (
     LOGIN_PASSWORD,
     PASSPHRASE,
     TEST_ITERATIONS,
     account_make,
-    admin,
-    csv_rows,
     group_make,
-    policy_set,
     resource_make,
     rgroup_make,
-    rule_set,
     user_make,
 )
+from strongroom.audit.models import AuditEvent
+from strongroom.exports import policy as export_policy
+from strongroom.exports.models import ExportRule
+from strongroom.exports.offline_file import offline_file_open
+
+from .helpers import admin, csv_rows, policy_set, rule_set
 
 pytestmark = pytest.mark.django_db
 
@@ -134,7 +131,9 @@ def test_weak_passphrase_shows_the_policy_reason(owner):
     assert fetched.status_code == 400
     error = fetched.json()["error"]
     assert error["code"] == "passphrase_refused"
-    assert error["fields"]["passphrase"] == ["The passphrase must not be your sign-in password."]
+    assert error["details"]["fields"] == [
+        {"field": "passphrase", "problem": "The passphrase must not be your sign-in password."}
+    ]
     assert LOGIN_PASSWORD not in fetched.content.decode()
 
 
@@ -144,8 +143,8 @@ def test_fetch_form_errors_come_back_as_json(owner):
         "/export/html/", html_post(passphrase_confirm=""), headers={"X-Requested-With": "fetch"}
     )
     assert response.status_code == 400
-    fields = response.json()["error"]["fields"]
-    assert set(fields) == {"passphrase_confirm", "reason"}
+    fields = response.json()["error"]["details"]["fields"]
+    assert {f["field"] for f in fields} == {"passphrase_confirm", "reason"}
 
 
 def test_refused_by_policy_answers_403_to_fetch(owner):

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
+pytestmark = pytest.mark.db_specific
+
 BIN = Path(sys.executable).with_name("strongroom")
 
 

@@ -63,9 +63,11 @@ from cli.helpers import (
     wait_until_http_ok,
 )
 from strongroom.crypto import offline
+from strongroom.exports import offline_file
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.db_specific,
     pytest.mark.skipif(outer_postgres_url() is None, reason="runs in the PostgreSQL pass"),
 ]
 
@@ -469,7 +471,7 @@ def test_kill_one_web_node_and_one_worker_under_load_behind_haproxy(tmp_path, qu
             }:
                 foreign.append(user)
             try:
-                payload = offline.offline_file_open(html=content, passphrase=PASSPHRASE)
+                payload = offline_file.offline_file_open(html=content, passphrase=PASSPHRASE)
             except offline.OfflineError:
                 broken.append(user)
                 continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from factories import PASSWORD
 from strongroom.accounts.models import User, UserGroup
 from strongroom.accounts.services import REAUTH_TRUSTED, api_token_create, user_create
 from strongroom.audit.models import AuditEvent
@@ -17,7 +18,6 @@ from strongroom.vault.services import account_create, resource_create
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "Correct-horse-battery-staple-7"
 HOSTILE = [
     "<img src=x onerror=alert(1)>",
     "</script><script>alert(1)</script><!--",
@@ -40,11 +40,6 @@ def api(user: User) -> tuple[Client, dict[str, str]]:
     )
     assert confirmed.status_code == 200, confirmed.content
     return client, {**auth, "X-Strongroom-Reauth": confirmed.json()["reauth"]}
-
-
-@pytest.fixture
-def admin() -> User:
-    return user_create(actor=None, username="admin", password=PASSWORD, role="admin")
 
 
 @pytest.mark.parametrize("value", HOSTILE)

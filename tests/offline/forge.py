@@ -1,8 +1,8 @@
-"""An independent maker of offline files, version 1 and 2, for the hostile-file tests.
+"""An independent maker of offline files, versions 1, 2 and 3, for the hostile-file tests.
 
 It uses the ``cryptography`` primitives only (never strongroom.crypto.offline's builder or
 reader), so that a file it makes tests the readers against the format's text
-(docs/offline-file-format.md, /work/notes/offline-v2-spec.md) rather than against the
+(docs/offline-file-format.md) rather than against the
 reference implementation's own reading of it. It can make files no honest writer makes:
 any header dict or raw header bytes, any payload plaintext or raw gzip bytes, chosen key
 material. The page around the two data elements is taken from a real file, so the viewer
@@ -12,6 +12,11 @@ It also makes the forgery an attacker would make from a copy they can read but n
 (:func:`forge_from_copy`): with only the public header fields, new entries and a "made"
 date in 2099. Against a version-1 copy that forgery opens (the reason for version 2);
 against a version-2 copy the attacker lacks the build key B.
+
+Version 3 files are segmented: :attr:`Spec.segments` holds each segment's JSON (default:
+the rows split one per segment after the first), :attr:`Spec.seal_as` the (index, last
+flag) each segment's nonce is made with (default: its own), and ``payload_b64_edit`` can
+reorder, repeat or drop the "."-separated segments of the finished file.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ V2_FIELDS = [*V1_FIELDS, "description", "custom"]
 LABELS = {
     1: (b"strongroom-offline/1 private key\0", b"strongroom-offline/1 content key\0"),
     2: (b"strongroom-offline/2 private key\0", b"strongroom-offline/2 content key\0"),
+    # Version 3 files carry version 2 copy keys: the wrap label stays version 2's.
+    3: (b"strongroom-offline/2 private key\0", b"strongroom-offline/3 content key\0"),
 }
 FORGED_MADE = "2099-01-01T00:00:00Z"
 
@@ -110,7 +117,7 @@ class Keys:
     def wrapped(self, version: int, *, kek: bytes | None = None) -> bytes:
         """nonce || AES-256-GCM_KEK(scalar [|| B]) || tag, AAD = label || iterations ||
         salt || public (60 bytes for version 1, 92 for version 2)."""
-        secret = self.scalar.to_bytes(32, "big") + (self.build_key if version == 2 else b"")
+        secret = self.scalar.to_bytes(32, "big") + (self.build_key if version >= 2 else b"")
         aad = LABELS[version][0] + self.iterations.to_bytes(4, "big") + self.salt + self.public
         sealed = AESGCM(kek or self.kek()).encrypt(self.wrap_nonce, secret, aad)
         return self.wrap_nonce + sealed
@@ -119,7 +126,7 @@ class Keys:
 def content_key(
     *, version: int, shared: bytes, build_key: bytes, ephemeral: bytes, public: bytes
 ) -> bytes:
-    ikm = shared + (build_key if version == 2 else b"")
+    ikm = shared + (build_key if version >= 2 else b"")
     info = LABELS[version][1] + ephemeral + public
     return HKDF(hashes.SHA256(), 32, b"\0" * 32, info).derive(ikm)
 
@@ -140,6 +147,25 @@ def row_v2(**values: Any) -> list[Any]:
     defaults.update(totp=None, updated=None, custom=[])
     defaults.update(values)
     return [defaults[name] for name in V2_FIELDS]
+
+
+def dumps(document: Any) -> bytes:
+    return json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def segments_json(rows: list[list[Any]], first: int = 1, chunk: int = 1) -> list[bytes]:
+    """Version 3 segments for full (14-value) rows: segment 0 ``[format, 3, fields, names,
+    first rows without names]``, then ``chunk`` rows (without names) per segment."""
+    names = [row[0] for row in rows]
+    rest = [row[1:] for row in rows]
+    out = [dumps([PAYLOAD_FORMAT, 3, V2_FIELDS, names, rest[:first]])]
+    out += [dumps(rest[i : i + chunk]) for i in range(first, len(rest), chunk)]
+    return out
+
+
+def segment_nonce(nonce: bytes, index: int, last: bool) -> bytes:
+    mask = bytes(7) + index.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
+    return bytes(a ^ b for a, b in zip(nonce, mask, strict=True))
 
 
 def payload_json(version: int, rows: list[list[Any]]) -> bytes:
@@ -212,6 +238,8 @@ class Spec:
     payload_nonce: bytes = b"\x22" * 12
     payload_b64: bytes | None = None  # the payload element's exact content
     payload_b64_edit: Any = None  # callable(bytes) -> bytes on the payload element's content
+    segments: list[bytes] | None = None  # version 3: each segment's JSON (gzip is applied)
+    seal_as: list[tuple[int, bool]] | None = None  # version 3: (index, last) per segment
 
 
 def header_for(spec: Spec, keys: Keys, ephemeral: bytes, wrapped: bytes) -> dict[str, Any]:
@@ -253,6 +281,8 @@ def build(page: Page, keys: Keys, spec: Spec, *, kek: bytes | None = None) -> by
             header_bytes = spec.header_text_edit(header_bytes)
     if spec.gzipped is not None:
         gz = spec.gzipped
+    elif version == 3:
+        gz = b""  # per segment below
     else:
         gz = gzip_one(
             spec.plaintext if spec.plaintext is not None else payload_json(version, spec.rows)
@@ -265,8 +295,20 @@ def build(page: Page, keys: Keys, spec: Spec, *, kek: bytes | None = None) -> by
         ephemeral=ephemeral,
         public=keys.public,
     )
-    ciphertext = AESGCM(key).encrypt(spec.payload_nonce, gz, header_bytes)
-    payload = spec.payload_b64 if spec.payload_b64 is not None else b64(ciphertext).encode()
+    if version == 3:
+        texts = spec.segments if spec.segments is not None else segments_json(spec.rows)
+        if spec.plaintext is not None or spec.gzipped is not None:
+            texts = [spec.plaintext or b"", *texts[1:]]
+        seal_as = spec.seal_as or [(i, i == len(texts) - 1) for i in range(len(texts))]
+        sealed = []
+        for i, (text, (index, last)) in enumerate(zip(texts, seal_as, strict=True)):
+            member = gz if i == 0 and spec.gzipped is not None else gzip_one(text)
+            nonce = segment_nonce(spec.payload_nonce, index, last)
+            sealed.append(b64(AESGCM(key).encrypt(nonce, member, header_bytes)).encode())
+        encoded = b".".join(sealed)
+    else:
+        encoded = b64(AESGCM(key).encrypt(spec.payload_nonce, gz, header_bytes)).encode()
+    payload = spec.payload_b64 if spec.payload_b64 is not None else encoded
     if spec.payload_b64_edit is not None:
         payload = spec.payload_b64_edit(payload)
     return page.render(header_bytes, payload)
@@ -312,7 +354,7 @@ def forge_from_copy(
     )
     forged_bytes = canonical(forged)
     if rows is None:
-        make = row_v2 if version == 2 else row_v1
+        make = row_v2 if version >= 2 else row_v1
         rows = [
             make(name="Bank (forged)", username="victim", password="attacker-chosen",
                  url="https://attacker.example/login"),
@@ -324,9 +366,21 @@ def forge_from_copy(
         ephemeral=ephemeral,
         public=public,
     )
-    ciphertext = AESGCM(key).encrypt(nonce, gzip_one(payload_json(version, rows)), forged_bytes)
+    if version == 3:
+        texts = segments_json(rows)
+        payload = b".".join(
+            b64(
+                AESGCM(key).encrypt(
+                    segment_nonce(nonce, i, i == len(texts) - 1), gzip_one(text), forged_bytes
+                )
+            ).encode()
+            for i, text in enumerate(texts)
+        )
+    else:
+        ciphertext = AESGCM(key).encrypt(nonce, gzip_one(payload_json(version, rows)), forged_bytes)
+        payload = b64(ciphertext).encode()
     page = Page.from_file(html)
-    return page.render(forged_bytes, b64(ciphertext).encode())
+    return page.render(forged_bytes, payload)
 
 
 def edit_header_text(pattern: bytes, repl: bytes) -> Any:
@@ -353,5 +407,7 @@ __all__ = [
     "payload_json",
     "row_v1",
     "row_v2",
+    "segment_nonce",
+    "segments_json",
     "split_file",
 ]

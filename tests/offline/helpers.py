@@ -14,7 +14,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from strongroom.crypto.offline import CopyKeys, OfflineEntry, copy_keys_create, offline_file_build
+from strongroom.crypto.offline import CopyKeys, OfflineEntry, copy_keys_create
+from strongroom.exports.offline_file import offline_file_build
 
 PASSPHRASE = "correct horse battery staple ✓"
 CHEAP_ITERATIONS = 1_000

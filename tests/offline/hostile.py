@@ -72,8 +72,15 @@ def rows_v1() -> list[list[object]]:
     return [row[:12] for row in rows_v2()]
 
 
+def rows_v3() -> list[list[object]]:
+    """Three entries: segment 0 (all three names, the first entry's values), segment 1 and
+    segment 2 (one entry each; 2 is the last)."""
+    return [*rows_v2(), forge.row_v2(name="Door code", password="4711", custom=[["Floor", "3"]])]
+
+
 def make(version: int = 2, **changes: object) -> bytes:
-    spec = Spec(version=version, rows=rows_v2() if version == 2 else rows_v1())
+    rows = {1: rows_v1, 2: rows_v2, 3: rows_v3}[version]()
+    spec = Spec(version=version, rows=rows)
     for key, value in changes.items():
         setattr(spec, key, value)
     return forge.build(page(), keys(), spec, kek=kek())
@@ -197,6 +204,44 @@ def v1_text_edit(old: bytes, new: bytes) -> bytes:
     return make(1, plaintext=text.replace(old, new))
 
 
+def v3_segments(edit: Callable[[list[bytes]], list[bytes]]) -> bytes:
+    """A genuine version 3 file whose "."-separated segments are then moved, repeated or
+    dropped by someone without any key."""
+
+    def segments(payload: bytes) -> bytes:
+        parts = payload.split(b".")
+        assert len(parts) == 3
+        return b".".join(edit(parts))
+
+    return make(3, payload_b64_edit=segments)
+
+
+def v3_spliced() -> bytes:
+    """Segment 1 of another file of the same copy (same keys, same entries) in its place."""
+    other = forge.split_file(make(3))[1].split(b".")
+
+    def splice(payload: bytes) -> bytes:
+        parts = payload.split(b".")
+        parts[1] = other[1]
+        return b".".join(parts)
+
+    return make(3, payload_b64_edit=splice)
+
+
+def v3_json(*segments: object) -> bytes:
+    """A version 3 file sealed by the builder (it has the keys) with these segment JSONs."""
+    return make(3, segments=[json.dumps(s, ensure_ascii=True, separators=(",", ":")).encode()
+                             for s in segments])  # fmt: skip
+
+
+def v3_names() -> list[str]:
+    return [str(row[0]) for row in rows_v3()]
+
+
+def v3_rest() -> list[list[object]]:
+    return [row[1:] for row in rows_v3()]
+
+
 def forged(version_of_copy: int, construction: int | None = None) -> bytes:
     return forge.forge_from_copy(make(version_of_copy), construction=construction)
 
@@ -211,6 +256,108 @@ ROWS: list[Row] = [
     Row("escaped-backslash-then-ud800", "ok", lambda: v2_text_edit(b'"pw-2"', b'"\\\\ud800"')),
     Row("surrogate-pair-escapes", "ok", lambda: v2_text_edit(b'"pw-2"', b'"\\ud83d\\udd10"')),
     Row("v1-forgery-against-v1-copy", "ok_v1", lambda: forged(1)),
+    Row("valid-v3", "ok", lambda: make(3)),
+    Row(
+        "v3-one-segment",
+        "ok",
+        lambda: v3_json(["strongroom-offline-payload", 3, FIELDS2, v3_names(), v3_rest()]),
+    ),
+    # --- version 3: segments (STREAM: each sealed for its index, last flag, header, file)
+    Row("v3-last-segment-cut-off", "damaged", lambda: v3_segments(lambda p: p[:2])),
+    Row("v3-only-segment-0", "damaged", lambda: v3_segments(lambda p: p[:1])),
+    Row("v3-segments-reordered", "damaged", lambda: v3_segments(lambda p: [p[0], p[2], p[1]])),
+    Row("v3-segment-repeated", "damaged", lambda: v3_segments(lambda p: [p[0], p[1], p[1], p[2]])),
+    Row("v3-middle-segment-dropped", "damaged", lambda: v3_segments(lambda p: [p[0], p[2]])),
+    Row("v3-segment-0-moved-last", "damaged", lambda: v3_segments(lambda p: [p[1], p[2], p[0]])),
+    Row("v3-empty-segment-text", "damaged", lambda: v3_segments(lambda p: [*p, b""])),
+    Row("v3-segment-from-another-file", "damaged", v3_spliced),
+    Row(
+        "v3-no-last-flag",  # sealed by the keyholder with last = 0 everywhere
+        "damaged",
+        lambda: make(3, seal_as=[(0, False), (1, False), (2, False)]),
+    ),
+    Row(
+        "v3-last-flag-on-a-middle-segment",
+        "damaged",
+        lambda: make(3, seal_as=[(0, False), (1, True), (2, True)]),
+    ),
+    Row(
+        "v3-sealed-at-other-indexes",
+        "damaged",
+        lambda: make(3, seal_as=[(0, False), (2, False), (1, True)]),
+    ),
+    # --- version 3: segment contents (sealed by the keyholder, still refused)
+    Row(
+        "v3-fewer-rows-than-names",
+        "damaged",
+        lambda: v3_json(
+            ["strongroom-offline-payload", 3, FIELDS2, v3_names(), v3_rest()[:1]], v3_rest()[1:2]
+        ),
+    ),
+    Row(
+        "v3-more-rows-than-names",
+        "damaged",
+        lambda: v3_json(
+            ["strongroom-offline-payload", 3, FIELDS2, v3_names()[:2], v3_rest()[:1]],
+            v3_rest()[1:],
+        ),
+    ),
+    Row(
+        "v3-empty-later-segment",
+        "damaged",
+        lambda: v3_json(["strongroom-offline-payload", 3, FIELDS2, v3_names(), v3_rest()], []),
+    ),
+    Row(
+        "v3-rows-with-their-names",
+        "damaged",
+        lambda: v3_json(["strongroom-offline-payload", 3, FIELDS2, v3_names(), rows_v3()]),
+    ),
+    Row(
+        "v3-name-not-a-string",
+        "damaged",
+        lambda: v3_json(
+            ["strongroom-offline-payload", 3, FIELDS2, [*v3_names()[:2], None], v3_rest()]
+        ),
+    ),
+    Row(
+        "v3-version-2-payload-in-segment-0",
+        "damaged",
+        lambda: make(3, segments=[payload_json(2, rows_v3())]),
+    ),
+    Row(
+        "v3-payload-version-3.0",
+        "damaged",
+        lambda: make(
+            3,
+            segments=[
+                forge.segments_json(rows_v3())[0].replace(
+                    b'"strongroom-offline-payload",3,', b'"strongroom-offline-payload",3.0,'
+                ),
+                *forge.segments_json(rows_v3())[1:],
+            ],
+        ),
+    ),
+    Row(
+        "v3-lone-surrogate-in-later-segment",
+        "damaged",
+        lambda: make(
+            3,
+            segments=[
+                *forge.segments_json(rows_v3())[:2],
+                forge.segments_json(rows_v3())[2].replace(b'"4711"', b'"47\\ud80011"'),
+            ],
+        ),
+    ),
+    Row(
+        "v3-two-gzip-members-in-a-segment",
+        "damaged",
+        lambda: make(
+            3,
+            gzipped=gzip_one(forge.segments_json(rows_v3())[0][:40])
+            + gzip_one(forge.segments_json(rows_v3())[0][40:]),
+        ),
+    ),
+    Row("v3-forgery-against-v3-copy", "damaged", lambda: forged(3)),
     # --- rule 1: elements
     Row("not-a-strongroom-file", "unsupported", no_elements),
     Row("second-header-element", "damaged", second_header),
@@ -282,7 +429,10 @@ ROWS: list[Row] = [
     ),
     # --- rule 3: format and version
     Row("header-version-string", "damaged", lambda: make(header_version="2")),
-    Row("header-version-3", "unsupported", lambda: make(header_version=3)),
+    Row("header-version-4", "unsupported", lambda: make(header_version=4)),
+    # A version 2 file relabelled 3: another content key (and one segment sealed as v2).
+    Row("header-version-2-relabelled-3", "damaged", lambda: make(header_version=3)),
+    Row("header-version-3-relabelled-2", "damaged", lambda: make(3, header_version=2)),
     Row("header-wrong-format", "unsupported", lambda: make(header_edit={"format": "other-vault"})),
     # --- rule 4: keys, values
     Row("header-unknown-key", "damaged", lambda: make(header_edit={"comment": "hi"})),

@@ -63,6 +63,30 @@ FIELDS = [
 # Version 2 rows add the resource's description and custom fields ([label, value] pairs).
 ENTRY_V2 = [*ENTRY, "Rack 4, \u00e9tage 2", [["Serial", "SN-0042"], ["Contract", "C-7"]]]
 FIELDS_V2 = [*FIELDS, "description", "custom"]
+# Version 3 (segmented): two entries, split as segment 0 (every name, the first entry's
+# other values) and segment 1 (the second entry's values after its name; the last segment).
+ENTRY_V3_SECOND = [
+    "Example router",
+    "router",
+    "rt1.example",
+    "https://rt1.example/",
+    "admin",
+    "\u00e9t\u00e9 2025",
+    "",
+    None,
+    "Work/Network",
+    "IT",
+    "",
+    None,
+    "",
+    [],
+]
+
+
+def segment_nonce(index: int, last: bool) -> bytes:
+    """Version 3: payload_nonce XOR (7 zero bytes || uint32-be index || last flag)."""
+    mask = bytes(7) + struct.pack(">I", index) + (b"\x01" if last else b"\x00")
+    return bytes(a ^ b for a, b in zip(PAYLOAD_NONCE, mask, strict=True))
 
 
 @dataclass(frozen=True)
@@ -79,31 +103,47 @@ class Vector:
     plaintext_json: bytes
     gzipped: bytes
     ciphertext: bytes
+    # Version 3: segment 1's JSON, gzip member and ciphertext (segment 0's are above).
+    more_json: bytes = b""
+    more_gzipped: bytes = b""
+    more_ciphertext: bytes = b""
+
+    @property
+    def payload_text(self) -> bytes:
+        """The payload element's text: base64 segments joined by "." (one before v3)."""
+        text = base64.b64encode(self.ciphertext)
+        if self.more_ciphertext:
+            text += b"." + base64.b64encode(self.more_ciphertext)
+        return text
 
 
 def _public(private: ec.EllipticCurvePrivateKey) -> bytes:
     return private.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
 
 
-def make(gzipped: bytes | None = None, version: int = 1) -> Vector:
-    """The worked example of ``version`` (1 or 2), step by step."""
+def make(
+    gzipped: bytes | None = None, version: int = 1, more_gzipped: bytes | None = None
+) -> Vector:
+    """The worked example of ``version`` (1, 2 or 3), step by step."""
     kek = PBKDF2HMAC(hashes.SHA256(), 32, SALT, ITERATIONS).derive(
         unicodedata.normalize("NFC", PASSPHRASE).encode()
     )
     copy_key = ec.derive_private_key(int.from_bytes(COPY_SCALAR, "big"), ec.SECP256R1())
     copy_public = _public(copy_key)
     label = f"strongroom-offline/{version} ".encode()
-    wrap_aad = label + b"private key\x00" + struct.pack(">I", ITERATIONS) + SALT
+    # Version 3 files carry version 2 copy keys: the wrapped key keeps its version 2 label.
+    key_label = f"strongroom-offline/{min(version, 2)} ".encode()
+    wrap_aad = key_label + b"private key\x00" + struct.pack(">I", ITERATIONS) + SALT
     wrap_aad += copy_public
     # Version 2 wraps the build key after the scalar; it joins the ECDH secret below.
-    wrapped_secret = COPY_SCALAR + (BUILD_KEY if version == 2 else b"")
+    wrapped_secret = COPY_SCALAR + (BUILD_KEY if version >= 2 else b"")
     wrapped = WRAP_NONCE + AESGCM(kek).encrypt(WRAP_NONCE, wrapped_secret, wrap_aad)
 
     ephemeral = ec.derive_private_key(int.from_bytes(EPHEMERAL_SCALAR, "big"), ec.SECP256R1())
     ephemeral_public = _public(ephemeral)
     shared = ephemeral.exchange(ec.ECDH(), copy_key.public_key())
     info = label + b"content key\x00" + ephemeral_public + copy_public
-    ikm = shared + (BUILD_KEY if version == 2 else b"")
+    ikm = shared + (BUILD_KEY if version >= 2 else b"")
     content_key = HKDF(hashes.SHA256(), 32, bytes(32), info).derive(ikm)
 
     header = {
@@ -132,11 +172,36 @@ def make(gzipped: bytes | None = None, version: int = 1) -> Vector:
     if version == 2:
         # An array, not an object: no key can appear twice.
         document = ["strongroom-offline-payload", 2, FIELDS_V2, [ENTRY_V2]]
+    more: object = None
+    if version == 3:
+        # Segment 0: every name in list order, then the first rows without their names.
+        document = [
+            "strongroom-offline-payload",
+            3,
+            FIELDS_V2,
+            [ENTRY_V2[0], ENTRY_V3_SECOND[0]],
+            [ENTRY_V2[1:]],
+        ]
+        more = [ENTRY_V3_SECOND[1:]]
     plaintext = json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode()
     if gzipped is None:
         gzipped = gzip.compress(plaintext, compresslevel=6, mtime=0)
-    ciphertext = AESGCM(content_key).encrypt(PAYLOAD_NONCE, gzipped, header_bytes)
+    nonce = segment_nonce(0, last=False) if version == 3 else PAYLOAD_NONCE
+    ciphertext = AESGCM(content_key).encrypt(nonce, gzipped, header_bytes)
+    extra: dict[str, bytes] = {}
+    if more is not None:
+        more_json = json.dumps(more, ensure_ascii=True, separators=(",", ":")).encode()
+        if more_gzipped is None:
+            more_gzipped = gzip.compress(more_json, compresslevel=6, mtime=0)
+        extra = {
+            "more_json": more_json,
+            "more_gzipped": more_gzipped,
+            "more_ciphertext": AESGCM(content_key).encrypt(
+                segment_nonce(1, last=True), more_gzipped, header_bytes
+            ),
+        }
     return Vector(
+        **extra,
         kek=kek,
         copy_public=copy_public,
         wrap_aad=wrap_aad,
@@ -158,7 +223,7 @@ def html(vector: Vector) -> bytes:
         b'<!DOCTYPE html><script type="application/json" id="strongroom-header">'
         + vector.header
         + b'</script>\n<script type="application/octet-stream" id="strongroom-payload">'
-        + base64.b64encode(vector.ciphertext)
+        + vector.payload_text
         + b"</script>"
     )
 
@@ -169,7 +234,7 @@ if __name__ == "__main__":
     v = make(version=int(sys.argv[1]) if len(sys.argv) > 1 else 2)
     print("copy private scalar d   ", COPY_SCALAR.hex())
     print("ephemeral scalar        ", EPHEMERAL_SCALAR.hex())
-    print("build key (v2)          ", BUILD_KEY.hex())
+    print("build key (v2, v3)      ", BUILD_KEY.hex())
     for name in (
         "kek",
         "copy_public",
@@ -185,3 +250,10 @@ if __name__ == "__main__":
     print("header bytes            ", v.header.decode())
     print("plaintext JSON          ", v.plaintext_json.decode())
     print("ciphertext (base64)     ", base64.b64encode(v.ciphertext).decode())
+    if v.more_json:
+        print("segment 0 nonce         ", segment_nonce(0, last=False).hex())
+        print("segment 1 nonce         ", segment_nonce(1, last=True).hex())
+        print("segment 1 JSON          ", v.more_json.decode())
+        print("segment 1 gzipped       ", v.more_gzipped.hex())
+        print("segment 1 (base64)      ", base64.b64encode(v.more_ciphertext).decode())
+        print("payload element text    ", v.payload_text.decode())

@@ -13,7 +13,8 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from strongroom.crypto.offline import OfflineEntry, offline_file_header
+from strongroom.crypto.offline import OfflineEntry
+from strongroom.exports.offline_file import offline_file_header
 
 from .helpers import GENERATED_AT, HOSTILE, PASSPHRASE, build, cheap_keys, sample_entries
 
@@ -49,7 +50,7 @@ def files(tmp_path_factory) -> Path:
     header = offline_file_header(html)
     tampered = html.replace(header["generated_at"].encode(), b"2030-01-01T00:00:00Z", 1)
     (folder / "edited.html").write_bytes(tampered)
-    (folder / "newer.html").write_bytes(html.replace(b'"version":2', b'"version":3', 1))
+    (folder / "newer.html").write_bytes(html.replace(b'"version":3', b'"version":4', 1))
     (folder / "other.html").write_bytes(b"<html><body>not ours</body></html>")
     # The attack of the review: the viewer edited to post the passphrase elsewhere, the
     # data untouched (it still decrypts and authenticates).
@@ -67,6 +68,8 @@ def run(folder: Path, *args: str, stdin: str = "") -> subprocess.CompletedProces
     # A bare environment and an empty working directory: `open` must not need (or create)
     # any Strongroom configuration, data directory or database.
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONIOENCODING": "utf-8", "LANG": "C.UTF-8"}
+    if os.environ.get("PYTHONPATH"):  # a worktree's own source tree first, as in the parent
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     workdir = folder / "cwd"
     workdir.mkdir(exist_ok=True)
     done = subprocess.run(
@@ -200,7 +203,7 @@ def test_expired_copy_opens_with_a_warning(files):
     [
         ("copy.html", "wrong.txt", 2, "wrong passphrase"),
         ("edited.html", "pass.txt", 3, "damaged or was edited"),
-        ("newer.html", "pass.txt", 4, "version 3"),
+        ("newer.html", "pass.txt", 4, "version 4"),
         ("phish.html", "pass.txt", 5, "viewer is not Strongroom's: do not open it in a browser"),
         ("restyled.html", "pass.txt", 5, "viewer is not Strongroom's"),
         # Only the line end is taken off: a trailing space is part of the passphrase, and

@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,9 @@ from strongroom.crypto.offline import (
     OfflineWrongPassphrase,
     copy_keys_create,
     copy_keys_verify,
+)
+from strongroom.exports import offline_file
+from strongroom.exports.offline_file import (
     offline_file_build,
     offline_file_header,
     offline_file_open,
@@ -35,6 +39,8 @@ from .helpers import (
     sample_entries,
     vault_entries,
 )
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
@@ -199,14 +205,14 @@ def _element(html: bytes, element_id: str) -> bytes:
 
 def test_header_is_canonical_readable_and_authenticated_as_is(keys):
     html = build(keys, sample_entries(), expires_at=GENERATED_AT + timedelta(days=1))
-    raw = _element(html, offline.HEADER_ELEMENT_ID)
+    raw = _element(html, offline_file.HEADER_ELEMENT_ID)
     header = offline_file_header(html)
     assert raw == offline.header_serialise(header)
     assert raw.isascii() and b"<" not in raw and b">" not in raw and b"&" not in raw
     assert b"\n" not in raw and b"\r" not in raw and b": " not in raw and b", " not in raw
     assert list(header) == sorted(header)
     assert header["format"] == "strongroom-offline"
-    assert header["version"] == 2
+    assert header["version"] == 3
     assert header["kdf_iterations"] == CHEAP_ITERATIONS
     assert header["generated_at"] == "2025-03-14T09:26:53Z"
     assert header["expires_at"] == "2025-03-15T09:26:53Z"
@@ -275,7 +281,7 @@ def test_viewer_assets_are_packaged():
         "package-data"
     ]["strongroom"]
     package = root / "src" / "strongroom"
-    assets = sorted((package / "crypto" / "templates" / "offline_viewer").iterdir())
+    assets = sorted((package / "exports" / "templates" / "offline_viewer").iterdir())
     assert [a.name for a in assets] == ["viewer.css", "viewer.html", "viewer.js"]
     for asset in assets:
         relative = asset.relative_to(package).as_posix()
@@ -300,6 +306,7 @@ def test_entry_dataclass_is_stable():
         "description",
         "custom_fields",
         "entry_id",
+        "attachments",  # KeePass copies only (docs/attachments.md)
     ]
 
 
@@ -327,3 +334,33 @@ def test_lone_surrogates_are_refused_naming_the_entry(keys, value):
 def test_text_that_merely_looks_like_an_escape_is_fine(keys):
     entry = OfflineEntry(name="\\ud800 \\udc00 \\\\ud83d", username="u", password="p")
     assert offline_file_open(html=build(keys, [entry]), passphrase=PASSPHRASE).entries == [entry]
+
+
+def test_copy_keys_made_for_format_2_build_format_3_files_without_the_passphrase():
+    """Migration: a kept copy's keys as the format 2 release stored them (public part as
+    JSON, the build key sealed beside it) build format 3 files as they are: the server
+    needs no passphrase to move a copy to format 3, and the old passphrase opens them."""
+    stored = json.loads((FIXTURES / "v2-copy-keys.json").read_text(encoding="utf-8"))
+    build_key = bytes.fromhex(stored.pop("build_key_hex_sealed_on_the_server"))
+    keys = offline.CopyKeys.from_dict(stored, build_key=build_key)
+    assert keys.version == offline.KEY_VERSION == 2 and keys.can_build
+    html = build(keys, sample_entries())
+    assert offline_file_header(html)["version"] == offline.VERSION == 3
+    opened = offline_file_open(html=html, passphrase=PASSPHRASE)
+    assert opened.version == 3 and opened.authenticated
+    assert opened.entries == sample_entries()
+    offline.copy_keys_verify(copy_keys=keys, passphrase=PASSPHRASE)
+
+
+@pytest.mark.parametrize("count", [0, 1, 40, 41, 2_040, 2_041, 4_500])
+def test_every_split_round_trips_and_segments_are_as_specified(keys, count):
+    """Segment 0 holds every name and the first FIRST_ROWS rows; then CHUNK_ROWS per
+    segment; entries keep their order across segment boundaries."""
+    entries = [
+        OfflineEntry(name=f"entry {i}", username=f"u{i}", password=f"p{i}") for i in range(count)
+    ]
+    html = build(keys, entries)
+    payload = html.split(offline_file.PAYLOAD_OPEN, 1)[1].split(b"</script>", 1)[0]
+    rest = max(0, count - offline.FIRST_ROWS)
+    assert payload.count(b".") == -(-rest // offline.CHUNK_ROWS)
+    assert offline_file_open(html=html, passphrase=PASSPHRASE).entries == entries

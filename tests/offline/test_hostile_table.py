@@ -34,6 +34,8 @@ def hostile_files(tmp_path_factory) -> dict[str, Path]:
 
 def cli_verdict(path: Path) -> tuple[str, str]:
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONIOENCODING": "utf-8", "LANG": "C.UTF-8"}
+    if os.environ.get("PYTHONPATH"):  # a worktree's own source tree first, as in the parent
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     done = subprocess.run(
         [sys.executable, "-m", "strongroom.cli", "open", str(path), "--passphrase-file",
          str(path.with_suffix(".pass")), "--json"],

@@ -17,9 +17,8 @@ from strongroom.crypto.offline import (
     OfflineFileDamaged,
     OfflineFormatUnsupported,
     OfflineWrongPassphrase,
-    offline_file_header,
-    offline_file_open,
 )
+from strongroom.exports.offline_file import offline_file_header, offline_file_open
 
 from .helpers import GENERATED_AT, PASSPHRASE, build, cheap_keys, sample_entries
 
@@ -193,12 +192,14 @@ def test_implausible_iteration_counts_are_refused_before_any_work(html):
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (3, OfflineFormatUnsupported),  # a version this reader does not know
+        (4, OfflineFormatUnsupported),  # a version this reader does not know
         (0, OfflineFormatUnsupported),
-        # Version 1's rules on a version 2 file: its wrapped key is the wrong size.
+        # Version 1's rules on a version 3 file: its wrapped key is the wrong size.
         (1, OfflineFileDamaged),
-        ("2", OfflineFileDamaged),  # not an integer: damaged, in the viewer too
-        (2.0, OfflineFileDamaged),
+        # Version 2's rules: one base64 text (segments are not), another content key.
+        (2, OfflineFileDamaged),
+        ("3", OfflineFileDamaged),  # not an integer: damaged, in the viewer too
+        (3.0, OfflineFileDamaged),
         (None, OfflineFileDamaged),
     ],
 )

@@ -13,12 +13,9 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from strongroom.crypto.offline import (
-    OfflineEntry,
-    copy_keys_create,
-    offline_file_build,
-    offline_file_header,
-)
+from strongroom.crypto import offline
+from strongroom.crypto.offline import OfflineEntry, copy_keys_create
+from strongroom.exports.offline_file import offline_file_build, offline_file_header
 
 from .conftest import shoot
 from .helpers import HOSTILE, PASSPHRASE, build, cheap_keys, sample_entries, vault_entries
@@ -87,7 +84,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
         b'"kdf_iterations":600000', b'"kdf_iterations":600001', 1
     )
     # The header comes before the viewer script: the first "version" is the header's.
-    made["newer"] = html.replace(b'"version":2', b'"version":3', 1)
+    made["newer"] = html.replace(b'"version":3', b'"version":4', 1)
     paths = {}
     for name, data in made.items():
         path = folder / f"{name}.html"
@@ -346,6 +343,36 @@ def test_virtualised_list_draws_only_what_is_on_screen(open_file, files):
         "performance.getEntriesByName('strongroom:search').map(m => m.duration)"
     )
     assert durations and max(durations) < 500  # generous here; bench/offline.py measures
+
+
+def test_format_3_later_segments_arrive_checked_and_searchable(open_file, files):
+    """20,000 entries are 11 segments: the first rows come from segment 0; the file's
+    verdict is "ok" only once the last segment authenticated, and then an entry of the
+    last segment is found by its username (not in segment 0) and shows its password."""
+    page = open_file(files["big"])
+    unlocked(page)
+    html = page.locator("html")
+    expect(html).to_have_attribute("data-verdict", "ok", timeout=30_000)
+    expect(html).not_to_have_attribute("data-loading", "1")
+    expect(page.locator("#count")).to_have_text("20,000 entries")
+    marks = page.evaluate(
+        "Object.fromEntries(performance.getEntriesByType('mark')"
+        ".map(m => [m.name.split(':')[1], m.startTime]))"
+    )
+    assert marks["rows-drawn"] <= marks["all-rows"]
+    entries = vault_entries(20_000)
+    pairs = [(e.name, e.username) for e in entries]
+    late = next(
+        e
+        for e in reversed(entries)
+        if (e.name + e.username).isascii() and e.username and pairs.count((e.name, e.username)) == 1
+    )
+    assert entries.index(late) >= offline.FIRST_ROWS + 9 * offline.CHUNK_ROWS
+    page.get_by_role("searchbox").fill(f"{late.username} {late.name}".lower())
+    expect(page.locator(".row:not([hidden]) .row-name").first).to_have_text(late.name)
+    page.locator(".row:not([hidden])").first.click()
+    page.get_by_role("button", name="Reveal").click()
+    expect(page.locator("#detail-password")).to_have_text(late.password)
 
 
 def test_without_javascript_the_page_explains_what_to_do(open_file, files):

@@ -11,9 +11,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.helpers import user_make
+from factories import user_make
 from strongroom.sync.models import AutoState, JobState, SyncCopy, SyncJob
 from sync.helpers import local_connect, local_enable
+
+pytestmark = pytest.mark.db_specific
 
 TOKEN = "metrics-token-0123456789abcdef"
 
@@ -88,7 +90,7 @@ def _job(user, state: str, age_s: float, **kw):
 def test_the_figures_match_a_seeded_installation(metrics_on, tmp_path):
     from huey.contrib.djhuey import HUEY
 
-    from strongroom.core.tasks import purge_login_attempts
+    from strongroom.accounts.tasks import purge_login_attempts
 
     (tmp_path / "sync-root").mkdir()
     local_enable(tmp_path / "sync-root")

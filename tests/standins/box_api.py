@@ -40,6 +40,7 @@ import struct
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +49,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import trustme
+
+from standins.faults import Faults
 
 
 @dataclass
@@ -838,3 +841,37 @@ def _h1(data: bytes = b"") -> Any:
 
 def _sha1(data: bytes) -> str:
     return _h1(data).hexdigest()
+
+
+class BoxFaults(Faults):
+    """The conformance suite's faults (standins/faults.py) on the Box stand-in."""
+
+    UPLOADS = ("POST /api/2.0/files/", "PUT /api/2.0/files/upload_sessions/")
+
+    def __init__(self, box: BoxStandIn, provider_parts: Callable[[], list[int]]) -> None:
+        self.box = box
+        self.provider_parts = provider_parts
+
+    def reset_mid_upload(self) -> None:
+        for match in self.UPLOADS:
+            self.box.fail("reset", match, times=1)
+
+    def unavailable(self, retry_after: float) -> None:
+        self.box.fail("status", self.UPLOADS[0], status=429, retry_after=retry_after)
+
+    def stall(self, seconds: float) -> None:
+        self.box.fail("delay", self.UPLOADS[0], delay=seconds)
+
+    @contextlib.contextmanager
+    def upload_parts(self) -> Iterator[list[int]]:
+        found: list[int] = []
+        yield found
+        found.extend(self.provider_parts())
+
+    def corrupt_answer(self) -> bool:
+        self.box.fail("wrong_sha1", "/content")  # Box answers with another SHA-1
+        return True
+
+    def clear(self) -> None:
+        with self.box.lock:
+            self.box.faults.clear()

@@ -30,6 +30,7 @@ The SDK reads the host names once at import, so the three listening sockets are 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import html
 import json
@@ -40,11 +41,14 @@ import ssl
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from standins.faults import Faults
 
 BLOCK = 4 * 1024 * 1024
 ROLES = ("api", "content", "web")
@@ -811,3 +815,41 @@ def _account_json(acct: Account) -> dict[str, Any]:
         "account_type": {".tag": "basic"},
         "root_info": {".tag": "user", "root_namespace_id": "1", "home_namespace_id": "1"},
     }
+
+
+class DropboxFaults(Faults):
+    """The conformance suite's faults (standins/faults.py) on the Dropbox stand-in."""
+
+    UPLOADS = ("/2/files/upload", "/2/files/upload_session/append_v2")
+
+    def __init__(self, api: DropboxStandIn) -> None:
+        self.api = api
+
+    def reset_mid_upload(self) -> None:
+        for route in self.UPLOADS:
+            self.api.fault(route, "reset", reset_after=512)
+
+    def unavailable(self, retry_after: float) -> None:
+        self.api.fault(self.UPLOADS[0], "429", retry_after=int(retry_after))
+
+    def stall(self, seconds: float) -> None:
+        self.api.fault(self.UPLOADS[0], "delay", delay=seconds)
+
+    @contextlib.contextmanager
+    def upload_parts(self) -> Iterator[list[int]]:
+        start = len(self.api.requests)
+        found: list[int] = []
+        yield found
+        found.extend(
+            r.length
+            for r in self.api.requests[start:]
+            if r.path.startswith("/2/files/upload_session/")
+        )
+
+    def corrupt_answer(self) -> bool:
+        self.api.fault(self.UPLOADS[0], "wrong_hash")  # the metadata reports another hash
+        return True
+
+    def clear(self) -> None:
+        with self.api.lock:
+            self.api.faults.clear()

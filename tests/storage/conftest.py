@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,9 +114,18 @@ def dns(monkeypatch) -> DnsStub:
 
 
 class ConnectionRecorder:
+    """Connections attempted while a test runs.
+
+    ``refused`` holds any attempt to leave loopback, from any thread. ``made``
+    holds loopback connections made by the test's own thread only: a server
+    thread left by an earlier test (a stand-in's keep-alive, a worker polling
+    Redis) may connect to 127.0.0.1 at any moment and is not the code under test.
+    """
+
     def __init__(self) -> None:
         self.made: list[tuple[str, int]] = []
         self.refused: list[tuple[str, int]] = []
+        self.thread = threading.get_ident()
 
     def check(self, address: Any) -> None:
         if not isinstance(address, tuple):
@@ -128,7 +138,8 @@ class ConnectionRecorder:
         if not loopback:
             self.refused.append((host, port))
             raise AssertionError(f"a connection to {host}:{port} was attempted")
-        self.made.append((host, port))
+        if threading.get_ident() == self.thread:
+            self.made.append((host, port))
 
 
 @pytest.fixture

@@ -271,6 +271,8 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             self._read_body()
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+        # WebDAV (RFC 4918)
+        do_PROPFIND = do_PROPPATCH = do_MKCOL = do_MOVE = do_COPY = do_OPTIONS = _handle
 
     return Handler
 

@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.test import Client
 
+from factories import admin_get, user_make
 from strongroom.accounts import services as people
 from strongroom.accounts.models import User
 from strongroom.storage import services
 
 from .moto_server import S3Credentials
 
-LOGIN_PASSWORD = "Correct-horse-battery-staple-7"
-
-
-def user_make(role: str = "password_user", username: str | None = None) -> User:
-    return people.user_create(
-        actor=None,
-        username=username or f"{role}-{uuid.uuid4().hex[:8]}",
-        password=LOGIN_PASSWORD,
-        role=role,
-    )
+# The storage tests make people with the shared factory (tests/factories.py).
+__all__ = ["user_make"]
 
 
 def admin() -> User:
-    found = User.objects.filter(username="storage-admin").first()
-    return found or user_make("admin", "storage-admin")
+    return admin_get("storage-admin")
 
 
 def enable_s3(*endpoints: str, chunk_threshold: int | None = None) -> None:

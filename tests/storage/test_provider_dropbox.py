@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from standins.dropbox_api import DropboxFaults
 from strongroom.storage.base import (
     StorageAuthError,
     StoragePermanentError,
@@ -18,7 +19,7 @@ from strongroom.storage.base import (
 )
 from strongroom.storage.providers.dropbox import DropboxProvider, dropbox_content_hash
 
-from .conformance import ProviderConformance
+from .conformance import ProviderConformance, Target
 
 THRESHOLD = 16 * 1024
 
@@ -50,61 +51,27 @@ def account(dropbox_api: Any) -> str:
 
 
 class TestDropboxConformance(ProviderConformance):
-    large_size = 64 * 1024
     hash_algorithms = ("dropbox",)
 
     @pytest.fixture
-    def provider(self, dropbox_api: Any, account: str) -> DropboxProvider:
-        self.api = dropbox_api
-        self.account = account
-        return make_dropbox(dropbox_api, dropbox_api.issue_tokens(account))
+    def target(self, dropbox_api: Any, account: str) -> Target:
+        def files() -> dict[str, bytes]:
+            return {path[1:]: data for path, data in dropbox_api.files(account).items()}
 
-    @pytest.fixture
-    def bad_auth_provider(self, dropbox_api: Any, account: str) -> DropboxProvider:
-        creds = dropbox_api.issue_tokens(account)
-        return make_dropbox(dropbox_api, {**creds, "access_token": "sl.not-a-token-" + "x" * 30})
-
-    def test_missing_container(self, request: pytest.FixtureRequest) -> None:
-        pytest.skip(
-            "Dropbox has no container to be missing: the app folder is created by Dropbox "
-            "when the app is authorised, and uploads create it again if the user deleted it"
+        bad = "sl.not-a-token-" + "x" * 30
+        return Target(
+            make=lambda **kw: make_dropbox(dropbox_api, dropbox_api.issue_tokens(account), **kw),
+            read_back=lambda name: files()[name],
+            list_names=lambda: sorted(files()),
+            faults=DropboxFaults(dropbox_api),
+            break_auth=lambda: make_dropbox(
+                dropbox_api, {**dropbox_api.issue_tokens(account), "access_token": bad}
+            ),
+            no_folder_reason="Dropbox has no container to be missing: the app folder is "
+            "created when the app is authorised, and uploads create it again if deleted",
+            no_type_reason="Dropbox's upload takes application/octet-stream only and keeps no "
+            "content type",
         )
-
-    def read_back(self, provider: Any, name: str) -> bytes:
-        return self.api.files(self.account)["/" + name]
-
-    def list_names(self, provider: Any) -> list[str]:
-        return sorted(p[1:] for p in self.api.files(self.account))
-
-    @contextlib.contextmanager
-    def upload_failure(self, provider: Any) -> Iterator[None]:
-        # The connection is reset mid-body, whichever upload route the size takes.
-        for route in ("/2/files/upload", "/2/files/upload_session/append_v2"):
-            self.api.fault(route, "reset", reset_after=512)
-        yield
-
-    @contextlib.contextmanager
-    def transient_failure(self, provider: Any, retry_after: float) -> Iterator[None]:
-        self.api.fault("/2/files/upload", "429", retry_after=int(retry_after))
-        yield
-
-    def tamper(self, provider: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-        real = provider._info
-
-        def info(name: str, meta: Any) -> Any:
-            meta.size = meta.size + 1
-            return real(name, meta)
-
-        monkeypatch.setattr(provider, "_info", info)
-
-    @contextlib.contextmanager
-    def chunked_parts(self, provider: Any) -> Iterator[list[int]]:
-        start = len(self.api.requests)
-        parts: list[int] = []
-        yield parts
-        for rec in self.api.requests[start:]:
-            if rec.path.startswith("/2/files/upload_session/"):
-                parts.append(rec.status)
 
 
 # -- Dropbox-specific ---------------------------------------------------------------------
@@ -174,7 +141,7 @@ def test_standin_refuses_a_wrong_offset(dropbox_api: Any, account: str) -> None:
             files.UploadSessionCursor(session_id=start.session_id, offset=4),
         )
     assert "interrupted" in excinfo.value.message
-    client = provider._client()
+    client = provider._client(creds["access_token"])
     with pytest.raises(dropbox.exceptions.ApiError) as api_exc:
         client.files_upload_session_append_v2(
             b"678", files.UploadSessionCursor(session_id=start.session_id, offset=7)
@@ -362,10 +329,11 @@ def test_tls_with_an_untrusted_certificate_is_refused(
 
 
 def test_requests_to_other_hosts_are_refused() -> None:
-    from strongroom.storage.providers.dropbox import _RefusedRequest, _session
+    from strongroom.storage.http import RefusedRequest
+    from strongroom.storage.providers.dropbox import _session
 
     s = _session(None)
-    with pytest.raises(_RefusedRequest):
+    with pytest.raises(RefusedRequest):
         s.get("https://169.254.169.254/latest/meta-data/")
     assert s.trust_env is False
 

@@ -2,92 +2,44 @@
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
-from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from standins.faults import DiskFaults
 from strongroom.storage.providers import local
 from strongroom.storage.providers.local import LocalFolderProvider
 
-from .conformance import ProviderConformance
+from .conformance import ProviderConformance, Target
 
 OWNER = "0b6f2a6e-4c1d-4c8e-9b1e-5d7f3a2c1b00"
 
 
-def _provider(base: Any, folder: str = "alice", owner: str = OWNER) -> LocalFolderProvider:
+def _provider(
+    base: Any, folder: str = "alice", owner: str = OWNER, **kw: Any
+) -> LocalFolderProvider:
+    kw.setdefault("chunk_threshold", 16 * 1024)
     return LocalFolderProvider(
-        config={"folder": folder},
-        admin_config={"base_dir": str(base)},
-        chunk_threshold=16 * 1024,
-        owner=owner,
+        config={"folder": folder}, admin_config={"base_dir": str(base)}, owner=owner, **kw
     )
 
 
 class TestLocalConformance(ProviderConformance):
-    supports_auth = False
     supports_retry_after = False
     large_size = 3 * local.WRITE_CHUNK // 2
 
     @pytest.fixture
-    def provider(self, local_base_dir: Any) -> LocalFolderProvider:
-        return _provider(local_base_dir)
-
-    @pytest.fixture
-    def missing_container_provider(self, tmp_path: Any) -> LocalFolderProvider:
-        return _provider(tmp_path / "no-such-base")
-
-    def read_back(self, provider: Any, name: str) -> bytes:
-        return (provider.folder / name).read_bytes()
-
-    def list_names(self, provider: Any) -> list[str]:
-        return sorted(p.name for p in provider.folder.iterdir())
-
-    @contextlib.contextmanager
-    def upload_failure(self, provider: Any) -> Iterator[None]:
-        real_write = os.write
-        calls = {"n": 0}
-
-        def failing_write(fd: int, data: Any) -> int:
-            calls["n"] += 1
-            if calls["n"] > 1 or len(data) > 1024:
-                real_write(fd, bytes(data)[:512])  # a partial write reaches the temp file
-                raise OSError(errno.EIO, "Input/output error")
-            return real_write(fd, data)
-
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(local.os, "write", failing_write)
-            yield
-
-    @contextlib.contextmanager
-    def transient_failure(self, provider: Any, retry_after: float) -> Iterator[None]:
-        def full(fd: int, data: Any) -> int:
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(local.os, "write", full)
-            yield
-
-    def tamper(self, provider: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-        real_stat = provider.stat
-        monkeypatch.setattr(provider, "stat", lambda name: replace(real_stat(name), size=1))
-
-    @contextlib.contextmanager
-    def chunked_parts(self, provider: Any) -> Iterator[list[int]]:
-        parts: list[int] = []
-        real_write = os.write
-
-        def spy(fd: int, data: Any) -> int:
-            parts.append(len(data))
-            return real_write(fd, data)
-
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(local.os, "write", spy)
-            yield parts
+    def target(self, local_base_dir: Any, tmp_path: Any) -> Target:
+        folder = local.namespace_path(local_base_dir, OWNER, "alice")
+        return Target(
+            make=lambda **kw: _provider(local_base_dir, **kw),
+            read_back=lambda name: (folder / name).read_bytes(),
+            list_names=lambda: sorted(p.name for p in folder.iterdir()),
+            faults=DiskFaults(local.os),
+            remove_folder=lambda: _provider(tmp_path / "no-such-base"),
+            no_type_reason="a file on disk has no content type (the name tells it)",
+        )
 
 
 def test_folder_names_are_single_components(local_base_dir: Any) -> None:

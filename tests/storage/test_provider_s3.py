@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ from strongroom.storage.base import (
 )
 from strongroom.storage.providers.s3 import S3Provider
 
-from .conformance import ProviderConformance
+from .conformance import ProviderConformance, ProxyFaults, Target
 from .faultproxy import FaultProxy
 from .moto_server import MotoServer, S3Credentials
 
@@ -33,6 +31,7 @@ def make_s3(
     prefix: str = "sync/",
     secret: str | None = None,
     key_id: str | None = None,
+    **kw: Any,
 ) -> S3Provider:
     return S3Provider(
         config={
@@ -46,8 +45,13 @@ def make_s3(
             "secret_access_key": secret or creds.secret_access_key,
         },
         admin_config={"endpoints": [endpoint]},
-        chunk_threshold=THRESHOLD,
+        chunk_threshold=kw.pop("chunk_threshold", THRESHOLD),
+        **kw,
     )
+
+
+def _served_as(head: dict[str, Any]) -> dict[str, str | None]:
+    return {"type": head.get("ContentType"), "disposition": head.get("ContentDisposition")}
 
 
 @pytest.fixture
@@ -60,65 +64,22 @@ class TestS3Conformance(ProviderConformance):
     hash_algorithms = ("sha256-base64", "etag")
 
     @pytest.fixture
-    def provider(self, fault_proxy: FaultProxy, s3_credentials: S3Credentials, bucket: str):
-        self.fault_proxy = fault_proxy
-        self.moto_client = None
-        return make_s3(fault_proxy.url, s3_credentials, bucket=bucket)
+    def target(self, fault_proxy: FaultProxy, moto: MotoServer, bucket: str) -> Target:
+        creds, client = moto.admin, moto.client()
 
-    @pytest.fixture(autouse=True)
-    def _moto(self, moto: MotoServer) -> None:
-        self.moto = moto
+        def names() -> list[str]:
+            listing = client.list_objects_v2(Bucket=bucket).get("Contents", [])
+            return sorted(o["Key"].removeprefix("sync/") for o in listing)
 
-    @pytest.fixture
-    def bad_auth_provider(self, moto_server: str, s3_credentials: S3Credentials) -> S3Provider:
-        return make_s3(moto_server, s3_credentials, secret="wrong-secret-" + "x" * 27)
-
-    @pytest.fixture
-    def missing_container_provider(
-        self, moto_server: str, s3_credentials: S3Credentials
-    ) -> S3Provider:
-        return make_s3(moto_server, s3_credentials, bucket="no-such-bucket-here")
-
-    def read_back(self, provider: Any, name: str) -> bytes:
-        obj = self.moto.client().get_object(Bucket=provider.bucket, Key=provider.key(name))
-        return obj["Body"].read()
-
-    def list_names(self, provider: Any) -> list[str]:
-        listing = self.moto.client().list_objects_v2(Bucket=provider.bucket)
-        return sorted(o["Key"][len(provider.prefix) :] for o in listing.get("Contents", []))
-
-    @contextlib.contextmanager
-    def upload_failure(self, provider: Any) -> Iterator[None]:
-        self.fault_proxy.reset_mid_body(method="PUT", after=512)
-        yield
-
-    @contextlib.contextmanager
-    def transient_failure(self, provider: Any, retry_after: float) -> Iterator[None]:
-        self.fault_proxy.slow_down(retry_after=f"{retry_after:g}")
-        yield
-
-    def tamper(self, provider: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-        real_call = provider._call
-
-        def call(fn: Any, **kwargs: Any) -> Any:
-            result = real_call(fn, **kwargs)
-            if getattr(fn, "__name__", "") == "head_object":
-                result = {**result, "ContentLength": result["ContentLength"] + 1}
-            return result
-
-        monkeypatch.setattr(provider, "_call", call)
-
-    @contextlib.contextmanager
-    def chunked_parts(self, provider: Any) -> Iterator[list[int]]:
-        start = len(self.fault_proxy.requests)
-        parts: list[int] = []
-        yield parts
-        for rec in self.fault_proxy.requests[start:]:
-            if rec.method == "PUT" and "partNumber=" in rec.target:
-                parts.append(int(rec.headers.get("Content-Length", 0)))
-
-
-# -- S3-specific ----------------------------------------------------------------------
+        return Target(
+            make=lambda **kw: make_s3(fault_proxy.url, creds, bucket=bucket, **kw),
+            read_back=lambda n: client.get_object(Bucket=bucket, Key=f"sync/{n}")["Body"].read(),
+            list_names=names,
+            faults=ProxyFaults(fault_proxy, parts=lambda r: "partNumber=" in r.target),
+            break_auth=lambda: make_s3(moto.url, creds, secret="wrong-secret-" + "x" * 27),
+            remove_folder=lambda: make_s3(moto.url, creds, bucket="no-such-bucket-here"),
+            read_type=lambda n: _served_as(client.head_object(Bucket=bucket, Key=f"sync/{n}")),
+        )
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,14 @@
-"""Sync test fixtures: cheap KDF and password hashing (as the export tests), the local
-folder provider enabled on a private directory, the Huey task queue inspected."""
+"""Sync test fixtures: cheap KDF (as the export tests), the local folder provider enabled on
+a private directory, the Huey task queue inspected. Password hashing is at test cost for the
+whole suite (strongroom.testing.pytest_env)."""
 
 from __future__ import annotations
 
 import pytest
 
-from .helpers import TEST_ITERATIONS, local_enable, policy_set
+from factories import TEST_ITERATIONS
 
-
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    settings.PASSWORD_HASHERS = ["strongroom.accounts.hashers.FastArgon2PasswordHasher"]
+from .helpers import local_enable, policy_set
 
 
 @pytest.fixture(autouse=True)
@@ -110,3 +108,19 @@ def s3_connect(s3_enabled, moto, s3_credentials):
         return conn, bucket
 
     return connect
+
+
+# The provider-parametrised suites (test_sync_providers.py, test_sync_worker_kill.py): one
+# parameter per module in tests/sync/targets/ (a provider joins by adding its module).
+from .targets import module as _target_module  # noqa: E402
+from .targets import names as _target_names  # noqa: E402
+
+
+@pytest.fixture(params=_target_names())
+def sync_target(request, db):
+    return _target_module(request.param).sync_target(request)
+
+
+@pytest.fixture(params=_target_names())
+def kill_target(request):
+    return _target_module(request.param).kill_target(request)

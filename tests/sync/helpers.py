@@ -8,43 +8,37 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from exports.helpers import (  # noqa: F401  (re-exported for the sync tests)
+from exports.helpers import admin, policy_set, rule_set  # noqa: F401  (re-exported)
+from factories import (  # noqa: F401  (re-exported for the sync tests)
     LOGIN_PASSWORD,
     PASSPHRASE,
     TEST_ITERATIONS,
     Api,
     account_make,
-    admin,
     api_for,
-    policy_set,
     resource_make,
-    rule_set,
     user_make,
 )
+from factories import Clock as _RealTimeClock
 from strongroom.accounts.models import User
-from strongroom.crypto import offline
+from strongroom.exports import offline_file
 from strongroom.storage import services as storage
 from strongroom.storage.models import StorageConnection
 from strongroom.sync import services as sync
 from strongroom.sync.models import AutoState, JobState, JobTrigger, SyncCopy, SyncJob
 
 
-class Clock:
+class Clock(_RealTimeClock):
     """A hand-moved clock for the job state machine and the auto-sync scheduler. By default
     it starts a day ahead of real time: Huey compares a scheduled task's ETA with the real
     clock, so a retry scheduled from a fixed date that has since passed would run at once
     instead of being queued. ``start`` sets another starting moment."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or (
-            datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+        super().__init__(
+            start
+            or datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
         )
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def local_enable(base_dir: Path) -> None:
@@ -86,7 +80,7 @@ def sync_start(user: User, conn: StorageConnection, **kw: Any) -> SyncJob:
 
 
 def opened(html: bytes, passphrase: str = PASSPHRASE) -> dict[tuple[str, str], str]:
-    payload = offline.offline_file_open(html=html, passphrase=passphrase)
+    payload = offline_file.offline_file_open(html=html, passphrase=passphrase)
     return {(e.name, e.username): e.password for e in payload.entries}
 
 

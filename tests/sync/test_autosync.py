@@ -18,8 +18,9 @@ from django.utils import timezone
 from strongroom.audit.models import AuditEvent
 from strongroom.core.errors import NotFound, PermissionDenied, ValidationFailed
 from strongroom.crypto import offline
+from strongroom.exports import offline_file
 from strongroom.notifications.models import Notification
-from strongroom.sync import autosync
+from strongroom.sync import copies as sync_copies
 from strongroom.sync.models import AutoState, JobState, JobTrigger, SyncCopy, SyncJob
 from strongroom.vault import services as vault
 from strongroom.vault.models import AccessLevel
@@ -40,7 +41,7 @@ from .helpers import (
     user_make,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 
 def _read(copy: SyncCopy, sync_dir, moto) -> bytes:
@@ -92,11 +93,11 @@ def test_shared_password_edit_rebuilds_each_copy_once_and_revoke_removes_the_ent
     assert all(kwargs == {} and len(args) == 1 for _, args, kwargs, _ in enqueued)
 
     clock.advance(30)  # inside the window: nothing yet
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 0
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 0
     clock.advance(31)
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 3
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 3
     clock.advance(1)
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 0
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 0
     for copy in copies:
         [job] = auto_jobs(copy)
         assert job.state == JobState.SUCCEEDED, job.last_error
@@ -113,7 +114,7 @@ def test_shared_password_edit_rebuilds_each_copy_once_and_revoke_removes_the_ent
     # Revoke Bob: his next file no longer holds the entry; the others get no upload.
     run(vault.share_revoke, actor=owner, share_id=shares[bob.pk].pk)
     clock.advance(61)
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 1
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 1
     assert opened(_read(copies[1], sync_dir, moto)) == {}
     assert [len(auto_jobs(c)) for c in copies] == [1, 2, 1]
 
@@ -158,12 +159,12 @@ def test_burst_of_1000_edits_by_10_users_uploads_once_per_window_and_ends_curren
         run(vault.account_update, actor=editor, account_id=target.pk, password=password)
         final[target.pk] = password
         if i % 5 == 0:  # the workers' sweep, interleaved with the edits
-            run(autosync.sync_copies_sweep, clock=clock)
+            run(sync_copies.sync_copies_sweep, clock=clock)
     burst_end = clock.now
     # After the burst: everything due gets its last rebuild.
     for _ in range(3):
         clock.advance(debounce + 1)
-        run(autosync.sync_copies_sweep, clock=clock)
+        run(sync_copies.sync_copies_sweep, clock=clock)
     expected = {
         (r.name, "root"): final.get(a.pk, "p-0") for r, a in zip(resources, accounts, strict=True)
     }
@@ -174,8 +175,10 @@ def test_burst_of_1000_edits_by_10_users_uploads_once_per_window_and_ends_curren
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
         assert all(gap >= debounce for gap in gaps), gaps  # at most one per window
         during = [s for s in starts if s <= burst_end]
-        span = (burst_end - start).total_seconds()
-        assert len(during) >= int(span // debounce) - 1, (len(during), span)  # not starved
+        # Not starved: at least one upload per window of the simulated 60 s burst (less one).
+        # The clock never runs behind real time, so on a slow machine the burst spans more
+        # windows than that; the bound stays the simulated one.
+        assert len(during) >= int(60 // debounce) - 1, (len(during), burst_end - start)
         assert len(jobs) <= int((clock.now - start).total_seconds() // debounce) + 1
         html = (local_folder(sync_dir, copy.connection) / copy.object_name).read_bytes()
         assert opened(html) == expected
@@ -189,26 +192,26 @@ def test_change_during_a_rebuild_causes_exactly_one_more(sync_dir, cheap_policy,
     scope_make(alice, 1)
     copy = kept_copy(alice, local_connect(alice), run)
     clock = Clock(start=timezone.now())
-    autosync.sync_copies_touch(user_ids=[alice.pk], clock=clock)
+    sync_copies.sync_copies_touch(user_ids=[alice.pk], clock=clock)
     clock.advance(61)
     # Claim without running the job (commit callbacks not executed): the job is "running".
-    job = autosync.sync_copy_claim(copy_id=copy.pk, clock=clock)
+    job = sync_copies.sync_copy_claim(copy_id=copy.pk, clock=clock)
     assert job is not None and job.state == JobState.QUEUED
     # Two changes while it runs: one more rebuild, not two; not while the job is active.
-    autosync.sync_copies_touch(user_ids=[alice.pk], clock=clock)
-    autosync.sync_copies_touch(user_ids=[alice.pk], clock=clock)
+    sync_copies.sync_copies_touch(user_ids=[alice.pk], clock=clock)
+    sync_copies.sync_copies_touch(user_ids=[alice.pk], clock=clock)
     copy.refresh_from_db()
     assert copy.change_seq == copy.built_seq + 2 and copy.due_at == clock.now + timedelta(
         seconds=60
     )
     clock.advance(61)
-    assert autosync.sync_copy_claim(copy_id=copy.pk, clock=clock) is None  # job still active
+    assert sync_copies.sync_copy_claim(copy_id=copy.pk, clock=clock) is None  # job still active
     from strongroom.sync import services as sync
 
     run(sync.sync_job_run, job_id=job.pk, worker_id="w1")
-    second = autosync.sync_copy_claim(copy_id=copy.pk, clock=clock)
+    second = sync_copies.sync_copy_claim(copy_id=copy.pk, clock=clock)
     assert second is not None
-    assert autosync.sync_copy_claim(copy_id=copy.pk, clock=clock) is None
+    assert sync_copies.sync_copy_claim(copy_id=copy.pk, clock=clock) is None
     copy.refresh_from_db()
     assert copy.built_seq == copy.change_seq and copy.due_at is None
 
@@ -320,7 +323,7 @@ def test_export_disabled_stops_the_copies_and_tells_user_and_admins_once(
     for _ in range(3):
         run(vault.resource_create, actor=alice, name=f"more-{uuid.uuid4().hex[:4]}")
         clock.advance(61)
-        run(autosync.sync_copies_sweep, clock=clock)
+        run(sync_copies.sync_copies_sweep, clock=clock)
     copy.refresh_from_db()
     assert copy.auto_state == AutoState.STOPPED and not copy.keep_in_sync
     assert copy.state_code == "export_refused"
@@ -334,7 +337,7 @@ def test_export_disabled_stops_the_copies_and_tells_user_and_admins_once(
     assert path.read_bytes() == html_before
     # Turning it back on is policy-checked.
     with pytest.raises(PermissionDenied):
-        autosync.sync_copy_keep_set(actor=alice, copy_id=copy.pk, keep=True)
+        sync_copies.sync_copy_keep_set(actor=alice, copy_id=copy.pk, keep=True)
 
 
 def test_policy_refusal_at_build_time_stops_the_copy(sync_dir, cheap_policy, run):
@@ -342,9 +345,9 @@ def test_policy_refusal_at_build_time_stops_the_copy(sync_dir, cheap_policy, run
     scope_make(alice, 1)
     copy = kept_copy(alice, local_connect(alice), run)
     clock = Clock(start=timezone.now())
-    autosync.sync_copies_touch(user_ids=[alice.pk], clock=clock)
+    sync_copies.sync_copies_touch(user_ids=[alice.pk], clock=clock)
     clock.advance(61)
-    job = autosync.sync_copy_claim(copy_id=copy.pk, clock=clock)
+    job = sync_copies.sync_copy_claim(copy_id=copy.pk, clock=clock)
     rule_set(False, user_id=str(alice.pk))  # between the claim and the build
     from strongroom.sync import services as sync
 
@@ -379,7 +382,7 @@ def test_reauth_pauses_the_copy_with_one_notification_and_reconnect_resumes(
     for i in range(4):
         run(scope_make, bob, 1, prefix=f"x{i}")
         clock.advance(61)
-        run(autosync.sync_copies_sweep, clock=clock)
+        run(sync_copies.sync_copies_sweep, clock=clock)
     copy.refresh_from_db()
     assert copy.auto_state == AutoState.PAUSED and copy.keep_in_sync
     assert Notification.objects.filter(user=bob).count() == 1
@@ -398,7 +401,7 @@ def test_reauth_pauses_the_copy_with_one_notification_and_reconnect_resumes(
         },
     )
     clock.advance(1)
-    result = run(autosync.sync_copies_sweep, clock=clock)
+    result = run(sync_copies.sync_copies_sweep, clock=clock)
     assert result.resumed == 1 and result.started == 1
     copy.refresh_from_db()
     assert copy.auto_state == AutoState.ACTIVE and copy.is_current
@@ -415,18 +418,18 @@ def test_full_check_rebuilds_daily_and_within_half_the_maximum_age(
     scope_make(alice, 1)
     copy = kept_copy(alice, local_connect(alice), run)
     clock = Clock(start=timezone.now())
-    assert run(autosync.sync_copies_sweep, clock=clock).full_check == 0
+    assert run(sync_copies.sync_copies_sweep, clock=clock).full_check == 0
     clock.advance(86400 + 1)
-    result = run(autosync.sync_copies_sweep, clock=clock)
+    result = run(sync_copies.sync_copies_sweep, clock=clock)
     assert result.full_check == 1 and result.started == 1
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 0
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 0
     # A 1-day maximum age: rebuilt every 12 hours so the copy never expires.
     policy_set(max_age_days=1)
     clock.advance(12 * 3600 + 1)
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 1
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 1
     jobs = auto_jobs(copy)
     assert len(jobs) == 2 and all(j.state == JobState.SUCCEEDED for j in jobs)
-    header = offline.offline_file_header(
+    header = offline_file.offline_file_header(
         (local_folder(sync_dir, copy.connection) / copy.object_name).read_bytes()
     )
     assert header.get("expires_at")
@@ -441,26 +444,32 @@ def test_controls_stop_resync_rekey_and_admin_stop(sync_dir, cheap_policy, run):
     path = local_folder(sync_dir, copy.connection) / copy.object_name
     # Somebody else's copy is not found, whatever they try.
     for attempt in (
-        lambda: autosync.sync_copy_keep_set(actor=mallory, copy_id=copy.pk, keep=False),
-        lambda: autosync.sync_copy_resync(actor=mallory, copy_id=copy.pk),
-        lambda: autosync.sync_copy_rekey(actor=mallory, copy_id=copy.pk, passphrase="x" * 30),
-        lambda: autosync.sync_copy_resync(actor=alice, copy_id="not-a-uuid"),
+        lambda: sync_copies.sync_copy_keep_set(actor=mallory, copy_id=copy.pk, keep=False),
+        lambda: sync_copies.sync_copy_resync(actor=mallory, copy_id=copy.pk),
+        lambda: sync_copies.sync_copy_rekey(actor=mallory, copy_id=copy.pk, passphrase="x" * 30),
+        lambda: sync_copies.sync_copy_resync(actor=alice, copy_id="not-a-uuid"),
     ):
         with pytest.raises(NotFound):
             attempt()
     # Re-sync now: one job at once, same passphrase.
-    job = run(autosync.sync_copy_resync, actor=alice, copy_id=copy.pk)
+    job = run(sync_copies.sync_copy_resync, actor=alice, copy_id=copy.pk)
     job.refresh_from_db()
     assert job.trigger == JobTrigger.RESYNC and job.state == JobState.SUCCEEDED
     assert len(opened(path.read_bytes())) == 2
     # New passphrase: policy-checked like sync_request, nothing changes on refusal.
     keys_before = SyncCopy.objects.get(pk=copy.pk).copy_keys
     with pytest.raises(ValidationFailed):
-        run(autosync.sync_copy_rekey, actor=alice, copy_id=copy.pk, passphrase="short", reason="r")
+        run(
+            sync_copies.sync_copy_rekey,
+            actor=alice,
+            copy_id=copy.pk,
+            passphrase="short",
+            reason="r",
+        )
     assert SyncCopy.objects.get(pk=copy.pk).copy_keys == keys_before
     new_passphrase = "tangerine voyage quietly ninety harbour"
     job = run(
-        autosync.sync_copy_rekey,
+        sync_copies.sync_copy_rekey,
         actor=alice,
         copy_id=copy.pk,
         passphrase=new_passphrase,
@@ -475,23 +484,23 @@ def test_controls_stop_resync_rekey_and_admin_stop(sync_dir, cheap_policy, run):
     clock = Clock(start=timezone.now())
     run(vault.resource_create, actor=alice, name="after-rekey")
     clock.advance(61)
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 1
-    assert offline.offline_file_open(html=path.read_bytes(), passphrase=new_passphrase)
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 1
+    assert offline_file.offline_file_open(html=path.read_bytes(), passphrase=new_passphrase)
     # The user stops it; changes no longer mark it.
-    run(autosync.sync_copy_keep_set, actor=alice, copy_id=copy.pk, keep=False)
+    run(sync_copies.sync_copy_keep_set, actor=alice, copy_id=copy.pk, keep=False)
     copy.refresh_from_db()
     assert copy.auto_state == AutoState.OFF and not copy.keep_in_sync
     run(vault.resource_create, actor=alice, name="after-stop")
     clock.advance(61)
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 0
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 0
     # ...starts again (rebuilt at once), and an administrator stops it; the user is told.
-    run(autosync.sync_copy_keep_set, actor=alice, copy_id=copy.pk, keep=True)
+    run(sync_copies.sync_copy_keep_set, actor=alice, copy_id=copy.pk, keep=True)
     copy.refresh_from_db()
     assert copy.keep_in_sync and copy.is_current
     with pytest.raises(NotFound):
-        autosync.sync_copy_keep_set(actor=mallory, copy_id=copy.pk, keep=False)
+        sync_copies.sync_copy_keep_set(actor=mallory, copy_id=copy.pk, keep=False)
     Notification.objects.all().delete()
-    run(autosync.sync_copy_keep_set, actor=boss, copy_id=copy.pk, keep=False)
+    run(sync_copies.sync_copy_keep_set, actor=boss, copy_id=copy.pk, keep=False)
     copy.refresh_from_db()
     assert copy.auto_state == AutoState.OFF and copy.state_code == "stopped_by_admin"
     assert Notification.objects.filter(user=alice).count() == 1
@@ -510,7 +519,7 @@ def test_deactivated_user_copies_stop(sync_dir, cheap_policy, run):
     run(people.user_deactivate, actor=admin(), user=alice)
     clock = Clock(start=timezone.now())
     clock.advance(61)
-    run(autosync.sync_copies_sweep, clock=clock)
+    run(sync_copies.sync_copies_sweep, clock=clock)
     # No rebuild for a deactivated user: the copy is stopped (or went with the erased
     # connection).
     assert not SyncJob.objects.filter(user=alice, trigger=JobTrigger.AUTO).exists()

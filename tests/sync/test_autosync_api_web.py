@@ -121,8 +121,9 @@ def test_web_dialog_keep_checkbox_and_copies_page_controls(sync_dir, cheap_polic
     assert page.status_code == 200
     _csp_strict(page)
     html = page.content.decode()
-    for shown in ("Local folder", copy.location, "Kept in sync", "Last error", "Next scheduled"):
+    for shown in ("Local folder", copy.location, "Kept in sync", "Last attempt", "Next scheduled"):
         assert shown in html
+    assert 'data-copy-attempt="succeeded"' in html
     for action in ("stop", "resync", "passphrase"):
         assert f'action="/sync/copies/{copy.pk}/{action}/"' in html
     assert html.count('name="csrfmiddlewaretoken"') >= 3

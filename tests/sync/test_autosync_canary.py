@@ -19,7 +19,8 @@ from django.test import Client
 from django.utils import timezone
 
 from strongroom.crypto import offline
-from strongroom.sync import autosync
+from strongroom.exports import offline_file
+from strongroom.sync import copies as sync_copies
 from strongroom.sync.models import SyncCopy
 from strongroom.vault import services as vault
 
@@ -32,7 +33,7 @@ from .helpers import (
     user_make,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 CANARY_ONE = "canary-one-zebra-quartz-719-lantern"
 CANARY_TWO = "canary-two-walrus-ochre-588-harbour"
@@ -122,7 +123,7 @@ def test_no_passphrase_private_key_or_kek_anywhere(
         with django_capture_on_commit_callbacks(execute=True):
             vault.account_update(actor=alice, account_id=account.pk, password=f"pw-{i + 2}")
         with django_capture_on_commit_callbacks(execute=True):
-            autosync.sync_copies_sweep(clock=lambda s=step: now + timedelta(seconds=s))
+            sync_copies.sync_copies_sweep(clock=lambda s=step: now + timedelta(seconds=s))
     # Re-sync, a refused re-key (weak, containing the canary's start), a re-key by the API.
     api = api_for(alice)
     with django_capture_on_commit_callbacks(execute=True):
@@ -134,7 +135,7 @@ def test_no_passphrase_private_key_or_kek_anywhere(
     copy.refresh_from_db()
     material += _key_material(copy.copy_keys, CANARY_TWO)
     html = (local_folder(sync_dir, conn) / copy.object_name).read_bytes()
-    assert offline.offline_file_open(html=html, passphrase=CANARY_TWO).entries[0].password == (
+    assert offline_file.offline_file_open(html=html, passphrase=CANARY_TWO).entries[0].password == (
         "pw-3"
     )
 

@@ -19,14 +19,14 @@ from django.utils import timezone
 
 from kdbx.readers import keepassxc_export
 from strongroom.crypto import kdbx
-from strongroom.sync import autosync
+from strongroom.sync import copies as sync_copies
 from strongroom.sync.models import SyncCopy
 from strongroom.vault import services as vault
 
 from .helpers import account_make, api_for, local_connect, policy_set, resource_make, user_make
 from .test_autosync_canary import _all_rows, _files, _forms
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 CANARY_ONE = "canary-one-kdbx-zebra-quartz-719"
 CANARY_TWO = "canary-two-kdbx-walrus-ochre-588"
@@ -76,7 +76,7 @@ def test_no_passphrase_or_transformed_key_anywhere(
         with django_capture_on_commit_callbacks(execute=True):
             vault.account_update(actor=alice, account_id=account.pk, password=f"pw-{i + 2}")
         with django_capture_on_commit_callbacks(execute=True):
-            autosync.sync_copies_sweep(clock=lambda s=step: now + timedelta(seconds=s))
+            sync_copies.sync_copies_sweep(clock=lambda s=step: now + timedelta(seconds=s))
     api = api_for(alice)
     with django_capture_on_commit_callbacks(execute=True):
         api.post(f"/sync/copies/{copy.pk}/resync")

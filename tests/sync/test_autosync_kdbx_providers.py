@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from kdbx.readers import ReadDatabase, keepassxc_export
-from strongroom.sync import autosync
+from strongroom.sync import copies as sync_copies
 from strongroom.sync.models import JobState, SyncCopy
 from strongroom.vault import services as vault
 from strongroom.vault.models import AccessLevel
@@ -89,7 +89,7 @@ def test_kdbx_copies_on_dropbox_and_box_rebuilt_and_revoked(
     run(vault.account_update, actor=owner, account_id=account.pk, password="new-Secret-2")
     due = _due_together([on_dropbox, on_box], edited_from, timezone.now())
     clock.now = due
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 2
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 2
     for copy in (on_dropbox, on_box):
         [job] = auto_jobs(copy)
         assert job.state == JobState.SUCCEEDED, job.last_error
@@ -107,6 +107,6 @@ def test_kdbx_copies_on_dropbox_and_box_rebuilt_and_revoked(
     run(vault.share_revoke, actor=owner, share_id=shares[bert.pk].pk)
     revoke_due = _due_together([on_box], edited_from, timezone.now())
     clock.now = max(revoke_due, due + timedelta(seconds=DEBOUNCE))
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 1
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 1
     assert _read(box.latest(on_box), tmp_path, "box").entries == []
     assert len(_read(dropbox.latest(on_dropbox), tmp_path, "dropbox").entries) == 1

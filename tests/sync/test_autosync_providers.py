@@ -28,7 +28,7 @@ from strongroom.notifications.models import Notification
 from strongroom.storage import oauth
 from strongroom.storage import services as storage
 from strongroom.storage.models import StorageConnection
-from strongroom.sync import autosync
+from strongroom.sync import copies as sync_copies
 from strongroom.sync import services as sync
 from strongroom.sync.models import AutoState, JobState, SyncCopy
 from strongroom.vault import services as vault
@@ -282,12 +282,12 @@ def test_shared_password_on_dropbox_box_and_s3_copies_rebuilt_once_and_revoke_re
     assert scheduled == sorted(str(c.pk) for c in copies)
 
     clock.now = due - timedelta(seconds=1)  # inside the window: nothing yet
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 0
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 0
     assert uploads() == [0, 0, 0]
     clock.now = due
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 3
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 3
     clock.advance(1)
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 0
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 0
     assert uploads() == [1, 1, 1]  # once each
     for copy in copies:
         [job] = auto_jobs(copy)
@@ -310,10 +310,10 @@ def test_shared_password_on_dropbox_box_and_s3_copies_rebuilt_once_and_revoke_re
     # At most one upload per window: not before a window has passed since the last began.
     assert on_box.last_started_at == due
     clock.now = due + timedelta(seconds=DEBOUNCE - 1)
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 0
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 0
     assert uploads() == [1, 1, 1]
     clock.now = max(revoke_due, due + timedelta(seconds=DEBOUNCE))
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 1
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 1
     assert uploads() == [1, 2, 1]
     assert [len(auto_jobs(c)) for c in copies] == [1, 2, 1]
     [box_file_now] = box_cloud.items(on_box)
@@ -347,7 +347,7 @@ def test_refused_refresh_token_pauses_the_kept_copy_once_and_reconnecting_resume
     cloud.refuse(conn)
     cloud.forget()
     clock.now = due
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 1
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 1
     [failed] = auto_jobs(copy)
     assert failed.state == JobState.FAILED and failed.error_code == "storage_auth"
     assert failed.attempts == 1 and failed.next_attempt_at is None
@@ -367,7 +367,7 @@ def test_refused_refresh_token_pauses_the_kept_copy_once_and_reconnecting_resume
     for i in range(2, 6):
         run(vault.account_update, actor=bob, account_id=account.pk, password=f"pw-{i}")
         clock.advance(DEBOUNCE + 1)
-        result = run(autosync.sync_copies_sweep, clock=clock)
+        result = run(sync_copies.sync_copies_sweep, clock=clock)
         assert (result.resumed, result.started) == (0, 0)
         run(sync.sync_jobs_sweep, now=clock.now)
     assert [name for name, *_ in enqueued if "sync" in name] == []
@@ -384,7 +384,7 @@ def test_refused_refresh_token_pauses_the_kept_copy_once_and_reconnecting_resume
     assert again.pk == conn.pk and again.status == StorageConnection.Status.CONNECTED
     cloud.forget()
     clock.advance(1)
-    result = run(autosync.sync_copies_sweep, clock=clock)
+    result = run(sync_copies.sync_copies_sweep, clock=clock)
     assert (result.resumed, result.started) == (1, 1)
     jobs = auto_jobs(copy)
     assert len(jobs) == 2 and jobs[-1].state == JobState.SUCCEEDED, jobs[-1].last_error
@@ -394,4 +394,4 @@ def test_refused_refresh_token_pauses_the_kept_copy_once_and_reconnecting_resume
     assert copy.auto_state == AutoState.ACTIVE and copy.is_current
     assert Notification.objects.filter(user=bob, level="error").count() == 1
     clock.advance(1)
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 0
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 0

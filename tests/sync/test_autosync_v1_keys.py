@@ -23,8 +23,9 @@ from django.utils import timezone
 
 from strongroom.core.errors import Conflict, ValidationFailed
 from strongroom.crypto import offline
+from strongroom.exports import offline_file
 from strongroom.notifications.models import Notification
-from strongroom.sync import autosync
+from strongroom.sync import copies as sync_copies
 from strongroom.sync import services as sync
 from strongroom.sync.models import AutoState, JobState, SyncCopy, SyncJob
 
@@ -40,7 +41,7 @@ from .helpers import (
     user_make,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 
 def version_1_keys(passphrase: str) -> dict:
@@ -97,7 +98,7 @@ def test_a_version_1_copy_pauses_once_uploads_nothing_and_resumes_with_a_new_pas
     for i in range(4):
         run(scope_make, alice, 1, prefix=f"later{i}")
         clock.advance(61)
-        run(autosync.sync_copies_sweep, clock=clock)
+        run(sync_copies.sync_copies_sweep, clock=clock)
     copy.refresh_from_db()
     assert copy.auto_state == AutoState.PAUSED and copy.keep_in_sync
     assert copy.state_code == "needs_passphrase"
@@ -109,7 +110,7 @@ def test_a_version_1_copy_pauses_once_uploads_nothing_and_resumes_with_a_new_pas
 
     # "Sync now" is refused with the same reason, and still uploads nothing.
     with pytest.raises(Conflict) as refused:
-        run(autosync.sync_copy_resync, actor=alice, copy_id=copy.pk)
+        run(sync_copies.sync_copy_resync, actor=alice, copy_id=copy.pk)
     assert refused.value.code == "needs_passphrase"
     assert stored_file(sync_dir, copy) == before
 
@@ -155,12 +156,14 @@ def test_a_version_1_copy_pauses_once_uploads_nothing_and_resumes_with_a_new_pas
     copy.refresh_from_db()
     assert copy.auto_state == AutoState.ACTIVE and copy.state_code == ""
     assert copy.copy_keys["version"] == 2 and copy.build_key is not None
-    assert offline.offline_file_header(stored_file(sync_dir, copy))["version"] == 2
+    assert (
+        offline_file.offline_file_header(stored_file(sync_dir, copy))["version"] == offline.VERSION
+    )
     assert len(opened(stored_file(sync_dir, copy), new_passphrase)) == 6
     # And it stays in sync from here on.
     run(scope_make, alice, 1, prefix="resumed")
     clock.advance(61)
-    run(autosync.sync_copies_sweep, clock=clock)
+    run(sync_copies.sync_copies_sweep, clock=clock)
     assert len(opened(stored_file(sync_dir, copy), new_passphrase)) == 7
     assert Notification.objects.filter(user=alice, title__icontains="passphrase").count() == 1
 

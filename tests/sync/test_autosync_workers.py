@@ -6,8 +6,9 @@ its place; in a later round both are killed right after the change and replaced.
 round must rebuild every kept copy exactly once (0 double runs) and every
 copy must end with the final state (0 missed).
 
-Runs at the real 600,000 PBKDF2 iterations (the subprocesses have no test settings) only at
-set-up; rebuilds need no KDF. A 1-second debounce and a 5-second lease keep it short."""
+Set-up derives the copies' keys at the test-only PBKDF2 minimum
+(``make_installation(cheap_kdf=True)``); rebuilds need no KDF. A 1-second debounce and a
+5-second lease keep it short."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ import time
 import pytest
 
 from cli.helpers import LOGIN_PASSWORD, make_installation
-from strongroom.crypto import offline
+from factories import TEST_ITERATIONS
+from strongroom.exports import offline_file
+
+pytestmark = pytest.mark.db_specific
 
 PASSPHRASE = "plum orbit quietly seventy lantern"
 USERS = 6
@@ -38,6 +42,8 @@ from strongroom.storage import services as storage
 from strongroom.sync import services as sync
 from strongroom.vault import services as vault
 boss = people.user_create(actor=None, username="boss", password={LOGIN_PASSWORD!r}, role="admin")
+from strongroom.exports import services as exports
+exports.export_policy_update(actor=boss, values={{"kdf_iterations": {TEST_ITERATIONS}}})
 storage.provider_settings_update(
     actor=boss, provider="local", enabled=True, config={{"base_dir": BASE}}
 )
@@ -86,7 +92,7 @@ for c in SyncCopy.objects.select_related("user"):
 SWEEP = """
 from datetime import timedelta
 from django.utils import timezone
-from strongroom.sync.autosync import sync_copies_sweep
+from strongroom.sync.copies import sync_copies_sweep
 r = sync_copies_sweep(clock=lambda: timezone.now() + timedelta(seconds=2))
 result = r.started
 """
@@ -110,7 +116,7 @@ def _stop(proc) -> None:
 
 @pytest.mark.slow
 def test_two_workers_and_a_killed_one_rebuild_every_copy_exactly_once_per_round(tmp_path):
-    inst, cleanup = make_installation(tmp_path / "inst")
+    inst, cleanup = make_installation(tmp_path / "inst", cheap_kdf=True)
     base = tmp_path / "sync-root"
     base.mkdir()
     workers: list = []
@@ -186,7 +192,7 @@ def test_two_workers_and_a_killed_one_rebuild_every_copy_exactly_once_per_round(
             assert all(c["succeeded"] == rnd for c in state.values())
             for user, c in state.items():
                 html = (base / c["folder"] / c["object"]).read_bytes()
-                payload = offline.offline_file_open(html=html, passphrase=PASSPHRASE)
+                payload = offline_file.offline_file_open(html=html, passphrase=PASSPHRASE)
                 assert [e.password for e in payload.entries] == [f"round-{rnd}"], user
 
         # The CLI lists the copies and stops one: the next change no longer rebuilds it.

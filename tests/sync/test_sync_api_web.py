@@ -80,7 +80,8 @@ def test_export_menu_offers_sync_per_connected_enabled_provider_and_dialog_error
         headers={"X-Requested-With": "fetch"},
     )
     assert refused.status_code == 400
-    assert "passphrase" in refused.json()["error"]["fields"]
+    fields = refused.json()["error"]["details"]["fields"]
+    assert "passphrase" in {f["field"] for f in fields}
     started = client.post(
         f"/export/sync/{conn.pk}/",
         {"passphrase": PASSPHRASE, "passphrase_confirm": PASSPHRASE},

@@ -1,18 +1,24 @@
-"""Sync to Box (box_sdk_gen over HTTPS to the Box stand-in), the real job code: a second
-sync is a new version of one file; 20 concurrent jobs of one user whose access token has
-expired make exactly one refresh (single-use refresh tokens) and none fails for a token
-reason; 429 Retry-After, 5xx and resets mid-upload are retried and never leave a broken
-file; a refused refresh token asks the user to reconnect once."""
+"""Sync to Box (box_sdk_gen over HTTPS to the Box stand-in), what is Box's own: a second
+sync is a new version of one file; chunked uploads; 20 concurrent jobs (threads, then OS
+processes) of one user whose access token has expired make exactly one refresh (single-use
+refresh tokens) and none fails for a token reason; an unverified SHA-1 fails the attempt;
+no token or client secret anywhere. The flow, retries and refused credentials are the
+provider-parametrised suite's (test_sync_providers.py)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
-from datetime import UTC, datetime, timedelta
+import time
 from typing import Any
 
 import pytest
 from django.db import connection as db_connection
 
+from cli.helpers import LOGIN_PASSWORD, make_installation
+from strongroom.exports import offline_file
 from strongroom.notifications.models import Notification
 from strongroom.storage import registry
 from strongroom.storage import services as storage
@@ -20,38 +26,21 @@ from strongroom.storage.models import ProviderSettings, StorageConnection
 from strongroom.sync import services as sync
 from strongroom.sync.models import JobState, SyncJob
 
-from .helpers import Clock, admin, opened, scope_make, sync_start, user_make
+from .helpers import Clock, opened, scope_make, sync_start, user_make
+from .targets import box as targets_box
 
 CHUNK = 16 * 1024
 
 
 @pytest.fixture
 def box_enabled(db, box_api):
-    storage.provider_settings_update(
-        actor=admin(),
-        provider="box",
-        enabled=True,
-        secret={"client_id": box_api.client_id, "client_secret": box_api.client_secret},
-    )
-    # The stand-in accepts upload sessions for small files; Box itself (and the admin form)
-    # only from 20 MB, so the threshold is set on the row directly for the chunked tests.
-    ProviderSettings.objects.filter(provider="box").update(config={"chunk_threshold": CHUNK})
+    targets_box.enable(box_api)
     return box_api
 
 
 @pytest.fixture
 def box_connect(box_enabled):
-    def connect(user: Any) -> tuple[StorageConnection, Any]:
-        box_user = box_enabled.add_user(f"Box {user.username}", f"{user.username}@example.com")
-        conn = storage.storage_connection_save(
-            actor=user,
-            provider="box",
-            config={},
-            credentials=box_enabled.credentials_for(box_user.id),
-        )
-        return conn, box_user
-
-    return connect
+    return lambda user: targets_box.connect(box_enabled, user)
 
 
 def _expire_stored_tokens(box: Any, conn: StorageConnection, box_user: Any) -> dict[str, Any]:
@@ -161,39 +150,6 @@ def test_twenty_concurrent_jobs_with_an_expired_token_refresh_exactly_once(
 
 
 @pytest.mark.django_db
-def test_429_retry_after_5xx_and_reset_mid_upload_are_retried_and_keep_the_good_copy(
-    box_connect, box_enabled, cheap_policy, settings
-):
-    settings.STRONGROOM_SYNC_MAX_ATTEMPTS = 5
-    alice = user_make("password_admin")
-    scope = scope_make(alice, 2)
-    conn, box_user = box_connect(alice)
-    good = sync.sync_job_run(job_id=sync_start(alice, conn).pk, worker_id="w1")
-    assert good.state == JobState.SUCCEEDED
-    later = scope_make(alice, 1, prefix="later")
-    box_enabled.fail("status", "POST /api/2.0/files/", status=429, retry_after=7)
-    box_enabled.fail("status", "POST /api/2.0/files/", status=503)
-    box_enabled.fail("reset", "POST /api/2.0/files/")
-    job = sync_start(alice, conn)
-    clock = Clock()
-    waits = []
-    for attempt in range(1, 4):
-        done = sync.sync_job_run(job_id=job.pk, worker_id="w1", clock=clock)
-        assert done.state == JobState.RETRY_WAIT, (attempt, done.error_code, done.last_error)
-        assert done.error_code == "storage_transient"
-        # the previous good version is still the only one
-        assert len(box_enabled.file(box_user.id, job.object_name).versions) == 1
-        waits.append((done.next_attempt_at - clock.now).total_seconds())
-        clock.now = done.next_attempt_at
-    assert waits[0] >= 7  # Retry-After honoured
-    done = sync.sync_job_run(job_id=job.pk, worker_id="w1", clock=clock)
-    assert done.state == JobState.SUCCEEDED and done.attempts == 4
-    versions = box_enabled.file(box_user.id, job.object_name).versions
-    assert len(versions) == 2
-    assert opened(versions[0]) == scope and opened(versions[1]) == {**scope, **later}
-
-
-@pytest.mark.django_db
 def test_reset_mid_chunked_upload_is_retried_and_leaves_no_broken_file(
     box_connect, box_enabled, cheap_policy
 ):
@@ -257,29 +213,6 @@ def test_unverified_sha1_fails_the_attempt_and_the_good_copy_stays_the_current_o
 
 
 @pytest.mark.django_db
-def test_refused_refresh_token_needs_reauth_with_one_notification(
-    box_connect, box_enabled, cheap_policy, django_capture_on_commit_callbacks
-):
-    alice = user_make("password_admin")
-    scope_make(alice, 1)
-    conn, box_user = box_connect(alice)
-    creds = _expire_stored_tokens(box_enabled, conn, box_user)
-    box_enabled.refresh[creds["refresh_token"]]["used"] = True  # revoked at Box
-    with django_capture_on_commit_callbacks(execute=True):
-        job = sync_start(alice, conn)
-    job.refresh_from_db()
-    assert job.state == JobState.FAILED and job.error_code == "storage_auth"
-    conn.refresh_from_db()
-    assert conn.status == StorageConnection.Status.NEEDS_REAUTH and conn.credentials is None
-    [note] = Notification.objects.filter(user=alice)
-    assert note.level == "error" and "Reconnect" in note.title
-    for secret in (creds["access_token"], creds["refresh_token"], box_enabled.client_secret):
-        assert secret not in note.body + note.title + job.last_error
-    sync.sync_jobs_sweep(now=datetime.now(UTC) + timedelta(days=1))
-    assert Notification.objects.filter(user=alice).count() == 1
-
-
-@pytest.mark.django_db
 def test_canary_no_box_token_or_client_secret_anywhere(
     box_connect, box_enabled, cheap_policy, enqueued, caplog, django_capture_on_commit_callbacks
 ):
@@ -334,3 +267,141 @@ def test_canary_no_box_token_or_client_secret_anywhere(
     # Disconnect revoked the live grant at Box.
     assert box_enabled.access[refreshed["access_token"]]["revoked"]
     assert box_enabled.refresh[refreshed["refresh_token"]]["used"]
+
+
+# -- the refresh lock across processes (real OS processes on a private installation) -----
+
+PASSPHRASE = "plum orbit quietly seventy lantern"
+
+PROCESSES = 6
+
+SEED_ONE_USER = f"""
+from strongroom.accounts import services as people
+from strongroom.storage import registry
+from strongroom.storage import services as storage
+from strongroom.sync import services as sync
+from strongroom.vault import services as vault
+boss = people.user_create(actor=None, username="boss", password={LOGIN_PASSWORD!r}, role="admin")
+storage.provider_settings_update(actor=boss, provider="box", enabled=True, secret=APP)
+user = people.user_create(
+    actor=None, username="tech", password={LOGIN_PASSWORD!r}, role="password_admin"
+)
+for i in range(3):
+    r = vault.resource_create(actor=user, name=f"host-{{i}}", host="10.0.0.1")
+    vault.account_create(actor=user, resource_id=r.pk, username="root", password=f"pw-{{i}}")
+conn = storage.storage_connection_save(actor=user, provider="box", config={{}}, credentials=CREDS)
+jobs = [
+    str(sync.sync_request(
+        actor=user, connection_id=conn.pk, passphrase={PASSPHRASE!r}, reason="lock test"
+    ).pk)
+    for _ in range({PROCESSES})
+]
+# Test setup: the stored pair is replaced by one whose access token has already expired
+# (as an hour later), so every job must refresh before its first request to Box.
+registry._store_credentials(conn.pk, EXPIRED)
+result = jobs
+"""
+
+# One job per process, run by the real job code as a worker would. Each process is set up
+# (Django, the Box SDK imported) before it says "ready"; all then start on the same line
+# from the test, so their refreshes meet.
+RUN_ONE_JOB = """
+import json, sys, django
+django.setup()
+import strongroom.storage.providers.box  # noqa: F401
+from strongroom.sync import services as sync
+print("ready", flush=True)
+sys.stdin.readline()
+job = sync.sync_job_run(job_id=sys.argv[1], worker_id=f"proc-{sys.argv[1]}")
+print("@@RESULT@@" + json.dumps([job.state, job.error_code, job.last_error]), flush=True)
+"""
+
+FINAL = """
+from strongroom.storage import services as storage
+from strongroom.storage.models import StorageConnection
+from strongroom.sync.models import SyncJob
+conn = StorageConnection.objects.get(user__username="tech", provider="box")
+result = {
+    "status": conn.status,
+    "credentials": storage.unsealed_credentials(conn),
+    "jobs": {str(j.pk): [j.state, j.attempts, j.worker_id] for j in SyncJob.objects.all()},
+}
+"""
+
+
+@pytest.mark.slow
+def test_jobs_in_separate_processes_with_an_expired_token_refresh_exactly_once(
+    tmp_path, box_standin
+):
+    box = box_standin
+    box.clear()
+    box_user = box.add_user("Lock Test", "lock@example.com")
+    app = {"client_id": box.client_id, "client_secret": box.client_secret}
+    expired = box.credentials_for(box_user.id, ttl=0)  # Box refuses this access token too
+    expired["expires_at"] = 0
+    env = {
+        "STRONGROOM_BOX_API_URL": box.api_url,
+        "STRONGROOM_BOX_UPLOAD_URL": box.upload_url,
+        "STRONGROOM_BOX_AUTHORIZE_URL": box.authorize_url,
+        "STRONGROOM_PROVIDER_CA_BUNDLE": box.ca_path,
+        "DJANGO_SETTINGS_MODULE": "strongroom.config.settings",
+    }
+    inst, cleanup = make_installation(tmp_path / "inst")
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        inst.ok("migrate")
+        prelude = (
+            f"APP = {app!r}\nCREDS = {json.dumps(box.credentials_for(box_user.id))}\n"
+            f"EXPIRED = {json.dumps(expired)}\n"
+        )
+        jobs = inst.script(prelude + SEED_ONE_USER, env=env, timeout=600)
+        assert len(set(jobs)) == PROCESSES
+        refreshes_before = box.refresh_count
+        for job_id in jobs:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", RUN_ONE_JOB, job_id],
+                    env={**inst.env, **env},
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        for proc in procs:
+            line = proc.stdout.readline()
+            assert line == "ready\n", (line, proc.stderr.read() if proc.poll() is not None else "")
+        for proc in procs:  # all set up: release them together
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, (out, err[-3000:])
+            line = next(ln for ln in out.splitlines() if ln.startswith("@@RESULT@@"))
+            results.append(json.loads(line.removeprefix("@@RESULT@@")))
+        assert results == [["succeeded", "", ""]] * PROCESSES
+        assert box.refresh_count - refreshes_before == 1
+        final = inst.script(FINAL, env=env)
+        assert final["status"] == "connected"
+        # The one refresh's pair is stored, and Box still honours it.
+        stored = final["credentials"]
+        assert stored["refresh_token"] != expired["refresh_token"]
+        assert box.refresh[expired["refresh_token"]]["used"]
+        assert not box.refresh[stored["refresh_token"]]["used"]
+        assert box.access[stored["access_token"]]["expires"] > time.time()
+        # Each job ran in its own process, and each uploaded one version.
+        workers = {w for _state, _attempts, w in final["jobs"].values()}
+        assert workers == {f"proc-{j}" for j in jobs}
+        [item] = box.files(box_user.id)
+        assert len(item.versions) == PROCESSES
+        for data in item.versions:
+            payload = offline_file.offline_file_open(html=data, passphrase=PASSPHRASE)
+            assert sorted(e.name for e in payload.entries) == ["host-0", "host-1", "host-2"]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=20)
+        box.clear()
+        cleanup()

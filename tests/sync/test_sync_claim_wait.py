@@ -22,6 +22,8 @@ from strongroom.sync.models import JobState, SyncJob
 
 from .helpers import local_connect, opened, scope_make, sync_start, user_make
 
+pytestmark = pytest.mark.db_specific
+
 
 @pytest.fixture(autouse=True)
 def _queued_not_run():

@@ -1,8 +1,9 @@
-"""Sync to Dropbox (official SDK against the HTTPS stand-in): the flow, the framework's
-retries for 429 with Retry-After, 5xx and resets (the SDK's own retries off: requests
-counted at the stand-in), token refresh stored in the database, a revoked refresh token
-needing re-authorisation with one notification and no retries, upload sessions, and no
-token in logs, job rows, notifications or the audit trail (canary)."""
+"""Sync to Dropbox (official SDK against the HTTPS stand-in), what is Dropbox's own: the
+API, the framework's retries with the SDK's own retries off (requests counted at the
+stand-in), upload sessions, damaged or misreported hashes, token refresh stored in the
+database before use, no refresh storm, no token in logs, job rows, notifications or the
+audit trail (canary), and the command line. The flow, Retry-After backoff and refused
+credentials are the provider-parametrised suite's (test_sync_providers.py)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,17 @@ import logging
 import random
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.core import serializers
 
+from cli.helpers import LOGIN_PASSWORD, make_installation
 from standins.dropbox_api import content_hash
 from strongroom.audit.models import AuditEvent
+from strongroom.exports import offline_file
 from strongroom.notifications.models import Notification
 from strongroom.storage import services as storage
 from strongroom.storage.models import StorageConnection
@@ -28,6 +31,7 @@ from strongroom.sync import services as sync
 from strongroom.sync.models import JobState, SyncCopy, SyncJob
 
 from .helpers import PASSPHRASE, Clock, admin, api_for, opened, scope_make, sync_start, user_make
+from .targets import dropbox as targets_dropbox
 
 pytestmark = pytest.mark.django_db
 
@@ -36,49 +40,17 @@ NAME = "/strongroom-offline.html"
 
 @pytest.fixture
 def dbx(dropbox_api: Any) -> Any:
-    storage.provider_settings_update(
-        actor=admin(), provider="dropbox", enabled=True, config={"app_key": dropbox_api.app_key}
-    )
+    targets_dropbox.enable(dropbox_api)
     return dropbox_api
 
 
 @pytest.fixture
 def dbx_connect(dbx: Any):
-    """connect(user) -> (connection, account_id, tokens): tokens issued by the stand-in as
-    an exchange would (the OAuth paste flow has its own tests), saved by the real service."""
-
-    def connect(user: Any, **kw: Any) -> tuple[StorageConnection, str, dict[str, Any]]:
-        account = dbx.add_account(f"{user.username} Example", f"{user.username}@example.com")
-        tokens = dbx.issue_tokens(account, **kw)
-        conn = storage.storage_connection_save(
-            actor=user, provider="dropbox", config={}, credentials=dict(tokens)
-        )
-        return conn, account, tokens
-
-    return connect
+    return lambda user, **kw: targets_dropbox.connect(dbx, user, **kw)
 
 
 def _uploads(dbx: Any) -> int:
     return dbx.count("/2/files/upload") + dbx.count("/2/files/upload_session/start")
-
-
-def test_sync_to_dropbox_file_decrypts_to_the_users_scope(
-    dbx_connect, dbx, cheap_policy, django_capture_on_commit_callbacks
-):
-    alice = user_make("password_admin")
-    scope = scope_make(alice, 4)
-    bob = user_make("password_admin")
-    scope_make(bob, 2, prefix="bob")
-    conn, account, _ = dbx_connect(alice)
-    with django_capture_on_commit_callbacks(execute=True):
-        job = sync_start(alice, conn)
-    job.refresh_from_db()
-    assert job.state == JobState.SUCCEEDED, job.last_error
-    assert job.result_location == "Dropbox app folder" + NAME
-    assert opened(dbx.files(account)[NAME]) == scope
-    assert list(dbx.files(account)) == [NAME]
-    note = Notification.objects.get(user=alice)
-    assert note.level == "success"
 
 
 def test_api_sync_to_dropbox(dbx_connect, dbx, cheap_policy, django_capture_on_commit_callbacks):
@@ -307,31 +279,6 @@ def test_expired_access_token_401_refreshes_once_and_retries(
     assert stored["access_token"] != tokens["access_token"]
 
 
-def test_revoked_refresh_token_needs_reauth_notifies_once_no_retries(
-    dbx_connect, dbx, cheap_policy, enqueued, django_capture_on_commit_callbacks
-):
-    alice = user_make("password_admin")
-    scope_make(alice, 1)
-    conn, _account, tokens = dbx_connect(alice)
-    dbx.expire(tokens["access_token"])
-    dbx.revoke_refresh(tokens["refresh_token"])  # the user removed the app at Dropbox
-    dbx.requests.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        job = sync_start(alice, conn)
-    job.refresh_from_db()
-    assert job.state == JobState.FAILED and job.attempts == 1
-    assert job.error_code == "storage_auth"
-    assert dbx.count("/2/files/upload") == 1 and dbx.count("/oauth2/token") == 0
-    assert len(enqueued) == 1  # the first run only: nothing scheduled
-    conn.refresh_from_db()
-    assert conn.status == StorageConnection.Status.NEEDS_REAUTH and conn.credentials is None
-    [note] = Notification.objects.filter(user=alice)
-    assert note.level == "error" and "Reconnect" in note.title
-    sync.sync_jobs_sweep(now=datetime.now(UTC) + timedelta(days=1))
-    assert Notification.objects.filter(user=alice).count() == 1
-    assert len(dbx.requests) == 1
-
-
 def test_refused_refresh_needs_reauth_without_a_storm(
     dbx_connect, dbx, cheap_policy, django_capture_on_commit_callbacks
 ):
@@ -383,3 +330,83 @@ def test_no_token_anywhere(
             assert secret not in text, where
     assert any("refreshed" in r.getMessage() for r in caplog.records)
     assert time.time() < stored["expires_at"]
+
+
+# -- the command line, on a private installation ---------------------------------------
+
+SEED_CLI = f"""
+from strongroom.accounts import services as people
+from strongroom.storage import services as storage
+from strongroom.vault import services as vault
+from strongroom.accounts.models import User
+boss = people.user_create(actor=None, username="boss", password={LOGIN_PASSWORD!r}, role="admin")
+storage.provider_settings_update(
+    actor=boss, provider="dropbox", enabled=True, config={{"app_key": APP_KEY}}
+)
+for name in ("tech", "nodropbox"):
+    user = people.user_create(
+        actor=None, username=name, password={LOGIN_PASSWORD!r}, role="password_admin"
+    )
+    for i in range(3):
+        r = vault.resource_create(actor=user, name=f"{{name}}-host-{{i}}", host="10.0.0.1")
+        vault.account_create(actor=user, resource_id=r.pk, username="root", password=f"pw-{{i}}")
+storage.storage_connection_save(
+    actor=User.objects.get(username="tech"), provider="dropbox", config={{}},
+    credentials=TOKENS,
+)
+"""
+
+JOBS = """
+from strongroom.sync.models import SyncJob
+result = [[j.user.username, j.provider, j.state, j.reason, j.result_sha256]
+          for j in SyncJob.objects.all()]
+"""
+
+
+@pytest.mark.slow
+def test_cli_syncs_to_dropbox(tmp_path: Any, dropbox_api: Any) -> None:
+    account = dropbox_api.add_account("Cli Tech", "cli@x.example")
+    tokens = dropbox_api.issue_tokens(account)
+    inst, cleanup = make_installation(tmp_path / "inst")
+    inst.env["STRONGROOM_PROVIDER_CA_BUNDLE"] = dropbox_api.ca_path
+    secret = tmp_path / "passphrase.txt"
+    secret.write_text("another quiet meadow of lanterns\n", encoding="utf-8")
+    try:
+        inst.ok("migrate")
+        prelude = f"APP_KEY = {dropbox_api.app_key!r}\nTOKENS = {json.dumps(tokens)}\n"
+        inst.script(prelude + SEED_CLI, timeout=600)
+        dropbox_api.requests.clear()
+        done = inst.ok(
+            "sync", "--user", "tech", "--to", "dropbox", "--passphrase-file", str(secret),
+            "--reason", "CLI check", "--wait", "--timeout", "120",
+        )  # fmt: skip
+        assert f"synced 3 entries for tech to Dropbox app folder{NAME} (" in done.stdout
+        output = done.stdout + done.stderr
+        for value in ("lantern", tokens["access_token"], tokens["refresh_token"]):
+            assert value not in output
+        assert dropbox_api.count("/2/files/upload", status=200) == 1
+        stored = dropbox_api.files(account)[NAME]
+        payload = offline_file.offline_file_open(
+            html=stored, passphrase="another quiet meadow of lanterns"
+        )
+        assert sorted(e.name for e in payload.entries) == [f"tech-host-{i}" for i in range(3)]
+        [job] = inst.script(JOBS)
+        assert job == [
+            "tech",
+            "dropbox",
+            "succeeded",
+            "CLI check",
+            hashlib.sha256(stored).hexdigest(),
+        ]
+        # A user without a Dropbox connection: a clear error, no job, nothing sent.
+        dropbox_api.requests.clear()
+        refused = inst.run(
+            "sync", "--user", "nodropbox", "--to", "dropbox", "--passphrase-file", str(secret),
+            "--reason", "CLI check", "--wait",
+        )  # fmt: skip
+        assert refused.returncode != 0
+        assert "nodropbox has no dropbox connection; connect it first" in refused.stderr
+        assert len(inst.script(JOBS)) == 1
+        assert dropbox_api.requests == []
+    finally:
+        cleanup()

@@ -8,7 +8,7 @@ import pytest
 
 from strongroom.audit.models import AuditEvent
 from strongroom.core.errors import NotFound, PermissionDenied, ValidationFailed
-from strongroom.notifications.models import Notification
+from strongroom.notifications.models import Kind, Notification
 from strongroom.sync import services as sync
 from strongroom.sync.models import JobState, SyncCopy, SyncJob
 
@@ -24,7 +24,7 @@ from .helpers import (
     user_make,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 
 def test_sync_to_local_folder_uploads_exactly_the_users_scope(
@@ -66,7 +66,7 @@ def test_sync_to_local_folder_uploads_exactly_the_users_scope(
         ("sync_job_execute", (str(job.pk),), {})
     ]
     # the user is told where the file is
-    note = Notification.objects.get(user=alice)
+    note = Notification.objects.get(user=alice, kind=Kind.SYNC_LANDED)
     assert note.level == "success" and str(stored) in note.body and note.link == "/sync/history/"
     # audited: the request by the user, the upload as a system action on their behalf
     actions = list(
@@ -122,7 +122,7 @@ def test_running_the_same_job_twice_leaves_one_correct_file(
     folder = sync_dir / str(alice.pk) / f"f-{alice.username}"
     assert [p.name for p in folder.iterdir()] == [job.object_name]
     assert opened((folder / job.object_name).read_bytes()) == scope
-    assert Notification.objects.filter(user=alice).count() == 1
+    assert Notification.objects.filter(user=alice, kind=Kind.SYNC_LANDED).count() == 1
 
 
 @pytest.mark.parametrize(
@@ -171,12 +171,12 @@ def test_policy_is_applied_again_when_the_job_runs(
     done = sync.sync_job_run(job_id=job.pk, worker_id="w1")
     assert done.state == JobState.FAILED and done.error_code == "export_refused"
     assert not any((sync_dir / str(alice.pk) / f"f-{alice.username}").glob("*.html"))
-    note = Notification.objects.get(user=alice)
+    note = Notification.objects.get(user=alice, kind=Kind.SYNC_FAILED)
     assert note.level == "error" and "administrator" in note.body
 
 
 def test_max_age_becomes_the_files_expiry(sync_dir, cheap_policy):
-    from strongroom.crypto import offline
+    from strongroom.exports import offline_file
 
     policy_set(max_age_days=7)
     alice = user_make("password_admin")
@@ -184,7 +184,7 @@ def test_max_age_becomes_the_files_expiry(sync_dir, cheap_policy):
     conn = local_connect(alice)
     job = sync.sync_job_run(job_id=sync_start(alice, conn).pk, worker_id="w1")
     html = (sync_dir / str(alice.pk) / f"f-{alice.username}" / job.object_name).read_bytes()
-    payload = offline.offline_file_open(html=html, passphrase=PASSPHRASE)
+    payload = offline_file.offline_file_open(html=html, passphrase=PASSPHRASE)
     assert payload.expires_at is not None
     assert round((payload.expires_at - payload.generated_at).total_seconds()) == 7 * 86400
 

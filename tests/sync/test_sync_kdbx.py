@@ -18,7 +18,7 @@ from strongroom.audit.models import AuditEvent
 from strongroom.core.errors import PermissionDenied, ValidationFailed
 from strongroom.crypto import kdbx
 from strongroom.exports import selectors as export_selectors
-from strongroom.sync import autosync
+from strongroom.sync import copies as sync_copies
 from strongroom.sync.keys import copy_keys_load
 from strongroom.sync.models import JobState, SyncCopy, SyncJob
 from strongroom.vault import services as vault
@@ -123,7 +123,7 @@ def test_kdbx_copy_sync_rebuild_and_revoke_on_local_folder_and_s3(
     clock = Clock(start=timezone.now())
     run(vault.account_update, actor=owner, account_id=account.pk, password="new-Secret-2")
     clock.advance(61)
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 2
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 2
     for copy, user in zip(copies, (alice, bob), strict=True):
         [job] = auto_jobs(copy)
         assert job.state == JobState.SUCCEEDED, job.last_error
@@ -144,7 +144,7 @@ def test_kdbx_copy_sync_rebuild_and_revoke_on_local_folder_and_s3(
     # Bob loses the group: his next file no longer holds its entries.
     run(vault.share_revoke, actor=owner, share_id=shares[bob.pk].pk)
     clock.advance(61)
-    assert run(autosync.sync_copies_sweep, clock=clock).started == 1
+    assert run(sync_copies.sync_copies_sweep, clock=clock).started == 1
     assert _read(copies[1], sync_dir, moto, tmp_path)[1].entries == []
     assert len(_read(copies[0], sync_dir, moto, tmp_path)[1].entries) == 2
 
@@ -217,7 +217,7 @@ def test_new_passphrase_keeps_the_kdbx_format_with_a_new_salt(sync_dir, kdbx_pol
     copy = _kept_kdbx_copy(user, conn, run)
     old_salt = copy.copy_keys["salt"]
     new_passphrase = "a different long passphrase 42!"
-    run(autosync.sync_copy_rekey, actor=user, copy_id=copy.pk, passphrase=new_passphrase)
+    run(sync_copies.sync_copy_rekey, actor=user, copy_id=copy.pk, passphrase=new_passphrase)
     copy.refresh_from_db()
     assert copy.format == "kdbx" and copy.copy_keys["salt"] != old_salt
     path = tmp_path / "rekeyed.kdbx"

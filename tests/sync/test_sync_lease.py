@@ -4,7 +4,7 @@ Two workers and the sweep interleaved deterministically in one thread: the hand-
 clock is read by the job machinery at each step, and the clocks below make the other
 worker and the sweep act at a chosen step of the first worker (after its upload landed, or
 while it builds). Then a real heartbeat thread keeping a slow upload's short lease alive.
-The real-process kill tests are test_sync_worker_kill.py and its provider siblings."""
+The real-process kill test is test_sync_worker_kill.py (parametrised over providers)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.db import connection as db_connection
@@ -23,6 +24,8 @@ from strongroom.sync import services as sync
 from strongroom.sync.models import JobState, SyncCopy, SyncJob
 
 from .helpers import Clock, local_connect, opened, scope_make, sync_start, user_make
+
+pytestmark = pytest.mark.db_specific
 
 LEASE = 3.0
 
@@ -219,3 +222,63 @@ def test_the_heartbeat_keeps_a_slow_uploads_short_lease_so_the_sweep_never_takes
     body = moto.client().get_object(Bucket=bucket, Key=done.object_name)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == done.result_sha256
     assert opened(body) == scope
+
+
+class _Waiting:
+    """The injected time of ``sync_job_run_and_wait``: each pause is recorded and moves a
+    monotonic clock on (no real sleeping); ``on_pause`` is what other processes do meanwhile."""
+
+    def __init__(self, on_pause: Callable[[int], None] = lambda n: None) -> None:
+        self.now, self.pauses, self.on_pause = 0.0, [], on_pause
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+        self.on_pause(len(self.pauses))
+
+
+@pytest.mark.django_db
+def test_waiting_for_a_job_drives_it_to_the_end_after_its_worker_died(sync_dir, cheap_policy):
+    """`strongroom sync --wait` (``sync_job_run_and_wait``): a worker claimed the job and
+    died. The waiting process polls while the lease runs; once the sweep took the job back
+    it runs the retry itself and returns the finished job."""
+    alice = user_make("password_admin")
+    scope = scope_make(alice, 2)
+    conn = local_connect(alice)
+    job = sync_start(alice, conn)
+    assert sync._claim(job_id=job.pk, worker_id="dead-worker", now=timezone.now()) is not None
+
+    def sweep_after_the_lease(pause: int) -> None:
+        if pause == 1:
+            later = timezone.now() + timedelta(seconds=LEASE + 1)
+            assert sync.sync_jobs_sweep(now=later).reclaimed == 1
+
+    waiting = _Waiting(sweep_after_the_lease)
+    done = sync.sync_job_run_and_wait(
+        job_id=job.pk, timeout=60, monotonic=waiting.monotonic, sleep=waiting.sleep
+    )
+    assert done.state == JobState.SUCCEEDED and done.attempts == 2
+    assert done.worker_id == sync.worker_identity()[:200]
+    # Polled the running job once, then ran the due retry after the shortest pause.
+    assert waiting.pauses == [0.5, 0.2]
+    assert opened(_landed(sync_dir)[0].read_bytes()) == scope
+
+
+@pytest.mark.django_db
+def test_waiting_for_a_job_another_worker_holds_stops_at_the_timeout(sync_dir, cheap_policy):
+    """The job stays with a live worker: the wait polls until its timeout and returns the
+    job unfinished (the command then says the worker will finish it)."""
+    alice = user_make("password_admin")
+    scope_make(alice, 1)
+    job = sync_start(alice, local_connect(alice))
+    assert sync._claim(job_id=job.pk, worker_id="busy-worker", now=timezone.now()) is not None
+    waiting = _Waiting()
+    left = sync.sync_job_run_and_wait(
+        job_id=job.pk, timeout=3, monotonic=waiting.monotonic, sleep=waiting.sleep
+    )
+    assert (left.state, left.worker_id, left.is_final) == (JobState.RUNNING, "busy-worker", False)
+    assert waiting.pauses == [0.5] * 6
+    assert _landed(sync_dir) == []

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from cli.helpers import free_port
 from strongroom.audit.models import AuditEvent
-from strongroom.sync import autosync
+from strongroom.sync import copies as sync_copies
 from strongroom.sync import services as sync
 from strongroom.sync import tasks as sync_tasks
 from strongroom.sync.models import JobState, SyncCopy, SyncJob
@@ -34,7 +34,7 @@ from .helpers import (
     user_make,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 REDIS_URL = os.environ.get("STRONGROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -224,7 +224,7 @@ def test_a_vault_edit_while_redis_is_down_saves_and_the_kept_copy_is_rebuilt_lat
 
     queue.back()
     due = copy.due_at + timedelta(seconds=61)
-    started = run(autosync.sync_copies_sweep, clock=lambda: due)
+    started = run(sync_copies.sync_copies_sweep, clock=lambda: due)
     assert started.started == 1
     assert queue.run_all() == 1
     [rebuilt] = SyncJob.objects.filter(sync_copy=copy, trigger="auto")

@@ -31,7 +31,9 @@ from cli.helpers import (
     make_installation,
     wait_until_http_ok,
 )
-from strongroom.crypto import offline
+from strongroom.exports import offline_file
+
+pytestmark = pytest.mark.db_specific
 
 PASSPHRASE = "plum orbit quietly seventy lantern"
 REDIS_URL = os.environ.get("STRONGROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -225,7 +227,7 @@ def test_a_sync_accepted_while_redis_is_down_runs_exactly_once_when_it_is_back(
         assert inst.script(JOBS) == [done]
         [stored] = base_dir.glob("*/tech/strongroom-offline.html")
         content = stored.read_bytes()
-        payload = offline.offline_file_open(html=content, passphrase=PASSPHRASE)
+        payload = offline_file.offline_file_open(html=content, passphrase=PASSPHRASE)
         assert sorted(e.name for e in payload.entries) == [f"host-{i}" for i in range(5)]
     finally:
         _stop(web, signal.SIGTERM)

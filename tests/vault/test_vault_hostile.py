@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from factories import api_for, error, resource_make, user_make
 from strongroom.audit.models import AuditEvent
 from strongroom.vault import services, validation
 from strongroom.vault.models import Account, Resource, ResourceGroup
-
-from .helpers import api_for, error, resource_make, user_make
 
 pytestmark = pytest.mark.django_db
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from factories import Api, account_make, api_for, error, resource_make, rgroup_make, user_make
 from strongroom.audit.models import AuditEvent
 from strongroom.vault import services
 from strongroom.vault.models import (
@@ -20,8 +21,6 @@ from strongroom.vault.models import (
     ResourceGroup,
     Share,
 )
-
-from .helpers import Api, account_make, api_for, error, resource_make, rgroup_make, user_make
 
 pytestmark = pytest.mark.django_db
 

@@ -9,11 +9,10 @@ import io
 import pyotp
 import pytest
 
+from factories import api_for, error, user_make
 from strongroom.audit.models import AuditEvent
 from strongroom.vault import importers, services
 from strongroom.vault.models import Account, Resource, ResourceGroup
-
-from .helpers import api_for, error, user_make
 
 pytestmark = pytest.mark.django_db
 
@@ -329,7 +328,7 @@ def test_malformed_files_are_rejected_with_a_clear_message(importer):
     wrong_header = _csv(["name", "password"], [["a", "b"]])
     details = _rejected(api, wrong_header, "strongroom")
     assert details["problems"][0]["row"] == 1
-    assert "missing column(s): resource_name" in details["problems"][0]["problem"]
+    assert "missing columns: resource_name" in details["problems"][0]["problem"]
 
     # A KeePassXC file offered as Bitwarden.
     details = _rejected(
@@ -352,7 +351,7 @@ def test_malformed_files_are_rejected_with_a_clear_message(importer):
     header_only = _csv(STRONGROOM_HEADER, [])
     assert "no entries" in _rejected(api, header_only, "strongroom")["problems"][0]["problem"]
     assert (
-        "unknown import format" in _rejected(api, header_only, "lastpass")["problems"][0]["problem"]
+        "unknown import format" in _rejected(api, header_only, "dashlane")["problems"][0]["problem"]
     )
     unknown_column = _csv([*STRONGROOM_HEADER, "pasword"], [[*good_row, "x"]])
     assert (
@@ -403,7 +402,7 @@ def test_a_file_without_a_header_does_not_echo_its_first_row(importer):
     data = b"core-sw,Cisco,10.0.0.1,,,,,admin,Sup3r-Secret-Canary,,\n"
     report = services.import_csv(actor=importer, data=data, fmt="strongroom")
     assert not report.ok
-    assert "missing column(s)" in report.problems[0].problem
+    assert "missing column" in report.problems[0].problem
     assert "Sup3r-Secret-Canary" not in str(report.as_dict())
     bitwarden = _csv(
         BITWARDEN_HEADER, [["", "", "Sup3r-Secret-Canary", "n", "", "", "", "", "", "", ""]]

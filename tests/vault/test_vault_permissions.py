@@ -13,12 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from strongroom.accounts.models import User
-from strongroom.core.errors import NotFound
-from strongroom.vault import selectors, services
-from strongroom.vault.models import AccessLevel, Account, Resource
-
-from .helpers import (
+from factories import (
     ROLES,
     Api,
     account_make,
@@ -29,8 +24,12 @@ from .helpers import (
     rgroup_make,
     user_make,
 )
+from strongroom.accounts.models import User
+from strongroom.core.errors import NotFound
+from strongroom.vault import selectors, services
+from strongroom.vault.models import AccessLevel, Account, Resource
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 VIEW, MODIFY, MANAGE = AccessLevel.VIEW, AccessLevel.MODIFY, AccessLevel.MANAGE
 CAN_CREATE = {"admin", "password_admin"}

@@ -7,12 +7,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from factories import account_make, api_for, group_make, resource_make, rgroup_make, user_make
 from strongroom.vault import services
 from strongroom.vault.models import AccessLevel
 
-from .helpers import account_make, api_for, group_make, resource_make, rgroup_make, user_make
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 # Pinned so that an N+1 (or a new per-request query) shows up.
 LIST_QUERIES = 3  # token lookup, count, page
@@ -69,3 +68,42 @@ def test_listing_resources_takes_a_fixed_number_of_queries(django_assert_max_num
     accounts_of = body["items"][0]["id"]
     with django_assert_max_num_queries(ACCOUNTS_QUERIES):
         api.get(f"/resources/{accounts_of}/accounts")
+
+
+def test_keyset_page_total_counts_every_way_in_once_and_nothing_else():
+    """The unfiltered page's total is counted as a UNION of the ways a user reaches a
+    resource; it must equal the visible list, count a resource reached twice once, and
+    leave out what the user cannot see."""
+    from strongroom.vault import selectors
+
+    boss = user_make("password_admin")
+    reader = user_make("password_admin")
+    team = group_make(reader)
+    owned = resource_make(reader, "owned")
+    direct = resource_make(boss, "direct")
+    via_team = resource_make(boss, "via-team")
+    in_shared_group = resource_make(boss, "in-shared-group")
+    twice = resource_make(boss, "twice")  # a direct share and a shared resource group
+    resource_make(boss, "hidden")
+    rg = rgroup_make(boss, in_shared_group, twice)
+    in_own_group = resource_make(boss, "in-own-group")
+    own_rg = rgroup_make(reader, name="mine")
+    own_rg.resources.add(in_own_group)
+    for resource_id, kw in (
+        (direct.pk, {"user_id": reader.pk}),
+        (via_team.pk, {"user_group_id": team.pk}),
+        (twice.pk, {"user_id": reader.pk}),
+    ):
+        services.share_grant(actor=boss, resource_id=resource_id, level=AccessLevel.VIEW, **kw)
+    services.share_grant(
+        actor=boss, resource_group_id=rg.pk, user_id=reader.pk, level=AccessLevel.VIEW
+    )
+    page = selectors.resources_keyset_page(user=reader, limit=3)
+    visible = sorted(r.name for r in selectors.resources_visible(user=reader))
+    assert visible == sorted(
+        ["owned", "direct", "via-team", "in-shared-group", "twice", "in-own-group"]
+    )
+    assert page.total == len(visible) == 6
+    assert [r.name for r in page.items] == visible[:3]
+    assert selectors.resources_keyset_page(user=boss, limit=3).total == 6
+    assert owned.pk in {r.pk for r in selectors.resources_visible(user=reader)}

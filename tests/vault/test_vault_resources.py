@@ -6,11 +6,7 @@ import uuid
 
 import pytest
 
-from strongroom.audit.models import AuditEvent
-from strongroom.vault import selectors
-from strongroom.vault.models import AccessLevel, Resource, Share
-
-from .helpers import (
+from factories import (
     account_make,
     api_for,
     error,
@@ -19,8 +15,11 @@ from .helpers import (
     rgroup_make,
     user_make,
 )
+from strongroom.audit.models import AuditEvent
+from strongroom.vault import selectors
+from strongroom.vault.models import AccessLevel, Resource, Share
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
 
 def test_resource_lifecycle_through_the_api():
@@ -238,7 +237,7 @@ def test_who_has_access_lists_every_path():
         {"resource_group_id": str(rg.pk), "user_id": str(direct.pk), "level": "modify"},
     ):
         assert api.post("/shares", body).status_code == 201
-    from .helpers import deactivate
+    from factories import deactivate
 
     deactivate(gone)
     access = api.get(f"/resources/{resource.pk}/access").json()

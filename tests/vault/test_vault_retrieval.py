@@ -10,12 +10,11 @@ import pyotp
 import pytest
 from django.db import connection
 
+from factories import account_make, api_for, error, resource_make, user_make
+from strongroom.accounts.settings import setting_set
 from strongroom.audit.models import AuditEvent
-from strongroom.core.settings_store import setting_set
 from strongroom.vault import services
 from strongroom.vault.models import Account, PasswordHistory, Resource
-
-from .helpers import account_make, api_for, error, resource_make, user_make
 
 pytestmark = pytest.mark.django_db
 

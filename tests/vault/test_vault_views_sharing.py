@@ -12,11 +12,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from factories import account_make, deactivate, group_make, resource_make, rgroup_make, user_make
 from strongroom.audit.models import AuditEvent
 from strongroom.vault import services
 from strongroom.vault.models import AccessLevel, Account, Resource, ResourceGroup, Share
-
-from .helpers import account_make, deactivate, group_make, resource_make, rgroup_make, user_make
 
 pytestmark = pytest.mark.django_db
 
@@ -283,7 +282,7 @@ def test_import_success_shows_counts(owner):
     assert Resource.objects.filter(owner=owner).count() == 2
     assert Account.objects.count() == 3
     page = text(client.get(reverse("vault:resource_list")))
-    assert "Imported 3 account(s) into 2 new resource(s) and 1 new resource group(s)." in page
+    assert "Imported 3 accounts into 2 new resources and 1 new resource group." in page
     assert "&lt;b&gt;router&lt;/b&gt;" in page and "<b>router</b>" not in page
 
 
@@ -325,7 +324,7 @@ def test_import_other_formats_and_file_problems(owner):
     # no file / unknown format: form errors
     response = client.post(reverse("vault:import"), {"format": "strongroom"})
     assert response.status_code == 200 and "This field is required." in text(response)
-    response = upload(client, GOOD_CSV.encode(), "lastpass")
+    response = upload(client, GOOD_CSV.encode(), "dashlane")
     assert response.status_code == 200 and "Select a valid choice." in text(response)
     assert Resource.objects.count() == 2
 

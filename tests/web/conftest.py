@@ -1,35 +1,14 @@
-"""Fixtures for the web page tests: users of every role (built through the real services)
-and Django test clients signed in as them."""
+"""Fixtures for the web page tests: Django test clients signed in as users of every role
+(the users come from tests/factories.py and the shared fixtures of tests/shared_fixtures.py)."""
 
 from __future__ import annotations
-
-import uuid
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from strongroom.accounts import services
+from factories import PASSWORD
 from strongroom.accounts.models import User
-
-PASSWORD = "Correct-horse-battery-staple-7"
-ROLES = ("admin", "password_admin", "password_user", "auditor")
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    """Argon2id at test cost (the settings module is imported before tests/conftest.py can
-    set STRONGROOM_ARGON2_FAST)."""
-    settings.PASSWORD_HASHERS = ["strongroom.accounts.hashers.FastArgon2PasswordHasher"]
-
-
-def user_make(role: str = "password_user", username: str | None = None, **kw: Any) -> User:
-    kw.setdefault("password", PASSWORD)
-    return services.user_create(
-        actor=None, username=username or f"{role}-{uuid.uuid4().hex[:8]}", role=role, **kw
-    )
 
 
 def client_for(user: User, *, csrf: bool = False, confirmed: bool = False) -> Client:
@@ -52,21 +31,5 @@ def confirm_its_me(client: Client, password: str = PASSWORD, otp: str = "") -> N
 
 
 @pytest.fixture
-def make_user(db) -> Callable[..., User]:
-    return user_make
-
-
-@pytest.fixture
-def admin(db) -> User:
-    return user_make("admin", username="root-admin")
-
-
-@pytest.fixture
 def admin_client(admin) -> Client:
     return client_for(admin)
-
-
-@pytest.fixture
-def users(db) -> dict[str, User]:
-    """One active user of each role."""
-    return {role: user_make(role) for role in ROLES}

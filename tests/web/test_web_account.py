@@ -11,12 +11,13 @@ import pyotp
 import pytest
 from django.urls import reverse
 
+from factories import PASSWORD, user_make
 from strongroom.accounts import services
 from strongroom.accounts.models import ApiToken, User
 from strongroom.audit.models import AuditEvent
 from strongroom.core import secrets as sealed
 
-from .conftest import PASSWORD, client_for, confirm_its_me, user_make
+from .conftest import client_for, confirm_its_me
 from .test_web_pages import assert_secure_page
 
 pytestmark = pytest.mark.django_db

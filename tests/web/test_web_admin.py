@@ -8,13 +8,14 @@ import re
 import pytest
 from django.urls import reverse
 
+from factories import user_make
 from strongroom.accounts import services
 from strongroom.accounts.models import User, UserGroup
 from strongroom.accounts.permissions import MATRIX, Perm
 from strongroom.audit.models import AuditEvent
 from strongroom.core.settings_store import SETTINGS, setting_get
 
-from .conftest import client_for, confirm_its_me, user_make
+from .conftest import client_for, confirm_its_me
 from .test_web_pages import assert_secure_page
 
 pytestmark = pytest.mark.django_db
@@ -187,7 +188,7 @@ def test_roles_page_shows_the_matrix():
 
 
 def test_general_settings_cover_every_key_and_save(admin_client):
-    url = reverse("core:settings")
+    url = reverse("accounts:settings")
     page = admin_client.get(url).content.decode()
     for key, spec in SETTINGS.items():
         assert f'name="{key}"' in page
@@ -214,7 +215,7 @@ def test_password_admin_cannot_manage_people():
     assert client.post(reverse("accounts:group_list"), {"name": "g"}).status_code == 403
     assert not UserGroup.objects.exists()
     assert client.post(
-        reverse("core:settings"), {"retrieval_reason_required": "on"}
+        reverse("accounts:settings"), {"retrieval_reason_required": "on"}
     ).status_code == (403)
     assert setting_get("retrieval_reason_required") is False
 

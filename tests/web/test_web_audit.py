@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
+from factories import PASSWORD, user_make
 from strongroom.accounts import services
 from strongroom.audit.models import AuditEvent
 from strongroom.audit.services import audit_record
 from strongroom.audit.views import csv_cell
 from strongroom.core.errors import AuthenticationFailed
 
-from .conftest import PASSWORD, client_for, user_make
+from .conftest import client_for
 
 pytestmark = pytest.mark.django_db
 

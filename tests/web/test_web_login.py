@@ -13,13 +13,14 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
+from factories import PASSWORD, user_make
 from strongroom.accounts import services
-from strongroom.accounts.views import PENDING_KEY
+from strongroom.accounts.views.login import PENDING_KEY
 from strongroom.audit.models import AuditEvent
 from strongroom.core import secrets as sealed
 from strongroom.web import session as web_session
 
-from .conftest import PASSWORD, client_for, user_make
+from .conftest import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from factories import user_make
 from strongroom.accounts import services as account_services
 from strongroom.core.errors import NotFound, ValidationFailed
 from strongroom.notifications import selectors
@@ -17,7 +18,7 @@ from strongroom.notifications.services import (
     notification_post,
 )
 
-from .conftest import client_for, user_make
+from .conftest import client_for
 
 pytestmark = pytest.mark.django_db
 

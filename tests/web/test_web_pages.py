@@ -11,10 +11,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from factories import ROLES, user_make
 from strongroom.accounts import services
 from strongroom.notifications.services import notification_post
 
-from .conftest import ROLES, client_for, user_make
+from .conftest import client_for
 
 ANY = set(ROLES)
 ADMIN = {"admin"}
@@ -36,7 +37,7 @@ PAGES: list[tuple[str, str | None, set[str]]] = [
     ("accounts:roles", None, ADMIN),
     ("accounts:group_list", None, ADMIN),
     ("accounts:group_detail", "group", ADMIN),
-    ("core:settings", None, ADMIN),
+    ("accounts:settings", None, ADMIN),
     ("audit:list", None, AUDIT),
     ("audit:verify", None, AUDIT),
     ("audit:csv", None, AUDIT),
@@ -65,7 +66,7 @@ POSTS: list[tuple[str, str | None]] = [
     ("accounts:group_detail", "group"),
     ("accounts:group_member_remove", "member"),
     ("accounts:group_delete", "group"),
-    ("core:settings", None),
+    ("accounts:settings", None),
     ("notifications:read", "notification"),
     ("notifications:read_all", None),
 ]

@@ -12,23 +12,16 @@ import pyotp
 import pytest
 from django.urls import reverse
 
-from accounts.helpers import Clock
+from factories import PASSWORD, user_make
 from strongroom.accounts import services
 from strongroom.accounts.models import ApiToken, User
 from strongroom.core import secrets as sealed
 
-from .conftest import PASSWORD, client_for, confirm_its_me, user_make
+from .conftest import client_for, confirm_its_me
 
 pytestmark = pytest.mark.django_db
 
 CONFIRM = reverse("accounts:reauth")
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    moved = Clock()
-    monkeypatch.setattr("django.utils.timezone.now", moved)
-    return moved
 
 
 def sent_to_confirm(response, back_to: str) -> None:

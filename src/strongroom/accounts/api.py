@@ -47,14 +47,14 @@ from strongroom.accounts.schemas import (
     UserOut,
     UserUpdateIn,
 )
-from strongroom.core.errors import AppError, Throttled, ValidationFailed
+from strongroom.core.errors import AppError, ErrorCode, Throttled, ValidationFailed
 from strongroom.core.request import client_ip
 
 router = Router(tags=["people"])
 
 
 class UnsupportedMediaType(AppError):
-    code = "unsupported_media_type"
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
     status = 415
 
 

@@ -97,3 +97,10 @@ def api_token_get(*, user: User, token_id: str | uuid.UUID) -> ApiToken:
     if token is None:
         raise NotFound("token not found", object_type="api_token")
     return token
+
+
+def user_active_by_name(*, username: str) -> User | None:
+    """The active user called ``username``, ignoring case as sign-in does (names are unique
+    that way); None when there is none. For trusted callers that name a user (the
+    command line acts as the user it names), not a permission check."""
+    return User.objects.filter(username__iexact=username, is_active=True).first()

@@ -17,7 +17,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 from strongroom.accounts import services as account_services
 from strongroom.accounts.models import ApiToken
 from strongroom.api import scopes
-from strongroom.core.errors import PermissionDenied
+from strongroom.core.errors import ErrorCode, PermissionDenied
 
 # What a user who must change their password may still reach.
 _PASSWORD_CHANGE_PATHS = (
@@ -32,7 +32,7 @@ def _enforce_password_change(request: HttpRequest, user: Any) -> None:
     if getattr(user, "must_change_password", False) and request.path not in _PASSWORD_CHANGE_PATHS:
         raise PermissionDenied(
             "you must change your password before doing anything else (POST /api/v1/me/password)",
-            code="must_change_password",
+            code=ErrorCode.MUST_CHANGE_PASSWORD,
         )
 
 
@@ -40,12 +40,12 @@ def _enforce_scope(request: HttpRequest, token: ApiToken) -> None:
     needed = scopes.required_scope(request)
     if needed is scopes.UNDECLARED:
         raise PermissionDenied(
-            "this endpoint cannot be used with an API token", code="insufficient_scope"
+            "this endpoint cannot be used with an API token", code=ErrorCode.INSUFFICIENT_SCOPE
         )
     if needed is not None and needed not in token.scopes:
         raise PermissionDenied(
             f"this API token does not have the {needed} scope this endpoint needs",
-            code="insufficient_scope",
+            code=ErrorCode.INSUFFICIENT_SCOPE,
             required_scope=str(needed),
             token_scopes=list(token.scopes),
         )

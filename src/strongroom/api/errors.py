@@ -26,14 +26,14 @@ from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.views import defaults
 
-from strongroom.core.errors import AppError
+from strongroom.core.errors import AppError, ErrorCode
 
 API_PREFIX = "/api/"
 
 # Codes of the errors this module produces (documented in docs/operations.md).
-DATABASE_UNAVAILABLE = "database_unavailable"
-QUEUE_UNAVAILABLE = "queue_unavailable"
-INTERNAL = "internal"
+DATABASE_UNAVAILABLE = ErrorCode.DATABASE_UNAVAILABLE
+QUEUE_UNAVAILABLE = ErrorCode.QUEUE_UNAVAILABLE
+INTERNAL = ErrorCode.INTERNAL
 
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def classify(exc: BaseException) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, MultiPartParserError | SuspiciousOperation):
         # A body Django refuses to parse (a multipart type without a boundary, too many
         # fields, too large): the client's fault, as Django itself would answer.
-        return 400, error_body("bad_request", "the request body cannot be read")
+        return 400, error_body(ErrorCode.BAD_REQUEST, "the request body cannot be read")
     if isinstance(exc, OperationalError | InterfaceError):
         # Connection refused, server gone, too many clients: a retry may well succeed.
         return 503, error_body(
@@ -95,7 +95,7 @@ def page_not_found(
 ) -> HttpResponse:
     if not is_api(request):
         return defaults.page_not_found(request, exception, template_name=template_name)
-    return json_error(404, error_body("not_found", "not found"))
+    return json_error(404, error_body(ErrorCode.NOT_FOUND, "not found"))
 
 
 def bad_request(
@@ -103,7 +103,7 @@ def bad_request(
 ) -> HttpResponse:
     if not is_api(request):
         return defaults.bad_request(request, exception, template_name=template_name)
-    return json_error(400, error_body("bad_request", "the request was refused"))
+    return json_error(400, error_body(ErrorCode.BAD_REQUEST, "the request was refused"))
 
 
 def permission_denied(
@@ -111,4 +111,4 @@ def permission_denied(
 ) -> HttpResponse:
     if not is_api(request):
         return defaults.permission_denied(request, exception, template_name=template_name)
-    return json_error(403, error_body("forbidden", "permission denied"))
+    return json_error(403, error_body(ErrorCode.FORBIDDEN, "permission denied"))

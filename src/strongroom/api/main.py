@@ -191,10 +191,14 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _register() -> None:
     from strongroom.accounts.api import router as accounts_router
+    from strongroom.accounts.settings_api import router as settings_router
     from strongroom.audit.api import router as audit_router
-    from strongroom.core.api import router as core_router
+    from strongroom.directory.api import router as directory_router
     from strongroom.exports.api import router as exports_router
+    from strongroom.exposure.api import router as exposure_router
+    from strongroom.health.api import router as health_router
     from strongroom.notifications.api import router as notifications_router
+    from strongroom.sso.api import router as sso_router
     from strongroom.storage.api import router as storage_router
     from strongroom.sync.api import router as sync_router
     from strongroom.vault.api import router as vault_router
@@ -202,11 +206,15 @@ def _register() -> None:
     api.add_router("/", accounts_router)
     api.add_router("/", vault_router)
     api.add_router("/", audit_router)
-    api.add_router("/", core_router)
+    api.add_router("/", settings_router)
     api.add_router("/", notifications_router)
     api.add_router("/", exports_router)
+    api.add_router("/", exposure_router)
+    api.add_router("/", health_router)
     api.add_router("/", storage_router)
     api.add_router("/", sync_router)
+    api.add_router("/", directory_router)
+    api.add_router("/", sso_router)
 
 
 _register()

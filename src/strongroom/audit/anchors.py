@@ -34,7 +34,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from strongroom.audit.models import AuditChainHead
-from strongroom.core.errors import AppError, AuditUnavailable
+from strongroom.core.errors import AppError, AuditUnavailable, ErrorCode
 
 logger = logging.getLogger(__name__)
 # Anchors are written even when a one-shot command quietens the root logger to WARNING.
@@ -49,7 +49,7 @@ VERSION = 1
 class AnchorSourceError(AppError):
     """An anchors source could not be read."""
 
-    code = "anchor_source"
+    code = ErrorCode.ANCHOR_SOURCE
     status = 400
 
 

@@ -26,4 +26,8 @@ class AuditConfig(AppConfig):
     label = "audit"
 
     def ready(self) -> None:
+        from strongroom.audit.services import audit_record
+        from strongroom.core import auditing
+
+        auditing.recorder_register(audit_record)
         post_migrate.connect(_key_legacy_head, sender=self)

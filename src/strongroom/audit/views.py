@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from strongroom.accounts.permissions import Perm
 from strongroom.audit import selectors
+from strongroom.audit.actions import AuditAction
 from strongroom.audit.models import AuditEvent
 from strongroom.audit.services import audit_record
 from strongroom.core.paging import MAX_OFFSET
@@ -275,7 +276,7 @@ def audit_csv_view(request: HttpRequest) -> HttpResponseBase:
     # Taking a copy of the trail is itself recorded (fail closed like every audited action).
     audit_record(
         actor=request.user,
-        action="audit.export",
+        action=AuditAction.AUDIT_EXPORT,
         object_type="audit",
         client_ip=client_ip(request),
         details={"format": "csv", "filters": applied},

@@ -48,6 +48,8 @@ SECRET_KEY = _secret_key()
 DEBUG = env_bool("STRONGROOM_DEBUG", False)
 
 PUBLIC_URL = env_str("STRONGROOM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Extra CA bundle (PEM) trusted for the SMTP server's certificate (docs/email.md).
+EMAIL_CA_FILE = env_str("STRONGROOM_EMAIL_CA_FILE", "")
 if PRODUCTION and "STRONGROOM_PUBLIC_URL" not in os.environ:
     raise RuntimeError("STRONGROOM_PUBLIC_URL is required in production mode")
 _public = urlsplit(PUBLIC_URL)
@@ -69,11 +71,18 @@ INSTALLED_APPS = [
     "strongroom.audit",
     "strongroom.vault",
     "strongroom.notifications",
+    "strongroom.directory",
+    "strongroom.exposure",
+    "strongroom.health",
     "strongroom.exports",
     "strongroom.storage",
     "strongroom.sync",
+    "strongroom.sso",
     "strongroom.web",
 ]
+
+# Where a password sign-in for a user without a local password is checked (LDAP / AD).
+PASSWORD_DIRECTORIES = ["strongroom.directory.services.directory_authenticate"]
 
 MIDDLEWARE = [
     # First: probes answer before any Host check, session, CSRF or https redirect.
@@ -250,6 +259,10 @@ LOGGING = {
         "django.security": {"level": "WARNING"},
         # A handler here stops `run_huey` from adding its own (every line logged twice).
         "huey": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # Google Drive's OAuth library logs the authorisation code and the client's Basic
+        # credentials at DEBUG: never below WARNING, whatever the level asked for.
+        "requests_oauthlib": {"level": "WARNING"},
+        "oauthlib": {"level": "WARNING"},
     },
 }
 DEFAULT_EXCEPTION_REPORTER_FILTER = "strongroom.core.logging.SecretMaskingReporterFilter"
@@ -270,14 +283,38 @@ STORAGE_PROXY_INTERNAL_ALLOWED = [
     for entry in env_str("STRONGROOM_PROXY_INTERNAL_ALLOWED", "").split(",")
     if entry.strip()
 ]
+# OpenID Providers (``host:port``, comma-separated) that may be internal addresses, and so
+# may also be plain http: an operator's decision, like the proxy's (docs/identity.md).
+SSO_INTERNAL_ALLOWED = [
+    entry.strip()
+    for entry in env_str("STRONGROOM_SSO_INTERNAL_ALLOWED", "").split(",")
+    if entry.strip()
+]
 # How long a started OAuth authorisation (PKCE verifier, Box state) may be completed.
 OAUTH_PENDING_SECONDS = int(env_str("STRONGROOM_OAUTH_PENDING_SECONDS", "900"))
 # Box API addresses (the tests point them at a local stand-in). Defaults: Box itself.
+# Microsoft identity platform + Graph (OneDrive / SharePoint). Tests point them at a stand-in.
+MS_LOGIN_URL = env_str("STRONGROOM_MS_LOGIN_URL", "https://login.microsoftonline.com").rstrip("/")
+GRAPH_API_URL = env_str("STRONGROOM_GRAPH_API_URL", "https://graph.microsoft.com/v1.0").rstrip("/")
+#: Hosts (suffixes) an upload session's pre-authenticated uploadUrl may name.
+GRAPH_UPLOAD_HOSTS = tuple(
+    h.strip()
+    for h in env_str(
+        "STRONGROOM_GRAPH_UPLOAD_HOSTS",
+        "graph.microsoft.com,sharepoint.com,api.onedrive.com,microsoftpersonalcontent.com",
+    ).split(",")
+    if h.strip()
+)
 BOX_API_URL = env_str("STRONGROOM_BOX_API_URL", "https://api.box.com").rstrip("/")
 BOX_UPLOAD_URL = env_str("STRONGROOM_BOX_UPLOAD_URL", "https://upload.box.com/api").rstrip("/")
 BOX_AUTHORIZE_URL = env_str(
     "STRONGROOM_BOX_AUTHORIZE_URL", "https://account.box.com/api/oauth2/authorize"
 )
+# Google Drive addresses (the tests point them at a local stand-in). Defaults: Google itself.
+GDRIVE_API_URL = env_str("STRONGROOM_GDRIVE_API_URL", "https://www.googleapis.com").rstrip("/")
+GDRIVE_AUTH_URL = env_str("STRONGROOM_GDRIVE_AUTH_URL", "https://accounts.google.com/o/oauth2/auth")
+GDRIVE_TOKEN_URL = env_str("STRONGROOM_GDRIVE_TOKEN_URL", "https://oauth2.googleapis.com/token")
+GDRIVE_REVOKE_URL = env_str("STRONGROOM_GDRIVE_REVOKE_URL", "https://oauth2.googleapis.com/revoke")
 
 # Argon2id cost. Tests lower it (still Argon2id) through STRONGROOM_ARGON2_FAST=1.
 if env_bool("STRONGROOM_ARGON2_FAST", False):

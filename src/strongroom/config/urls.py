@@ -6,8 +6,11 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("", include("strongroom.vault.urls")),
     path("", include("strongroom.exports.urls")),
+    path("", include("strongroom.exposure.urls")),
+    path("", include("strongroom.health.urls")),
     path("", include("strongroom.storage.urls")),
     path("", include("strongroom.sync.urls")),
+    path("", include("strongroom.sso.urls")),
     path("", include("strongroom.web.urls")),
     path("metrics", include("strongroom.ops.urls")),
 ]

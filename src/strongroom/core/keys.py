@@ -111,13 +111,15 @@ def configured_source() -> str:
 
 
 def read_key_file(path: Path) -> bytes:
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        logger.warning(
-            "master key file %s is readable by others (mode %o); chmod 600 it", path, mode
-        )
     try:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            logger.warning(
+                "master key file %s is readable by others (mode %o); chmod 600 it", path, mode
+            )
         return envelope.parse_master_key(path.read_bytes())
+    except OSError as exc:
+        raise MasterKeyProblem(f"cannot read the master key file {path}: {exc.strerror}") from exc
     except ValueError as exc:
         raise MasterKeyProblem(f"master key file {path} is not a valid key: {exc}") from exc
 

@@ -24,47 +24,26 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from django.apps import apps
 from django.conf import settings
 from django.db import connection, models, transaction
 
-from strongroom.core import keys, secrets
-from strongroom.core.errors import AppError
+from strongroom.core import auditing, keys, secrets
+from strongroom.core.errors import AppError, ErrorCode
 from strongroom.core.models import DataKey, SealedField
+from strongroom.core.progress import ProgressFactory, Ticker, no_progress
 from strongroom.crypto import envelope
 
 logger = logging.getLogger(__name__)
 
 
 class RotationError(AppError):
-    code = "key_rotation"
+    code = ErrorCode.KEY_ROTATION
     status = 409
-
-
-class Ticker(Protocol):
-    def update(self, n: int = 1) -> object: ...
-
-    def close(self) -> None: ...
-
-
-ProgressFactory = Callable[[str, int], Ticker]
-
-
-class _Silent:
-    def update(self, n: int = 1) -> object:
-        return None
-
-    def close(self) -> None:
-        return None
-
-
-def no_progress(desc: str, total: int) -> Ticker:
-    return _Silent()
 
 
 # --------------------------------------------------------------------------------------
@@ -101,9 +80,7 @@ def _exclusive() -> Iterator[None]:
 
 
 def _audit(action: str, details: dict[str, object]) -> None:
-    from strongroom.audit.services import audit_record
-
-    audit_record(actor=None, action=action, object_type="key", details=details)
+    auditing.record(actor=None, action=action, object_type="key", details=details)
 
 
 # --------------------------------------------------------------------------------------
@@ -329,7 +306,10 @@ def _reseal_pass(
                 qs = manager.order_by("pk").only("pk", *fields)
                 if last_pk is not None:
                     qs = qs.filter(pk__gt=last_pk)
-                batch = list(qs.select_for_update()[:batch_size])
+                # A model whose values are large (attachments: up to 100 MB each) names
+                # a smaller batch, so a batch never holds hundreds of files in memory.
+                size = min(batch_size, getattr(model, "SEALED_BATCH_SIZE", batch_size))
+                batch = list(qs.select_for_update()[:size])
                 if not batch:
                     break
                 for obj in batch:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from django.db import models
 
 from strongroom.core import keys
-from strongroom.core.errors import AppError
+from strongroom.core.errors import AppError, ErrorCode
 from strongroom.crypto import envelope
 
 
 class SealedValueDamaged(AppError):
-    code = "sealed_value_damaged"
+    code = ErrorCode.SEALED_VALUE_DAMAGED
     status = 500
 
 
@@ -89,6 +89,26 @@ def unseal(instance: models.Model, field: str) -> str | None:
         raise _damaged(instance, field) from exc
 
 
+def seal_bytes_into(instance: models.Model, field: str, value: bytes) -> None:
+    """Set ``instance.<field>`` to ``value`` (bytes, e.g. a file) sealed like a text secret:
+    the same format, data keys and associated data, so key rotation re-seals it too."""
+    dk_id, key = keys.active_data_key()
+    setattr(instance, field, envelope.encrypt(key, value, _aad(instance, field), data_key_id=dk_id))
+
+
+def unseal_bytes(instance: models.Model, field: str) -> bytes | None:
+    """The bytes :func:`seal_bytes_into` sealed (None when the field is empty)."""
+    blob = getattr(instance, field)
+    if blob is None:
+        return None
+    blob = bytes(blob)
+    try:
+        key = keys.data_key(envelope.sealed_key_id(blob))
+        return envelope.decrypt(key, blob, _aad(instance, field))
+    except (envelope.DecryptionError, keys.UnknownDataKey) as exc:
+        raise _damaged(instance, field) from exc
+
+
 class Unsealer:
     """Unseals one table's values row after row, for bulk reads (exports) that fetch the
     sealed columns with ``values_list`` instead of building model instances: the same
@@ -108,3 +128,34 @@ class Unsealer:
             return self._bulk.decrypt(bytes(blob), row_id, field).decode("utf-8")
         except (envelope.DecryptionError, keys.UnknownDataKey, UnicodeDecodeError) as exc:
             raise _damaged_row(self._table, row_id, field) from exc
+
+
+# --------------------------------------------------------------------------------------
+# Values that are not model fields (a half-finished sign-in's password in the session)
+
+
+class UnsealFailed(Exception):
+    """A transient sealed value that cannot be opened (damaged, wrong binding, unknown
+    data key). Callers discard the value; nothing of it is shown."""
+
+
+def transient_aad(table: str, row_id: str, field: str) -> bytes:
+    return envelope.field_aad(table, row_id, field)
+
+
+def seal_transient(value: str, *, table: str, row_id: str, field: str) -> bytes:
+    """Seal ``value`` under the active data key, bound to a made-up (table, row, field)
+    name: the same format as a model field, for secrets held briefly outside the database
+    (e.g. in a session). Open it with :func:`unseal_transient` and the same names."""
+    dk_id, key = keys.active_data_key()
+    return envelope.encrypt(
+        key, value.encode("utf-8"), transient_aad(table, row_id, field), data_key_id=dk_id
+    )
+
+
+def unseal_transient(blob: bytes, *, table: str, row_id: str, field: str) -> str:
+    try:
+        key = keys.data_key(envelope.sealed_key_id(blob))
+        return envelope.decrypt(key, blob, transient_aad(table, row_id, field)).decode("utf-8")
+    except (ValueError, envelope.DecryptionError, keys.UnknownDataKey) as exc:
+        raise UnsealFailed("the sealed value cannot be opened") from exc

@@ -4,17 +4,17 @@ Known settings, their defaults and validators live in SETTINGS; reading an unkno
 programming error. Values are plain JSON: nothing secret belongs here (provider secrets
 live in sealed columns of their own app), because settings are shown to administrators
 and their old and new values are written to the audit trail.
+
+This module is the registry and the reads; the audited, permission-checked writes
+(``settings_update``, ``setting_set``) are accounts' (``strongroom.accounts.settings``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
-
-from strongroom.core.errors import ValidationFailed
 from strongroom.core.models import Setting
 
 
@@ -31,9 +31,50 @@ def _bool(value: Any) -> bool:
     return value
 
 
+def _int_between(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be a whole number from {low} to {high}")
+        if not low <= value <= high:
+            raise ValueError(f"must be from {low} to {high}")
+        return value
+
+    return check
+
+
+ATTACHMENT_MAX_BYTES_DEFAULT = 10 * 1024 * 1024
+#: The largest attachment limit an administrator may set: attachments live sealed in the
+#: database, and every download, export and key rotation holds one in memory.
+ATTACHMENT_MAX_BYTES_CEILING = 100 * 1024 * 1024
+
+
+def _attachment_limit(value: Any) -> int:
+    if type(value) is not int:
+        raise ValueError("must be a whole number of bytes")
+    if not 1 <= value <= ATTACHMENT_MAX_BYTES_CEILING:
+        raise ValueError(f"must be between 1 and {ATTACHMENT_MAX_BYTES_CEILING:,} bytes")
+    return value
+
+
 SETTINGS: dict[str, SettingSpec] = {
     "retrieval_reason_required": SettingSpec(
         False, "Users must give a reason to retrieve a password.", _bool
+    ),
+    # The password health report (docs/health.md).
+    "password_max_age_days": SettingSpec(
+        365,
+        "Password health: a password not changed for this many days is old (0: never).",
+        _int_between(0, 36500),
+    ),
+    "password_min_score": SettingSpec(
+        3,
+        "Password health: a password whose zxcvbn score (0-4) is below this is weak.",
+        _int_between(1, 4),
+    ),
+    "attachment_max_bytes": SettingSpec(
+        ATTACHMENT_MAX_BYTES_DEFAULT,
+        "Largest file (in bytes) that may be attached to an account.",
+        _attachment_limit,
     ),
 }
 
@@ -48,59 +89,3 @@ def setting_all() -> dict[str, Any]:
     """Every known setting's current value (defaults for the ones never set)."""
     stored = dict(Setting.objects.filter(key__in=list(SETTINGS)).values_list("key", "value"))
     return {key: stored.get(key, spec.default) for key, spec in SETTINGS.items()}
-
-
-def settings_update(
-    *, actor: Any | None, values: Mapping[str, Any], client_ip: str | None = None
-) -> dict[str, Any]:
-    """Validate and store several settings at once; all or nothing, one audit record.
-
-    ``actor=None`` means the system (CLI, demo seeding). Returns every setting's value.
-    """
-    # Imported here: accounts and audit import core, so core must not import them at load.
-    from strongroom.accounts.permissions import Perm, require_perm
-    from strongroom.audit.services import audit_record
-
-    if actor is not None:
-        require_perm(actor, Perm.SETTINGS_MANAGE)
-    unknown = sorted(key for key in values if key not in SETTINGS)
-    if unknown:
-        raise ValidationFailed(
-            "unknown setting(s): " + ", ".join(unknown),
-            unknown=unknown,
-            known=sorted(SETTINGS),
-        )
-    cleaned: dict[str, Any] = {}
-    problems: list[dict[str, str]] = []
-    for key, value in values.items():
-        try:
-            cleaned[key] = SETTINGS[key].validate(value)
-        except (ValueError, TypeError) as exc:
-            problems.append({"field": key, "problem": str(exc)})
-    if problems:
-        raise ValidationFailed(
-            "invalid value for " + ", ".join(p["field"] for p in problems), fields=problems
-        )
-    with transaction.atomic():
-        current = setting_all()
-        changes = {
-            key: {"old": current[key], "new": new}
-            for key, new in cleaned.items()
-            if current[key] != new
-        }
-        if changes:
-            audit_record(
-                actor=actor,
-                action="settings.update",
-                object_type="settings",
-                client_ip=client_ip,
-                details={"changes": changes},
-            )
-            for key in changes:
-                Setting.objects.update_or_create(key=key, defaults={"value": cleaned[key]})
-    return setting_all()
-
-
-def setting_set(*, actor: Any | None, key: str, value: Any, client_ip: str | None = None) -> Any:
-    """Store one setting (validated, audited as ``settings.update``); returns the new value."""
-    return settings_update(actor=actor, values={key: value}, client_ip=client_ip)[key]

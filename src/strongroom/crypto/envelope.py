@@ -99,19 +99,40 @@ class BulkDecrypter:
     instead of one per value. ``key_for`` maps a data key id to its key (it may raise; the
     error is passed through)."""
 
-    __slots__ = ("_ciphers", "_key_for", "_table")
+    __slots__ = ("_aad_prefix", "_ciphers", "_key_for", "_table")
 
     def __init__(self, table: str, key_for: Callable[[int], bytes]) -> None:
         self._table = table
         self._key_for = key_for
         self._ciphers: dict[int, AESGCM] = {}
+        # field_aad() is "strongroom/v1\0<table>\0<row id>\0<field>"; the table part is
+        # checked and encoded once here, the rest per value.
+        self._aad_prefix = field_aad(table, "", "").removesuffix(b"\x00\x00")
 
     def decrypt(self, sealed: bytes, row_id: str, field: str) -> bytes:
-        data_key_id = sealed_key_id(sealed)
+        # sealed_key_id(), field_aad() and _open() inlined: this runs once per secret of an
+        # export (hundreds of thousands of times), and the calls were a third of its cost.
+        if len(sealed) < _MIN_SEALED:
+            raise DecryptionError("sealed value is too short")
+        version, data_key_id = HEADER.unpack_from(sealed)
+        if version != VERSION:
+            raise DecryptionError(f"unknown sealed value version {version}")
+        if "\x00" in row_id or "\x00" in field:
+            raise ValueError("associated data parts must not contain NUL")
         cipher = self._ciphers.get(data_key_id)
         if cipher is None:
             cipher = self._ciphers[data_key_id] = AESGCM(self._key_for(data_key_id))
-        return _open(cipher, sealed, field_aad(self._table, row_id, field))
+        aad = b"%s\x00%s\x00%s" % (self._aad_prefix, row_id.encode(), field.encode())
+        try:
+            return cipher.decrypt(
+                sealed[HEADER.size : _BODY_START], sealed[_BODY_START:], sealed[: HEADER.size] + aad
+            )
+        except InvalidTag as exc:
+            raise DecryptionError("ciphertext failed authentication") from exc
+
+
+_MIN_SEALED = HEADER.size + NONCE_BYTES + 16
+_BODY_START = HEADER.size + NONCE_BYTES
 
 
 def _wrap_aad(data_key_id: int) -> bytes:

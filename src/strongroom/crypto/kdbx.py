@@ -73,6 +73,8 @@ GZIP_LEVEL = 1
 
 _HEADER_END, _CIPHER_ID, _COMPRESSION, _MASTER_SEED, _IV, _KDF = 0, 2, 3, 4, 7, 11
 _INNER_END, _INNER_STREAM_ID, _INNER_STREAM_KEY = 0, 1, 2
+# An inner header binary (an attachment): one flags byte (0x01 = protect in memory), the data.
+_INNER_BINARY = 3
 _INNER_CHACHA20 = 3
 
 # KeePass stores times as seconds since 0001-01-01T00:00:00Z.
@@ -411,7 +413,11 @@ _DETAILS = len(DETAIL_FIELDS)
 
 
 def _entries_chunk(
-    doc: _Document, items: Sequence[tuple[int, OfflineEntry, str]], uuid_key: bytes, now: str
+    doc: _Document,
+    items: Sequence[tuple[int, OfflineEntry, str]],
+    uuid_key: bytes,
+    now: str,
+    binaries: dict[int, list[tuple[str, int]]] | None = None,
 ) -> None:
     """Entries escaped together: one search for characters XML cannot hold and one escape
     pass over the whole chunk (most chunks need no per-value work at all)."""
@@ -511,6 +517,12 @@ def _entries_chunk(
                     key = f"{key} ({suffix})"
                 used.add(key)
                 append(f"<String><Key>{key}</Key><Value>{value}</Value></String>")
+        if binaries and index in binaries:
+            for binary_name, ref in binaries[index]:
+                append(
+                    f"<Binary><Key>{_escape(_clean(binary_name))}</Key>"
+                    f'<Value Ref="{ref}"/></Binary>'
+                )
         append("</Entry>")
     doc.flush()
 
@@ -533,6 +545,7 @@ def _xml(
     title: str,
     description: str,
     generated_at: datetime,
+    binaries: dict[int, list[tuple[str, int]]] | None = None,
 ) -> None:
     now = _time(generated_at)
     doc.parts.append(
@@ -578,7 +591,7 @@ def _xml(
         ordered += [(index, entry, "") for index, entry in members[1:]]
         close = "</Group>"
     for start in range(0, len(ordered), CHUNK):
-        _entries_chunk(doc, ordered[start : start + CHUNK], uuid_key, now)
+        _entries_chunk(doc, ordered[start : start + CHUNK], uuid_key, now, binaries)
     doc.parts.append(close)
     doc.parts.append("</Group><DeletedObjects/></Root></KeePassFile>")
 
@@ -621,13 +634,23 @@ def kdbx_build(
     hmac_key = hashlib.sha512(master_seed + transformed + b"\x01").digest()
     header_hmac = hmac.new(_block_key(0xFFFFFFFFFFFFFFFF, hmac_key), header, "sha256").digest()
 
+    # Attachments are the inner header's binaries, in entry order; an entry names each of
+    # its own by position (``<Binary><Key>name</Key><Value Ref="n"/></Binary>``).
+    binaries: dict[int, list[tuple[str, int]]] = {}
+    binary_fields: list[bytes] = []
+    for index, entry in enumerate(entries):
+        for attachment in entry.attachments:
+            binaries.setdefault(index, []).append((attachment.name, len(binary_fields)))
+            binary_fields.append(_header_field(_INNER_BINARY, b"\x01" + attachment.data))
     inner_header = b"".join(
         [
             _header_field(_INNER_STREAM_ID, struct.pack("<I", _INNER_CHACHA20)),
             _header_field(_INNER_STREAM_KEY, stream_key),
+            *binary_fields,
             _header_field(_INNER_END, b""),
         ]
     )
+    del binary_fields
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip wrapper
     doc = _Document(stream_key, compressor)
     doc.out.append(compressor.compress(inner_header))
@@ -638,6 +661,7 @@ def kdbx_build(
         title=_clean(title),
         description=_clean(description),
         generated_at=generated_at,
+        binaries=binaries,
     )
     compressed = doc.finish()
     del doc

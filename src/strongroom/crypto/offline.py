@@ -1,8 +1,9 @@
-"""The encrypted offline file: one self-contained ``.html`` that opens from disk.
+"""The encrypted offline file's keys and sealed data (the page around them, the viewer,
+is ``strongroom.exports.offline_file``'s).
 
-Pure functions: no models, no I/O besides reading the packaged viewer assets. The format
-is specified in ``docs/offline-file-format.md`` (version 1); this module and the viewer in
-``templates/offline_viewer/`` are its reference implementation.
+Pure functions: no models, no I/O. The format is specified in
+``docs/offline-file-format.md`` (version 3); this module, ``exports/offline_file.py`` and
+the viewer in ``exports/templates/offline_viewer/`` are its reference implementation.
 
 In short:
 
@@ -11,11 +12,11 @@ In short:
   passphrase (PBKDF2-HMAC-SHA256). The server keeps only :class:`CopyKeys` (public key,
   wrapped private key, salt, iterations) and can rebuild the file later without the
   passphrase; it can never read what it built.
-* :func:`offline_file_build` encrypts the gzip-compressed JSON payload under a content key
-  from ECDH (fresh ephemeral key, the copy's public key) + HKDF-SHA256, with the exact
-  header bytes as associated data, and emits the viewer page with header and ciphertext.
-* :func:`offline_file_open` is the browser-free decrypter (``strongroom open``);
-  :func:`offline_file_header` reads the clear header without the passphrase.
+* :func:`payload_seal` encrypts the payload segments (gzip-compressed JSON) under a
+  content key from ECDH (fresh ephemeral key, the copy's public key) and the build key +
+  HKDF-SHA256, with the exact header bytes as associated data and STREAM nonces.
+* :func:`payload_open` is the browser-free decrypter of that data; :func:`header_parse`
+  reads the clear header without the passphrase.
 """
 
 from __future__ import annotations
@@ -31,10 +32,9 @@ import re
 import struct
 import unicodedata
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -46,9 +46,15 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 FORMAT = "strongroom-offline"
 PAYLOAD_FORMAT = "strongroom-offline-payload"
-#: The version this code writes; it reads every version in ``READABLE_VERSIONS``.
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: The file format version this code writes; it reads every version in ``READABLE_VERSIONS``.
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+#: The copy-key version this code makes. Format 3 files use version 2 copy keys as they
+#: are (a kept copy moves to format 3 without its passphrase); format 1 files, version 1.
+KEY_VERSION = 2
+KEY_VERSIONS = (1, 2)
+#: Which copy-key version each file format carries in ``wrapped_private_key``.
+KEY_VERSION_OF_FILE = {1: 1, 2: 2, 3: 2}
 #: The least PBKDF2 work any real file gets (OWASP 2023 for PBKDF2-HMAC-SHA256).
 MIN_ITERATIONS = 600_000
 #: Readers refuse more than this, so an edited header cannot hang a browser for hours.
@@ -64,7 +70,7 @@ WRAPPED_KEY_SIZES = {
     1: NONCE_BYTES + KEY_BYTES + TAG_BYTES,
     2: NONCE_BYTES + KEY_BYTES + BUILD_KEY_BYTES + TAG_BYTES,
 }
-WRAPPED_KEY_BYTES = WRAPPED_KEY_SIZES[VERSION]
+WRAPPED_KEY_BYTES = WRAPPED_KEY_SIZES[KEY_VERSION]
 WRAP_AAD_LABELS = {
     1: b"strongroom-offline/1 private key\x00",
     2: b"strongroom-offline/2 private key\x00",
@@ -72,14 +78,22 @@ WRAP_AAD_LABELS = {
 HKDF_INFO_LABELS = {
     1: b"strongroom-offline/1 content key\x00",
     2: b"strongroom-offline/2 content key\x00",
+    3: b"strongroom-offline/3 content key\x00",
 }
-WRAP_AAD_LABEL = WRAP_AAD_LABELS[VERSION]
+WRAP_AAD_LABEL = WRAP_AAD_LABELS[KEY_VERSION]
 HKDF_INFO_LABEL = HKDF_INFO_LABELS[VERSION]
 HKDF_SALT = bytes(32)
 GZIP_LEVEL = 6
+#: Threads compressing and encrypting segments while the next one's JSON is written.
+SEAL_THREADS = 2
 MAX_TEXT = 1_000_000  # code points in one entry field (title/owner: 1,000)
 MAX_TITLE = 1_000
 MAX_HEADER_BYTES = 65_536
+#: The most bytes one payload (version 3: one segment) may decompress to: the longest
+#: string Chromium's V8 holds (2**29 - 24), so the viewer, which gunzips into one string,
+#: and this reader refuse the same files; and a small gzip bomb (a version 1 file anyone
+#: holding one can forge) cannot make a reader inflate gigabytes.
+MAX_PAYLOAD_BYTES = (1 << 29) - 24
 #: A "made" date this far ahead of the reader's clock is flagged (clock skew allowance).
 FUTURE_SKEW_SECONDS = 300
 
@@ -100,16 +114,16 @@ ENTRY_FIELDS = (
 )
 #: Version 2 adds the resource's description and custom fields ([label, value] pairs).
 ENTRY_FIELDS_V2 = (*ENTRY_FIELDS, "description", "custom")
-PAYLOAD_FIELDS = {1: ENTRY_FIELDS, 2: ENTRY_FIELDS_V2}
+PAYLOAD_FIELDS = {1: ENTRY_FIELDS, 2: ENTRY_FIELDS_V2, 3: ENTRY_FIELDS_V2}
+#: Version 3 segments the payload: segment 0 holds every entry's name (list order) and the
+#: first FIRST_ROWS entries' other fields; then CHUNK_ROWS entries per chunk (the last may
+#: hold fewer). Readers take any split the spec allows; these are what the builder writes.
+FIRST_ROWS = 40
+CHUNK_ROWS = 2_000
+#: Separates the base64 of one segment from the next in the payload element (version 3).
+SEGMENT_SEPARATOR = b"."
+MAX_SEGMENTS = 1 << 24
 
-HEADER_ELEMENT_ID = "strongroom-header"
-PAYLOAD_ELEMENT_ID = "strongroom-payload"
-HEADER_OPEN = b'<script type="application/json" id="' + HEADER_ELEMENT_ID.encode() + b'">'
-PAYLOAD_OPEN = b'<script type="application/octet-stream" id="' + PAYLOAD_ELEMENT_ID.encode() + b'">'
-ELEMENT_CLOSE = b"</script>"
-# An HTML comment as the parser reads it: "<!-->" and "<!--->" are whole (empty) comments,
-# otherwise it runs to the first "-->" or "--!>" (or the end of the file).
-_COMMENT_RE = re.compile(rb"<!--(?:>|->|.*?(?:--!?>|\Z))", re.DOTALL)
 _B64_RE = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 _HEADER_KEYS = frozenset(
     {
@@ -190,11 +204,11 @@ class CopyKeys:
     wrapped_private_key: bytes
     salt: bytes
     iterations: int
-    version: int = VERSION
+    version: int = KEY_VERSION
     build_key: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.version not in READABLE_VERSIONS or type(self.version) is not int:
+        if self.version not in KEY_VERSIONS or type(self.version) is not int:
             raise OfflineFormatUnsupported(f"unknown offline key version {self.version}")
         if len(self.public_key) != PUBLIC_KEY_BYTES or self.public_key[0] != 4:
             raise ValueError("public_key must be a 65-byte uncompressed P-256 point")
@@ -235,12 +249,20 @@ class CopyKeys:
     @property
     def can_build(self) -> bool:
         """Whether files can be built from these keys (version 2 with its build key)."""
-        return self.version == VERSION and self.build_key is not None
+        return self.version == KEY_VERSION and self.build_key is not None
 
     @property
     def fingerprint(self) -> str:
         """A short non-secret name for this key pair (first 16 hex of SHA-256(public))."""
         return hashlib.sha256(self.public_key).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class OfflineAttachment:
+    """A file attached to an account: its name (a file name, never a path) and bytes."""
+
+    name: str
+    data: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -274,6 +296,9 @@ class OfflineEntry:
     #: The account's ID: only the KeePass writer (``crypto.kdbx``) uses it, to derive a
     #: stable entry UUID; the HTML file ignores it (and equality does too).
     entry_id: str = field(default="", compare=False)
+    #: The account's attachments: only the KeePass writer carries them (as KDBX binaries);
+    #: the HTML file (version 3) has no place for them, so equality ignores them too.
+    attachments: tuple[OfflineAttachment, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -328,7 +353,7 @@ def copy_keys_create(
     build_key = os.urandom(BUILD_KEY_BYTES)
     kek = _kek(passphrase, salt, iterations)
     nonce = os.urandom(NONCE_BYTES)
-    aad = _wrap_aad(VERSION, iterations, salt, public)
+    aad = _wrap_aad(KEY_VERSION, iterations, salt, public)
     wrapped = nonce + AESGCM(kek).encrypt(nonce, scalar + build_key, aad)
     return CopyKeys(
         public_key=public,
@@ -423,7 +448,7 @@ def _content_key(
 # Building
 
 
-def offline_file_build(
+def payload_seal(
     *,
     copy_keys: CopyKeys,
     entries: list[OfflineEntry],
@@ -432,10 +457,12 @@ def offline_file_build(
     title: str,
     owner: str,
     minimum_iterations: int = MIN_ITERATIONS,
-) -> bytes:
-    """The offline ``.html`` file (UTF-8 bytes) holding ``entries``, readable only with the
+) -> tuple[bytes, bytes]:
+    """The sealed data of one offline file: the canonical header bytes and the payload
+    element's text (format 3: base64 segments joined by "."), readable only with the
     passphrase the ``copy_keys`` were created with. Needs the copy's public key and build
-    key, never the passphrase or private key. Entries keep the order given."""
+    key, never the passphrase or private key. Entries keep the order given. The page
+    around them is ``exports.offline_file``'s."""
     _check_iterations(copy_keys.iterations, minimum_iterations)
     if not copy_keys.can_build or copy_keys.build_key is None:
         raise OfflineFormatUnsupported(
@@ -464,9 +491,40 @@ def offline_file_build(
 
     shared = ephemeral.exchange(ec.ECDH(), copy_public)
     key = _content_key(VERSION, shared, copy_keys.build_key, ephemeral_public, copy_keys.public_key)
-    plaintext = gzip.compress(_payload_json(entries), compresslevel=GZIP_LEVEL, mtime=0)
-    ciphertext = AESGCM(key).encrypt(nonce, plaintext, header_bytes)
-    return _render(header_bytes, base64.b64encode(ciphertext))
+    aead = AESGCM(key)
+    documents = _payload_documents(entries)
+    last = len(documents) - 1
+
+    def seal_segment(index: int, text: bytes) -> bytes:
+        return base64.b64encode(
+            aead.encrypt(
+                segment_nonce(nonce, index, last=index == last),
+                gzip.compress(text, compresslevel=GZIP_LEVEL, mtime=0),
+                header_bytes,
+            )
+        )
+
+    # Compression (zlib lets go of the GIL) runs on another core while this thread writes
+    # the next segment's JSON: the same bytes as one after the other, in less time.
+    with ThreadPoolExecutor(max_workers=SEAL_THREADS) as pool:
+        pending = [
+            pool.submit(seal_segment, index, _segment_json(document, entries))
+            for index, document in enumerate(documents)
+        ]
+        sealed = [segment.result() for segment in pending]
+    return header_bytes, SEGMENT_SEPARATOR.join(sealed)
+
+
+def segment_nonce(nonce: bytes, index: int, *, last: bool) -> bytes:
+    """Segment ``index``'s AES-GCM nonce (format 3, STREAM construction): the header's
+    12-byte ``payload_nonce`` XOR (7 zero bytes || uint32-be index || 0x01 if it is the
+    last segment else 0x00). The content key is fresh per file (fresh ephemeral key), so
+    every (key, nonce) pair is used once; a segment decrypts only at its own position with
+    its own last flag, in its own file."""
+    if not 0 <= index < MAX_SEGMENTS:
+        raise ValueError("segment index out of range")
+    mask = bytes(7) + struct.pack(">I", index) + (b"\x01" if last else b"\x00")
+    return bytes(a ^ b for a, b in zip(nonce, mask, strict=True))
 
 
 def header_serialise(header: dict[str, Any]) -> bytes:
@@ -513,11 +571,10 @@ _TEXT_COLUMNS = (0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 12)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
-def _payload_json(entries: list[OfflineEntry]) -> bytes:
-    """The version 2 payload JSON: ``[format, version, fields, rows]`` (no objects, so no
-    key can appear twice). Checked with C-speed passes over all values (100,000 entries
-    build in a couple of seconds); only when a check fails is the offending entry found
-    one by one, to name it in the error."""
+def _payload_rows(entries: list[OfflineEntry]) -> list[list[Any]]:
+    """Every entry as its payload row (the 14 values of ``ENTRY_FIELDS_V2``), checked with
+    C-speed passes over all values (100,000 entries build in a couple of seconds); only
+    when a check fails is the offending entry found one by one, to name it in the error."""
     if not all(type(entry) is OfflineEntry for entry in entries):
         _entries_check(entries)
     rows = [list(_ROW(entry)) for entry in entries]
@@ -545,9 +602,30 @@ def _payload_json(entries: list[OfflineEntry]) -> bytes:
             row[_UPDATED_COLUMN] = moment.isoformat()[:19] + "Z"
         else:
             row[_UPDATED_COLUMN] = _iso(moment, "updated_at")
-    document = [PAYLOAD_FORMAT, VERSION, list(ENTRY_FIELDS_V2), rows]
-    # ASCII with \u escapes: the same JSON to every reader, and Python keeps one byte per
-    # character instead of four as soon as one emoji appears (a third less peak memory).
+    return rows
+
+
+def _payload_documents(entries: list[OfflineEntry]) -> list[Any]:
+    """The version 3 segments before JSON (no objects, so no key can appear twice): segment
+    0 ``[format, 3, fields, names, rows]`` with every entry's name in list order and the
+    first ``FIRST_ROWS`` entries' other 13 values; then ``[rows]`` of ``CHUNK_ROWS``
+    entries each (the rows never repeat the name)."""
+    rows = _payload_rows(entries)
+    names = [row[0] for row in rows]
+    for row in rows:
+        del row[0]
+    groups = [rows[:FIRST_ROWS]] + [
+        rows[start : start + CHUNK_ROWS] for start in range(FIRST_ROWS, len(rows), CHUNK_ROWS)
+    ]
+    documents: list[Any] = [[PAYLOAD_FORMAT, VERSION, list(ENTRY_FIELDS_V2), names, groups[0]]]
+    documents += groups[1:]
+    return documents
+
+
+def _segment_json(document: Any, entries: list[OfflineEntry]) -> bytes:
+    """One segment's JSON, ASCII with \\u escapes: the same JSON to every reader, and
+    Python keeps one byte per character instead of four as soon as one emoji appears (a
+    third less peak memory)."""
     text = json.dumps(document, ensure_ascii=True, separators=(",", ":"))
     if _has_lone_surrogate(text):
         # Not Unicode text. (A value holding the six characters "\\ud800" looks the same
@@ -652,203 +730,7 @@ def _unb64(text: Any) -> bytes:
 
 
 # --------------------------------------------------------------------------------------
-# The viewer page
-
-
-@dataclass(frozen=True)
-class _ViewerAssets:
-    template: str
-    script: str
-    style: str
-    csp: str
-
-
-@cache
-def _viewer_assets() -> _ViewerAssets:
-    # Under templates/ so that package-data ships them (pyproject: **/templates/**/*).
-    folder = resources.files("strongroom.crypto") / "templates" / "offline_viewer"
-    template = (folder / "viewer.html").read_text(encoding="utf-8")
-    script = (folder / "viewer.js").read_text(encoding="utf-8")
-    style = (folder / "viewer.css").read_text(encoding="utf-8")
-    for name, text in (("viewer.js", script), ("viewer.css", style)):
-        lowered = text.lower()
-        if "</script" in lowered or "</style" in lowered or "<!--" in lowered:
-            raise RuntimeError(f"{name} must not contain '</script', '</style' or '<!--'")
-    csp = "; ".join(
-        [
-            "default-src 'none'",
-            f"script-src '{_csp_hash(script)}'",
-            f"style-src '{_csp_hash(style)}'",
-            "img-src data:",
-            "connect-src 'none'",
-            "form-action 'none'",
-            "base-uri 'none'",
-        ]
-    )
-    return _ViewerAssets(template=template, script=script, style=style, csp=csp)
-
-
-def viewer_content_security_policy() -> str:
-    """The CSP every file built by this version carries (for tests and `strongroom open`)."""
-    return _viewer_assets().csp
-
-
-def _csp_hash(text: str) -> str:
-    return "sha256-" + _b64(hashlib.sha256(text.encode("utf-8")).digest())
-
-
-def _render(header_bytes: bytes, payload_b64: bytes) -> bytes:
-    assets = _viewer_assets()
-    values = {
-        "CSP": assets.csp,
-        "STYLE": assets.style,
-        "SCRIPT": assets.script,
-        "HEADER_ID": HEADER_ELEMENT_ID,
-        "PAYLOAD_ID": PAYLOAD_ELEMENT_ID,
-    }
-    parts = re.split(r"\{\{(\w+)\}\}", assets.template)
-    out: list[bytes] = []
-    for index, part in enumerate(parts):
-        if index % 2 == 0:
-            out.append(part.encode("utf-8"))
-        elif part == "HEADER":
-            out.append(header_bytes)
-        elif part == "PAYLOAD":
-            out.append(payload_b64)
-        else:
-            out.append(values[part].encode("utf-8"))
-    return b"".join(out)
-
-
-@cache
-def released_viewers() -> dict[str, tuple[str, tuple[int, ...]]]:
-    """SHA-256 (hex) of every released viewer page skeleton -> (its name, the format
-    versions it reads): the package's list (``viewer_hashes.json``, one entry per viewer
-    ever released) and the viewer this package itself builds with."""
-    text = (resources.files("strongroom.crypto") / "viewer_hashes.json").read_text("utf-8")
-    listed = json.loads(text)
-    known = {
-        str(entry["sha256"]): (str(entry["viewer"]), tuple(int(v) for v in entry["formats"]))
-        for entry in listed["viewers"]
-    }
-    known.setdefault(viewer_own_sha256(), ("this version's viewer", READABLE_VERSIONS))
-    return known
-
-
-def viewer_own_sha256() -> str:
-    """The skeleton hash of the viewer this package builds files with."""
-    return hashlib.sha256(_render(b"", b"")).hexdigest()
-
-
-def viewer_skeleton_sha256(html: bytes) -> str:
-    """SHA-256 (hex) of the page without the header's and the payload's contents: what
-    identifies the viewer code and page around them. The page must parse (see
-    :func:`offline_file_header`)."""
-    page = _page(html)
-    skeleton = html[: page.header_start] + html[page.header_end : page.payload_start]
-    skeleton += html[page.payload_end :]
-    return hashlib.sha256(skeleton).hexdigest()
-
-
-def viewer_check(html: bytes) -> str:
-    """The released viewer's name; :class:`OfflineViewerForeign` for any other page, and
-    :class:`OfflineFormatUnsupported` when that viewer cannot read the file's format (it
-    would say so in a browser)."""
-    found = released_viewers().get(viewer_skeleton_sha256(html))
-    if found is None:
-        raise OfflineViewerForeign(
-            "this file's viewer is not Strongroom's: do not open it in a browser (its page "
-            "code was changed and could send the passphrase anywhere)"
-        )
-    name, formats = found
-    version = offline_file_header(html)["version"]
-    if version not in formats:
-        raise OfflineFormatUnsupported(
-            f"this file's page is {name}, which cannot read format {version} files: "
-            "get a fresh copy"
-        )
-    return name
-
-
-# --------------------------------------------------------------------------------------
 # Opening: one strict parser (the viewer applies the same rules; docs/offline-file-format.md)
-
-
-@dataclass(frozen=True)
-class _Page:
-    header_start: int
-    header_end: int
-    payload_start: int
-    payload_end: int
-
-
-def _page(html: bytes) -> _Page:
-    """Exactly one header element and one payload element, in that order, neither named
-    inside a comment, or the file is damaged."""
-    if not isinstance(html, bytes | bytearray):
-        raise TypeError("html must be bytes")
-    header_id, payload_id = HEADER_ELEMENT_ID.encode(), PAYLOAD_ELEMENT_ID.encode()
-    if header_id not in html and payload_id not in html:
-        raise OfflineFormatUnsupported("this is not a Strongroom offline file")
-    if (
-        html.count(HEADER_OPEN) != 1
-        or html.count(PAYLOAD_OPEN) != 1
-        or html.count(b'id="' + header_id + b'"') != 1
-        or html.count(b'id="' + payload_id + b'"') != 1
-    ):
-        raise _damaged("there must be exactly one header and one payload element")
-    for comment in _COMMENT_RE.finditer(html):
-        if header_id in comment.group() or payload_id in comment.group():
-            raise _damaged("a header or payload element inside a comment")
-    header_start = html.index(HEADER_OPEN) + len(HEADER_OPEN)
-    payload_start = html.index(PAYLOAD_OPEN) + len(PAYLOAD_OPEN)
-    header_end = html.find(ELEMENT_CLOSE, header_start)
-    payload_end = html.find(ELEMENT_CLOSE, payload_start)
-    if header_end < 0 or payload_end < 0 or not header_end < payload_start:
-        raise _damaged("the header element must come before the payload element")
-    return _Page(header_start, header_end, payload_start, payload_end)
-
-
-def offline_file_header(html: bytes) -> dict[str, Any]:
-    """The clear header, readable without the passphrase (not yet authenticated: only
-    :func:`offline_file_open` proves it was not edited). ``generated_at`` and ``expires_at``
-    are ISO 8601 UTC strings (``expires_at`` may be ``None``); the entry count is not in
-    the clear."""
-    header, _, _ = _header_from_html(html)
-    return header
-
-
-def _header_from_html(html: bytes) -> tuple[dict[str, Any], bytes, _Page]:
-    page = _page(html)
-    header_bytes = bytes(html[page.header_start : page.header_end])
-    if (
-        not 1 <= len(header_bytes) <= MAX_HEADER_BYTES
-        or re.fullmatch(rb"[\x20-\x7e]*", header_bytes) is None
-    ):
-        raise _damaged("bad header")
-    try:
-        header = json.loads(header_bytes.decode("ascii"), parse_constant=_not_json)
-    except ValueError:
-        raise _damaged("bad header") from None
-    if not isinstance(header, dict):
-        raise _damaged("bad header")
-    try:
-        canonical = header_serialise(header)
-    except (TypeError, ValueError):
-        raise _damaged("bad header") from None
-    if canonical != header_bytes:
-        raise _damaged("the header is not in its one canonical form")
-    if header.get("format") != FORMAT:
-        raise OfflineFormatUnsupported("this is not a Strongroom offline file")
-    version = header.get("version")
-    if type(version) is not int:
-        raise _damaged("bad format version")
-    if version not in READABLE_VERSIONS:
-        raise OfflineFormatUnsupported(
-            f"this offline file has format version {version}; this Strongroom reads "
-            f"versions {', '.join(map(str, READABLE_VERSIONS))} (a newer Strongroom made it)"
-        )
-    return header, header_bytes, page
 
 
 def _not_json(name: str) -> Any:
@@ -889,7 +771,7 @@ def _fields(header: dict[str, Any]) -> _Fields:
     sizes = (
         (salt, SALT_BYTES),
         (public, PUBLIC_KEY_BYTES),
-        (wrapped, WRAPPED_KEY_SIZES[version]),
+        (wrapped, WRAPPED_KEY_SIZES[KEY_VERSION_OF_FILE[version]]),
         (ephemeral, PUBLIC_KEY_BYTES),
         (nonce, NONCE_BYTES),
     )
@@ -921,22 +803,56 @@ def _fields(header: dict[str, Any]) -> _Fields:
     )
 
 
-def offline_file_open(*, html: bytes, passphrase: str) -> OfflinePayload:
-    """Decrypt and verify an offline file. Raises :class:`OfflineWrongPassphrase`,
-    :class:`OfflineFileDamaged` or :class:`OfflineFormatUnsupported`; returns nothing
-    unless every byte of header and payload authenticated. (Whether the page around them
-    is a released viewer is :func:`viewer_check`'s question.)"""
-    header, header_bytes, page = _header_from_html(html)
-    fields = _fields(header)
+def header_parse(header_bytes: bytes) -> dict[str, Any]:
+    """The header from its exact bytes (not yet authenticated): printable ASCII, a JSON
+    object in its one canonical form, this format, a version this code reads."""
+    if (
+        not 1 <= len(header_bytes) <= MAX_HEADER_BYTES
+        or re.fullmatch(rb"[\x20-\x7e]*", header_bytes) is None
+    ):
+        raise _damaged("bad header")
     try:
-        ciphertext = _unb64(bytes(html[page.payload_start : page.payload_end]))
-    except (ValueError, binascii.Error):
-        raise _damaged("bad payload") from None
-    if len(ciphertext) < TAG_BYTES:
-        raise _damaged("payload too short")
+        header = json.loads(header_bytes.decode("ascii"), parse_constant=_not_json)
+    except ValueError:
+        raise _damaged("bad header") from None
+    if not isinstance(header, dict):
+        raise _damaged("bad header")
+    try:
+        canonical = header_serialise(header)
+    except (TypeError, ValueError):
+        raise _damaged("bad header") from None
+    if canonical != header_bytes:
+        raise _damaged("the header is not in its one canonical form")
+    if header.get("format") != FORMAT:
+        raise OfflineFormatUnsupported("this is not a Strongroom offline file")
+    version = header.get("version")
+    if type(version) is not int:
+        raise _damaged("bad format version")
+    if version not in READABLE_VERSIONS:
+        raise OfflineFormatUnsupported(
+            f"this offline file has format version {version}; this Strongroom reads "
+            f"versions {', '.join(map(str, READABLE_VERSIONS))} (a newer Strongroom made it)"
+        )
+    return header
+
+
+def payload_open(*, header_bytes: bytes, payload_text: bytes, passphrase: str) -> OfflinePayload:
+    """Decrypt and verify an offline file's data: the header element's exact bytes and the
+    payload element's text. Raises :class:`OfflineWrongPassphrase`,
+    :class:`OfflineFileDamaged` or :class:`OfflineFormatUnsupported`; returns nothing
+    unless every byte of header and payload authenticated."""
+    header = header_parse(header_bytes)
+    fields = _fields(header)
+    # Version 3: base64 segments separated by "."; before: one base64 text.
+    texts = payload_text.split(SEGMENT_SEPARATOR) if fields.version >= 3 else [payload_text]
+    if len(texts) > MAX_SEGMENTS:
+        raise _damaged("too many payload segments")
+    # Segment 0 is judged before the passphrase, the others after it, one by one in order
+    # (as the viewer does: a wrong passphrase is reported as such whatever follows).
+    first_ciphertext = _segment_bytes(texts[0])
 
     private, build_key = _unwrap_private_key(
-        version=fields.version,
+        version=KEY_VERSION_OF_FILE[fields.version],
         passphrase=passphrase,
         iterations=fields.iterations,
         salt=fields.salt,
@@ -949,13 +865,27 @@ def offline_file_open(*, html: bytes, passphrase: str) -> OfflinePayload:
         raise _damaged("bad ephemeral key") from None
     shared = private.exchange(ec.ECDH(), ephemeral)
     key = _content_key(fields.version, shared, build_key, fields.ephemeral, fields.public)
-    try:
-        plaintext = AESGCM(key).decrypt(fields.nonce, ciphertext, header_bytes)
-    except InvalidTag:
-        raise OfflineFileDamaged(
-            "the file is damaged or was edited: its contents failed the integrity check"
-        ) from None
-    entries = _entries_from_payload(plaintext, fields.version)
+    aead = AESGCM(key)
+    last = len(texts) - 1
+    plaintexts = []
+    for index, text in enumerate(texts):
+        ciphertext = first_ciphertext if index == 0 else _segment_bytes(text)
+        nonce = (
+            segment_nonce(fields.nonce, index, last=index == last)
+            if fields.version >= 3
+            else fields.nonce
+        )
+        try:
+            plaintexts.append(aead.decrypt(nonce, ciphertext, header_bytes))
+        except InvalidTag:
+            # Also a segment moved, repeated, dropped, cut off or taken from another file.
+            raise OfflineFileDamaged(
+                "the file is damaged or was edited: its contents failed the integrity check"
+            ) from None
+    if fields.version >= 3:
+        entries = _entries_from_segments(plaintexts)
+    else:
+        entries = _entries_from_payload(plaintexts[0], fields.version)
     return OfflinePayload(
         version=fields.version,
         generated_at=fields.generated_at,
@@ -967,13 +897,25 @@ def offline_file_open(*, html: bytes, passphrase: str) -> OfflinePayload:
     )
 
 
+def _segment_bytes(text: bytes) -> bytes:
+    try:
+        ciphertext = _unb64(text)
+    except (ValueError, binascii.Error):
+        raise _damaged("bad payload") from None
+    if len(ciphertext) < TAG_BYTES:
+        raise _damaged("payload too short")
+    return ciphertext
+
+
 def _gunzip_one_member(data: bytes) -> bytes:
-    """Exactly one gzip member and nothing after it."""
+    """Exactly one gzip member and nothing after it, at most MAX_PAYLOAD_BYTES long."""
     inflater = zlib.decompressobj(wbits=31)
     try:
-        out = inflater.decompress(data)
+        out = inflater.decompress(data, MAX_PAYLOAD_BYTES + 1)
     except zlib.error:
         raise _damaged("its payload does not decode") from None
+    if len(out) > MAX_PAYLOAD_BYTES:
+        raise _damaged(f"its payload decompresses to more than {MAX_PAYLOAD_BYTES:,} bytes")
     if not inflater.eof or inflater.unused_data:
         raise _damaged("its payload has data after the compressed stream")
     return out
@@ -1026,7 +968,73 @@ def _entries_from_payload(plaintext: bytes, version: int) -> list[OfflineEntry]:
         names, rows = document[2], document[3]
     if names != list(PAYLOAD_FIELDS[version]) or not isinstance(rows, list):
         raise _damaged("payload fields")
-    width = len(names)
+    entries = _rows_entries(rows, version)
+    if _has_lone_surrogate(raw.decode("ascii")):
+        _lone_surrogate_check(entries)
+    return entries
+
+
+_V3_PREFIX = b'["' + PAYLOAD_FORMAT.encode() + b'",3,'
+
+
+def _segment_document(plaintext: bytes, prefix: bytes = b"") -> tuple[Any, bool]:
+    """One segment's JSON and whether its text may hold a lone surrogate."""
+    raw = _gunzip_one_member(plaintext)
+    # The format and version are judged by their exact text (see version 2).
+    if not raw.startswith(prefix):
+        raise _damaged("payload layout")
+    if not raw.isascii():
+        raise _damaged("its payload is not ASCII JSON")
+    text = raw.decode("ascii")
+    try:
+        document = json.loads(text, parse_constant=_not_json)
+    except ValueError:
+        raise _damaged("its payload does not decode") from None
+    return document, _has_lone_surrogate(text)
+
+
+def _entries_from_segments(plaintexts: list[bytes]) -> list[OfflineEntry]:
+    """Version 3: segment 0 ``[format, 3, fields, names, rows]``, then ``[rows]`` per
+    segment; every row holds the 13 values after the name. Every segment after the first
+    holds at least one row, and the rows add up to exactly one per name."""
+    document, surrogate = _segment_document(plaintexts[0], _V3_PREFIX)
+    if (
+        not isinstance(document, list)
+        or len(document) != 5
+        or document[0] != PAYLOAD_FORMAT
+        or type(document[1]) is not int
+        or document[1] != 3
+        or document[2] != list(ENTRY_FIELDS_V2)
+        or not isinstance(document[3], list)
+        or not isinstance(document[4], list)
+    ):
+        raise _damaged("payload layout")
+    names: list[Any] = document[3]
+    groups: list[Any] = [document[4]]
+    for plaintext in plaintexts[1:]:
+        rows, lone = _segment_document(plaintext)
+        if not isinstance(rows, list) or not rows:
+            raise _damaged("payload segment")
+        groups.append(rows)
+        surrogate = surrogate or lone
+    if sum(map(len, groups)) != len(names):
+        raise _damaged("payload segments do not hold one row per name")
+    full: list[Any] = []
+    position = 0
+    for rows in groups:
+        for row in rows:
+            if not isinstance(row, list) or len(row) != len(ENTRY_FIELDS_V2) - 1:
+                raise _damaged("payload row")
+            full.append([names[position], *row])
+            position += 1
+    entries = _rows_entries(full, 3)
+    if surrogate:
+        _lone_surrogate_check(entries)
+    return entries
+
+
+def _rows_entries(rows: list[Any], version: int) -> list[OfflineEntry]:
+    width = len(PAYLOAD_FIELDS[version])
     entries = []
     for row in rows:
         if not isinstance(row, list) or len(row) != width:
@@ -1074,8 +1082,6 @@ def _entries_from_payload(plaintext: bytes, version: int) -> list[OfflineEntry]:
                 custom_fields=custom,
             )
         )
-    if _has_lone_surrogate(raw.decode("ascii")):
-        _lone_surrogate_check(entries)
     return entries
 
 

@@ -203,6 +203,7 @@ def payload_json(payload: OfflinePayload, entries: list[OfflineEntry]) -> str:
     def entry_dict(entry: OfflineEntry) -> dict[str, object]:
         data = asdict(entry)
         data.pop("entry_id", None)  # the server's account ID: never in an offline file
+        data.pop("attachments", None)  # the HTML copy carries no attachments (docs/attachments.md)
         data["updated_at"] = (
             None if entry.updated_at is None else entry.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         )

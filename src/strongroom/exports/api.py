@@ -34,6 +34,8 @@ class HtmlExportIn(Schema):
     passphrase: Any = None
     reason: Any = ""
     resource_group_ids: list[str] | None = None
+    # A selection instead of groups (at most vault.bulk.MAX_SELECTION; all or nothing).
+    resource_ids: list[str] | None = None
 
 
 class OfflineExportIn(HtmlExportIn):
@@ -46,6 +48,7 @@ class SpreadsheetExportIn(Schema):
     with_passwords: bool = False
     reason: Any = ""
     resource_group_ids: list[str] | None = None
+    resource_ids: list[str] | None = None
 
 
 class ExportOptionsOut(Schema):
@@ -140,6 +143,7 @@ def export_html(request: HttpRequest, payload: HtmlExportIn) -> HttpResponse:
         passphrase=payload.passphrase,
         reason=payload.reason,
         resource_group_ids=payload.resource_group_ids,
+        resource_ids=payload.resource_ids,
         client_ip=client_ip(request),
     )
     return file_response(result)
@@ -156,6 +160,7 @@ def export_offline(request: HttpRequest, payload: OfflineExportIn) -> HttpRespon
         fmt=payload.format,
         reason=payload.reason,
         resource_group_ids=payload.resource_group_ids,
+        resource_ids=payload.resource_ids,
         client_ip=client_ip(request),
     )
     return file_response(result)
@@ -171,6 +176,7 @@ def export_spreadsheet(request: HttpRequest, payload: SpreadsheetExportIn) -> Ht
         with_passwords=payload.with_passwords,
         reason=payload.reason,
         resource_group_ids=payload.resource_group_ids,
+        resource_ids=payload.resource_ids,
         client_ip=client_ip(request),
     )
     return file_response(result)

@@ -34,7 +34,7 @@ from django.conf import settings
 from zxcvbn import zxcvbn
 
 from strongroom.accounts.models import Role, User, UserGroup
-from strongroom.core.errors import PermissionDenied, Throttled, ValidationFailed
+from strongroom.core.errors import ErrorCode, PermissionDenied, Throttled, ValidationFailed
 from strongroom.crypto import kdbx, offline
 from strongroom.exports.models import OFFLINE_FORMATS, ExportPolicy, ExportRule
 
@@ -51,7 +51,7 @@ SCORE_LABELS = ("very weak", "weak", "fair", "strong", "very strong")
 class ExportRefused(PermissionDenied):
     """The policy does not allow this export (audited as a failed export)."""
 
-    code = "export_refused"
+    code = ErrorCode.EXPORT_REFUSED
 
 
 @dataclass(frozen=True)
@@ -226,13 +226,14 @@ def plain_text_require(*, policy: Policy) -> None:
 
 def reason_clean(value: Any, *, policy: Policy) -> str:
     """The reason as given (trimmed); required when the policy says so."""
-    from strongroom.vault.validation import MAX_REASON, text_clean
+    from strongroom.core.validation import text_clean
+    from strongroom.vault.validation import MAX_REASON
 
     reason = text_clean("reason", "" if value is None else value, max_length=MAX_REASON).strip()
     if policy.reason_required and not reason:
         raise ValidationFailed(
             "a reason is required to export (the administrator made it mandatory)",
-            code="reason_required",
+            code=ErrorCode.REASON_REQUIRED,
             field="reason",
             problem="required",
             refusal="reason_required",
@@ -374,7 +375,7 @@ def passphrase_require(*, user: User, passphrase: Any, policy: Policy) -> None:
         raise ValidationFailed(
             "the passphrase does not meet the export policy: "
             + "; ".join(p["message"] for p in problems),
-            code="passphrase_refused",
+            code=ErrorCode.PASSPHRASE_REFUSED,
             field="passphrase",
             problems=[p["message"] for p in problems],
             problem_codes=[p["code"] for p in problems],

@@ -31,13 +31,19 @@ from django.utils import timezone
 
 from strongroom.accounts.models import Role, User, UserGroup
 from strongroom.accounts.permissions import Perm, require_perm
-from strongroom.audit.services import audit_record
-from strongroom.core.errors import AppError, AuditUnavailable, NotFound, ValidationFailed
-from strongroom.crypto import kdbx, offline
+from strongroom.audit.actions import AuditAction
+from strongroom.audit.services import audit_record, audit_records
+from strongroom.core.errors import AppError, AuditUnavailable, ErrorCode, NotFound, ValidationFailed
+from strongroom.core.progress import ProgressFactory, no_progress
+from strongroom.crypto import kdbx
 from strongroom.exports import policy as export_policy
 from strongroom.exports import selectors, spreadsheet
 from strongroom.exports.models import OFFLINE_FORMATS, ExportPolicy, ExportRule
+from strongroom.exports.offline_copy import copy_keys_make, offline_copy_build
 from strongroom.exports.policy import Policy
+from strongroom.exposure.models import Destination
+from strongroom.exposure.services import BuildDestination, build_delivered, build_not_delivered
+from strongroom.notifications.services import notification_post_team_export
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +81,7 @@ def _refusal_record(
     client_ip: str | None,
     resource_group_ids: Any,
     with_passwords: bool | None = None,
+    resource_ids: Any = None,
 ) -> None:
     """Audit a refused export (outcome failure). A failure to audit it is logged; the export
     stays refused either way."""
@@ -83,7 +90,10 @@ def _refusal_record(
         "refusal": exc.details.get("refusal") or exc.code,
         "problem": exc.message,
     }
-    if resource_group_ids:
+    if resource_ids and isinstance(resource_ids, list | tuple):
+        details["requested_resource_ids"] = [str(r)[:64] for r in list(resource_ids)[:50]]
+        details["requested_resources"] = len(resource_ids)
+    elif resource_group_ids:
         details["requested_resource_group_ids"] = [
             str(g)[:64] for g in list(resource_group_ids)[:50]
         ]
@@ -115,6 +125,7 @@ def _checked(
     client_ip: str | None,
     resource_group_ids: Any,
     with_passwords: bool | None = None,
+    resource_ids: Any = None,
 ) -> T:
     try:
         return step()
@@ -127,13 +138,14 @@ def _checked(
             client_ip=client_ip,
             resource_group_ids=resource_group_ids,
             with_passwords=with_passwords,
+            resource_ids=resource_ids,
         )
         logger.info("%s export by user %s refused: %s", fmt, actor.pk, exc.code)
         raise
 
 
 class ExportWriteFailed(AppError):
-    code = "export_write_failed"
+    code = ErrorCode.EXPORT_WRITE_FAILED
     status = 500
 
 
@@ -231,6 +243,12 @@ def _deliver(
                     **extra,
                 },
             )
+            _selection_records(
+                actor=actor, scope=scope, fmt=fmt, digest=digest, reason=reason, client_ip=client_ip
+            )
+            notification_post_team_export(
+                exporter=actor, what=f"a {fmt} file", entry_count=entry_count
+            )
             if sink is not None:
                 sink.stage(content)
     except OSError as exc:
@@ -262,6 +280,37 @@ def _deliver(
     )
 
 
+def _selection_records(
+    *,
+    actor: User,
+    scope: selectors.ExportScope,
+    fmt: str,
+    digest: str,
+    reason: str,
+    client_ip: str | None,
+) -> None:
+    """An export of a selection also writes one ``resource.export`` record per selected
+    resource (in the export's transaction), so "who exported this resource" is answered by
+    the resource's own records, as for every other bulk action."""
+    if scope.resource_ids is None:
+        return
+    audit_records(
+        records=[
+            {
+                "actor": actor,
+                "action": AuditAction.RESOURCE_EXPORT,
+                "object_type": "resource",
+                "object_id": str(pk),
+                "object_name": name,
+                "reason": reason,
+                "client_ip": client_ip,
+                "details": {"format": fmt, "sha256": digest, "bulk": len(scope.resource_ids)},
+            }
+            for pk, name in zip(scope.resource_ids, scope.resource_names, strict=True)
+        ]
+    )
+
+
 def export_offline_html(**kwargs: Any) -> ExportResult:
     """The encrypted offline ``.html`` file (``export_offline`` with format "html")."""
     return export_offline(**kwargs, fmt="html")
@@ -276,6 +325,8 @@ def export_offline(
     resource_group_ids: Iterable[Any] | None = None,
     client_ip: str | None = None,
     sink: ExportFile | None = None,
+    resource_ids: Any = None,
+    progress: ProgressFactory = no_progress,
 ) -> ExportResult:
     """The offline copy of the actor's scope (or chosen groups) locked with ``passphrase``
     (checked against the policy, never kept): the encrypted web page (``fmt`` "html") or
@@ -287,74 +338,64 @@ def export_offline(
         "reason": reason,
         "client_ip": client_ip,
         "resource_group_ids": resource_group_ids,
+        "resource_ids": resource_ids,
     }
 
-    def check() -> tuple[Policy, str, str, selectors.ExportScope]:
+    def check(passphrase: str = passphrase) -> tuple[Policy, str, str, selectors.ExportScope]:
         current = export_policy.policy_get()
         export_policy.export_require(user=actor, policy=current)
         fmt_clean = export_policy.offline_format_clean(fmt, policy=current)
         clean_reason = export_policy.reason_clean(reason, policy=current)
         export_policy.passphrase_require(user=actor, passphrase=passphrase, policy=current)
-        scope = selectors.export_scope_resolve(user=actor, resource_group_ids=resource_group_ids)
+        scope = selectors.export_scope_resolve(
+            user=actor, resource_group_ids=resource_group_ids, resource_ids=resource_ids
+        )
         return current, fmt_clean, clean_reason, scope
 
     current, fmt_clean, clean_reason, scope = _checked(check, **checked)
-    entries = selectors.export_entries(user=actor, scope=scope, with_secrets=True)
-    generated_at = timezone.now()
-    owner = f"{actor.full_name} ({actor.username})" if actor.full_name else actor.username
-    expires_at = current.expires_at(generated_at)
-    extra: dict[str, Any] = {"expires_at": None if expires_at is None else expires_at.isoformat()}
-    if fmt_clean == "kdbx":
-        keys = current.kdbx_keys_create(passphrase)
-        del passphrase
-        content = kdbx.kdbx_build(
-            keys=keys,
-            entries=entries,
-            generated_at=generated_at,
-            title=scope.title(),
-            description=kdbx_description(
-                owner=owner, generated_at=generated_at, expires_at=expires_at
-            ),
-        )
-        extra.update(kdbx_audit(keys))
-    else:
-        minimum = export_policy.iterations_minimum()
-        copy_keys = offline.copy_keys_create(
-            passphrase=passphrase, iterations=current.kdf_iterations, minimum_iterations=minimum
-        )
-        del passphrase
-        content = offline.offline_file_build(
-            copy_keys=copy_keys,
-            entries=entries,
-            generated_at=generated_at,
-            expires_at=expires_at,
-            title=scope.title(),
-            owner=owner[:1000],
-            minimum_iterations=minimum,
-        )
-        extra.update(
-            {"kdf_iterations": copy_keys.iterations, "key_fingerprint": copy_keys.fingerprint}
-        )
-    return _deliver(
-        actor=actor,
-        fmt=fmt_clean,
-        content=content,
-        filename=_file_stem(actor, "offline") + "." + fmt_clean,
-        entry_count=len(entries),
+    keys = copy_keys_make(passphrase=passphrase, fmt=fmt_clean, policy=current)
+    del passphrase, check  # from here on only the keys exist
+    filename = _file_stem(actor, "offline") + "." + fmt_clean
+    built = offline_copy_build(
+        user=actor,
+        keys=keys,
         scope=scope,
-        reason=clean_reason,
-        client_ip=client_ip,
-        extra=extra,
-        sink=sink,
+        policy=current,
+        generated_at=timezone.now(),
+        progress=progress,
+        destination=BuildDestination(
+            kind=Destination.DOWNLOAD, object_name=filename if sink is None else sink.path.name
+        ),
     )
-
-
-def kdbx_description(*, owner: str, generated_at: Any, expires_at: Any) -> str:
-    """The KeePass database description: who it is for, when it was made, until when."""
-    text = f"Strongroom offline copy for {owner}, made {generated_at:%Y-%m-%d %H:%M} UTC."
-    if expires_at is not None:
-        text += f" Use it until {expires_at:%Y-%m-%d} (export policy)."
-    return text
+    expires_at = built.expires_at
+    extra: dict[str, Any] = {
+        "expires_at": None if expires_at is None else expires_at.isoformat(),
+        "build_id": str(built.build_id),
+    }
+    if isinstance(keys, kdbx.KdbxKeys):
+        extra.update(kdbx_audit(keys))
+        extra["attachment_count"] = built.attachment_count
+    else:
+        extra.update({"kdf_iterations": keys.iterations, "key_fingerprint": keys.fingerprint})
+    try:
+        result = _deliver(
+            actor=actor,
+            fmt=fmt_clean,
+            content=built.content,
+            filename=filename,
+            entry_count=built.entry_count,
+            scope=scope,
+            reason=clean_reason,
+            client_ip=client_ip,
+            extra=extra,
+            sink=sink,
+        )
+    except AppError as exc:
+        # Nothing was handed out (the audit record or the file could not be written).
+        build_not_delivered(build_id=built.build_id, problem=exc.code)
+        raise
+    build_delivered(build_id=built.build_id)
+    return result
 
 
 def kdbx_audit(keys: kdbx.KdbxKeys) -> dict[str, Any]:
@@ -378,6 +419,8 @@ def export_spreadsheet(
     resource_group_ids: Iterable[Any] | None = None,
     client_ip: str | None = None,
     sink: ExportFile | None = None,
+    resource_ids: Any = None,
+    progress: ProgressFactory = no_progress,
 ) -> ExportResult:
     """A CSV or XLSX file of the actor's scope (or chosen groups). Without passwords it holds
     no sealed value at all (no passwords, TOTP seeds or notes); with passwords it needs the
@@ -395,7 +438,9 @@ def export_spreadsheet(
         if with_passwords:
             export_policy.plain_text_require(policy=current)
         clean_reason = export_policy.reason_clean(reason, policy=current)
-        scope = selectors.export_scope_resolve(user=actor, resource_group_ids=resource_group_ids)
+        scope = selectors.export_scope_resolve(
+            user=actor, resource_group_ids=resource_group_ids, resource_ids=resource_ids
+        )
         return current, clean_reason, scope
 
     _, clean_reason, scope = _checked(
@@ -406,8 +451,11 @@ def export_spreadsheet(
         client_ip=client_ip,
         resource_group_ids=resource_group_ids,
         with_passwords=with_passwords,
+        resource_ids=resource_ids,
     )
-    entries = selectors.export_entries(user=actor, scope=scope, with_secrets=with_passwords)
+    entries = selectors.export_entries(
+        user=actor, scope=scope, with_secrets=with_passwords, progress=progress
+    )
     if fmt_clean == "csv":
         content = spreadsheet.csv_build(entries, with_secrets=with_passwords)
     else:
@@ -523,7 +571,7 @@ def export_policy_update(
         if changes:
             audit_record(
                 actor=actor,
-                action="export_policy.update",
+                action=AuditAction.EXPORT_POLICY_UPDATE,
                 object_type="export_policy",
                 client_ip=client_ip,
                 details={"changes": changes},
@@ -588,7 +636,7 @@ def export_rule_set(
             return rule
         audit_record(
             actor=actor,
-            action="export_rule.set",
+            action=AuditAction.EXPORT_RULE_SET,
             object_type=f"export_rule.{subject_type}",
             object_id=str(getattr(subject.get(subject_type), "pk", subject.get("role", ""))),
             object_name=subject_name,
@@ -624,7 +672,7 @@ def export_rule_delete(*, actor: User, rule_id: Any, client_ip: str | None = Non
             raise NotFound("export rule not found")
         audit_record(
             actor=actor,
-            action="export_rule.delete",
+            action=AuditAction.EXPORT_RULE_DELETE,
             object_type=f"export_rule.{rule.subject_type}",
             object_id=str(rule.user_id or rule.user_group_id or rule.role),
             object_name=rule.subject_name,

@@ -3,8 +3,8 @@ Offline Access. Thin: forms check shape, the services apply the policy and audit
 
 The download forms work without JavaScript (a POST answered with the file, or the page
 again with the errors). With JavaScript (``exports/export.js``) they are sent with
-``fetch``: errors come back as JSON and are shown in the dialog, the file is saved from
-the response.
+``fetch``: errors come back as JSON in the API's shape (``web.errors``) and are shown in
+the dialog by ``web/form_errors.js``, the file is saved from the response.
 """
 
 from __future__ import annotations
@@ -13,19 +13,20 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from strongroom.accounts.permissions import Perm
-from strongroom.core.errors import AppError, ValidationFailed
+from strongroom.core.errors import AppError
 from strongroom.core.request import client_ip
 from strongroom.exports import policy as export_policy
 from strongroom.exports import selectors, services
 from strongroom.exports.forms import HtmlExportForm, PolicyForm, RuleForm, SpreadsheetExportForm
 from strongroom.exports.services import ExportResult
-from strongroom.web.helpers import apply_error, perm_required, sentence
+from strongroom.web.errors import error_json, form_error, form_errors_json, wants_json
+from strongroom.web.helpers import perm_required, sentence
 
 # Downloads must never be rendered by the browser as a page of this site, nor cached.
 DOWNLOAD_CSP = "sandbox; default-src 'none'"
@@ -42,10 +43,6 @@ def file_response(result: ExportResult) -> HttpResponse:
     add_never_cache_headers(response)
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _wants_json(request: HttpRequest) -> bool:
-    return request.headers.get("X-Requested-With") == "fetch"
 
 
 def _groups(user: Any) -> list[tuple[str, str]]:
@@ -76,36 +73,6 @@ def _menu_context(
     }
 
 
-def _form_errors_json(form: Any, status: int = 400, code: str = "invalid") -> JsonResponse:
-    fields = {name: [str(e) for e in errors] for name, errors in form.errors.items()}
-    messages_ = [str(e) for e in form.non_field_errors()]
-    if not messages_:
-        messages_ = [
-            f"{form.fields[n].label}: {m[0]}" for n, m in fields.items() if n in form.fields
-        ]
-    return JsonResponse(
-        {"error": {"code": code, "message": " ".join(messages_), "fields": fields}}, status=status
-    )
-
-
-def _app_error_json(exc: AppError) -> JsonResponse:
-    problems = exc.details.get("problems")
-    message = (
-        " ".join(sentence(str(p)) for p in problems)
-        if isinstance(problems, list) and problems
-        else sentence(exc.message)
-    )
-    field = exc.details.get("field")
-    body = {
-        "error": {
-            "code": exc.code,
-            "message": message,
-            "fields": {field: [message]} if isinstance(field, str) else {},
-        }
-    }
-    return JsonResponse(body, status=exc.status)
-
-
 @login_required
 def export_menu(request: HttpRequest) -> HttpResponse:
     response = render(request, "exports/menu.html", _menu_context(request))
@@ -131,13 +98,13 @@ def export_html(request: HttpRequest) -> HttpResponse:
                 client_ip=client_ip(request),
             )
         except AppError as exc:
-            if _wants_json(request):
-                return _app_error_json(exc)
-            apply_error(form, exc)
+            if wants_json(request):
+                return error_json(exc)
+            form_error(form, exc)
         else:
             return file_response(result)
-    elif _wants_json(request):
-        return _form_errors_json(form)
+    elif wants_json(request):
+        return form_errors_json(form)
     context = _menu_context(request, html_form=form, open_dialog=True)
     return render(request, "exports/menu.html", context)
 
@@ -160,14 +127,111 @@ def export_spreadsheet(request: HttpRequest) -> HttpResponse:
                 client_ip=client_ip(request),
             )
         except AppError as exc:
-            if _wants_json(request):
-                return _app_error_json(exc)
-            apply_error(form, exc)
+            if wants_json(request):
+                return error_json(exc)
+            form_error(form, exc)
         else:
             return file_response(result)
-    elif _wants_json(request):
-        return _form_errors_json(form)
+    elif wants_json(request):
+        return form_errors_json(form)
     return render(request, "exports/menu.html", _menu_context(request, sheet_form=form))
+
+
+# --------------------------------------------------------------------------- a selection
+
+
+def _selection_render(
+    request: HttpRequest,
+    *,
+    html_form: HtmlExportForm | None = None,
+    sheet_form: SpreadsheetExportForm | None = None,
+    error: AppError | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The page for exporting the resources ticked in the resource list: the selection is
+    resolved through the access rules (every one visible, or the refusal names each)."""
+    user = request.user
+    current = export_policy.policy_get()
+    ids = request.POST.getlist("resource")
+    scope = None
+    refused: list[Any] = []
+    if error is None:
+        try:
+            scope = selectors.export_scope_resolve(
+                user=user,  # type: ignore[arg-type]
+                resource_group_ids=None,
+                resource_ids=ids,
+            )
+        except AppError as exc:
+            error, status = exc, exc.status
+    if error is not None:
+        refused = error.details.get("refused", [])
+    context = {
+        "policy": current,
+        "decision": export_policy.export_decision(user=user, policy=current),  # type: ignore[arg-type]
+        "scope": scope,
+        "entry_count": selectors.export_count(user=user, scope=scope) if scope else 0,  # type: ignore[arg-type]
+        "error": error,
+        "refused": refused,
+        "html_form": html_form
+        or HtmlExportForm(policy=current, groups=[], auto_id="html_%s", initial={"scope": "all"}),
+        "sheet_form": sheet_form
+        or SpreadsheetExportForm(
+            policy=current, groups=[], auto_id="sheet_%s", initial={"scope": "all"}
+        ),
+        "next": request.POST.get("next", ""),
+    }
+    response = render(request, "exports/selection.html", context, status=status)
+    add_never_cache_headers(response)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def export_selection(request: HttpRequest) -> HttpResponse:
+    """Export the selected resources (``resource`` fields): ``kind`` html (the offline
+    copy) or sheet (CSV/XLSX); without ``kind``, the page with both forms. Same service,
+    policy and audit as the Export menu, plus one record per selected resource."""
+    kind = request.POST.get("kind", "")
+    if kind not in {"html", "sheet"}:
+        return _selection_render(request)
+    current = export_policy.policy_get()
+    ids = request.POST.getlist("resource")
+    form: HtmlExportForm | SpreadsheetExportForm
+    if kind == "html":
+        form = HtmlExportForm(request.POST, policy=current, groups=[], auto_id="html_%s")
+    else:
+        form = SpreadsheetExportForm(request.POST, policy=current, groups=[], auto_id="sheet_%s")
+    if form.is_valid():
+        try:
+            if isinstance(form, HtmlExportForm):
+                result = services.export_offline(
+                    actor=request.user,  # type: ignore[arg-type]
+                    passphrase=form.cleaned_data["passphrase"],
+                    fmt=form.cleaned_data["format"],
+                    reason=form.cleaned_data.get("reason") or "",
+                    resource_ids=ids,
+                    client_ip=client_ip(request),
+                )
+            else:
+                result = services.export_spreadsheet(
+                    actor=request.user,  # type: ignore[arg-type]
+                    fmt=form.cleaned_data["format"],
+                    with_passwords=bool(form.cleaned_data.get("with_passwords")),
+                    reason=form.cleaned_data.get("reason") or "",
+                    resource_ids=ids,
+                    client_ip=client_ip(request),
+                )
+        except AppError as exc:
+            if exc.details.get("refused"):
+                return _selection_render(request, error=exc, status=exc.status)
+            form_error(form, exc)
+        else:
+            return file_response(result)
+    if isinstance(form, HtmlExportForm):
+        return _selection_render(request, html_form=form, status=400)
+    return _selection_render(request, sheet_form=form, status=400)
 
 
 # --------------------------------------------------------------------------- admin page
@@ -198,14 +262,8 @@ def export_settings(request: HttpRequest) -> HttpResponse:
                 values=form.cleaned_data,
                 client_ip=client_ip(request),
             )
-        except ValidationFailed as exc:
-            for problem in exc.details.get("fields", []):
-                if problem.get("field") in form.fields:
-                    form.add_error(problem["field"], sentence(problem.get("problem", "")))
-            if not form.errors:
-                form.add_error(None, sentence(exc.message))
         except AppError as exc:
-            apply_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(request, "The export policy was saved.")
             return redirect("exports:settings")
@@ -225,7 +283,7 @@ def export_rule_add(request: HttpRequest) -> HttpResponse:
                 **form.subject(),
             )
         except AppError as exc:
-            apply_error(form, exc, fields={"user_id": "user", "user_group_id": "user_group"})
+            form_error(form, exc, fields={"user_id": "user", "user_group_id": "user_group"})
         else:
             verb = "allowed" if rule.allowed else "refused"
             messages.success(request, f"Export is now {verb} for {rule.subject_name}.")

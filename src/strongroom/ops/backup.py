@@ -34,7 +34,7 @@ from typing import Any
 from django.apps import apps
 from django.db import connections
 
-from strongroom.core.errors import AppError
+from strongroom.core.errors import AppError, ErrorCode
 
 MANIFEST = "manifest.json"
 FORMAT = "strongroom-backup"
@@ -46,16 +46,16 @@ PG_FILE = "strongroom.pgdump"
 class BackupError(AppError):
     """The backup or restore was refused or failed; nothing was changed."""
 
-    code = "backup_failed"
+    code = ErrorCode.BACKUP_FAILED
     status = 400
 
 
 class RestoreTargetNotEmpty(BackupError):
-    code = "restore_target_not_empty"
+    code = ErrorCode.RESTORE_TARGET_NOT_EMPTY
 
 
 class RestoreKeyMismatch(BackupError):
-    code = "master_key"
+    code = ErrorCode.MASTER_KEY
 
 
 @dataclass
@@ -367,6 +367,10 @@ def _restore_postgres(file: Path) -> None:
             pg_tool("pg_restore"),
             "--no-owner",
             "--no-privileges",
+            # Strongroom's schema has no comments; the dump's only one is pg_trgm's, and
+            # COMMENT ON EXTENSION fails for a role that did not create the extension (a
+            # superuser did it first: docs/operations.md, "PostgreSQL: the pg_trgm extension").
+            "--no-comments",
             "--exit-on-error",
             "--single-transaction",
             f"--dbname={_db()['NAME']}",

@@ -144,7 +144,7 @@ def _queue_depth() -> tuple[float, float]:
 
     try:
         return float(HUEY.pending_count()), 1.0
-    except Exception as exc:  # any storage failure (Redis down, SQLite locked) is "no answer"
+    except Exception as exc:  # noqa: BLE001 - any storage failure (Redis down, SQLite locked) is "no answer"
         logger.warning("metrics: the queue did not answer: %s", type(exc).__name__)
         return -1.0, 0.0
 

@@ -4,8 +4,11 @@ Admin: ``GET/PUT /storage/settings`` (providers, S3 endpoint allow-list, proxy; 
 password is write-only), ``POST /storage/providers/{name}/test``.
 User: ``GET /storage/connections``, ``POST /storage/connections`` (verifies with a real
 request before saving; 400 ``storage_check_failed`` with the precise reason),
-``DELETE /storage/connections/{id}?delete_remote_copy=true``. Credentials are never
-returned.
+``DELETE /storage/connections/{id}?delete_remote_copy=true``,
+``POST /storage/providers/{name}/host-key`` (an SFTP server's host key fingerprint, to
+confirm; a connection without a confirmed ``host_key`` gets 400 ``storage_check_failed``
+with ``details.error == "sftp_host_key_unconfirmed"`` and ``details.host_key``). Credentials
+are never returned.
 """
 
 from __future__ import annotations
@@ -194,6 +197,26 @@ def connection_create(request: HttpRequest, payload: ConnectionIn) -> Status:
         client_ip=client_ip(request),
     )
     return Status(201, _conn_out(conn))
+
+
+class HostKeyIn(Schema):
+    host: str
+    port: int = 22
+
+
+class HostKeyOut(Schema):
+    host_key: str
+    key_type: str
+    fingerprint: str
+
+
+@router.post("/storage/providers/{name}/host-key", response=HostKeyOut)
+def host_key_scan(request: HttpRequest, name: str, payload: HostKeyIn) -> dict[str, str]:
+    """The SSH host key the server presents (SFTP), to compare before trusting it: send it
+    back as ``config.host_key`` when creating the connection."""
+    return services.storage_host_key_scan(
+        actor=_actor(request), provider=name, host=payload.host, port=payload.port
+    )
 
 
 class OAuthStartOut(Schema):

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from strongroom.core.errors import ErrorCode
+
 # ---------------------------------------------------------------------------------------
 # Typed errors
 # ---------------------------------------------------------------------------------------
@@ -50,26 +52,26 @@ class StorageError(Exception):
 class StorageAuthError(StorageError):
     """Credentials invalid, revoked or expired: the user must reconnect. Never retried."""
 
-    code = "storage_auth"
+    code = ErrorCode.STORAGE_AUTH
 
 
 class StoragePermissionError(StorageError):
     """The credentials are valid but access is denied. Never retried."""
 
-    code = "storage_permission"
+    code = ErrorCode.STORAGE_PERMISSION
 
 
 class StorageNotFound(StorageError):
     """The container (bucket, folder) or object does not exist."""
 
-    code = "storage_not_found"
+    code = ErrorCode.STORAGE_NOT_FOUND
 
 
 class StorageTransientError(StorageError):
     """503/SlowDown/429/5xx/timeouts/connection resets: retried, after ``retry_after``
     seconds when the provider said so."""
 
-    code = "storage_transient"
+    code = ErrorCode.STORAGE_TRANSIENT
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -83,7 +85,7 @@ class StorageTransientError(StorageError):
 class StoragePermanentError(StorageError):
     """Anything else (bad request, verification mismatch that retrying cannot fix...)."""
 
-    code = "storage_permanent"
+    code = ErrorCode.STORAGE_PERMANENT
 
 
 # ---------------------------------------------------------------------------------------
@@ -105,6 +107,35 @@ class ObjectInfo:
     @property
     def key(self) -> str:
         return self.name
+
+
+@dataclass(frozen=True)
+class ContentType:
+    """How an uploaded object should be served: ``mime`` for its Content-Type, and for a
+    file meant to be saved rather than shown, ``disposition`` (``attachment; filename=…``)
+    so a browser or phone saves it under its own name."""
+
+    mime: str
+    disposition: str | None = None
+
+    @property
+    def bare(self) -> str:
+        """The type without parameters (``text/html``), for APIs that take only that."""
+        return self.mime.split(";", 1)[0].strip()
+
+
+def content_type_for(name: str) -> ContentType:
+    """The offline copy as a web page a phone opens from a link (``.html``); the KeePass
+    file and anything else as a download under its own name (docs/providers/*.md say which
+    providers keep what they are sent)."""
+    base_name = name.rsplit("/", 1)[-1]
+    if base_name.lower().endswith((".html", ".htm")):
+        return ContentType("text/html; charset=utf-8")
+    # Our object names are plain ASCII; anything else is left out of the header rather
+    # than quoted wrongly.
+    safe = "".join(c for c in base_name if c.isascii() and (c.isalnum() or c in "._-"))
+    disposition = f'attachment; filename="{safe}"' if safe else "attachment"
+    return ContentType("application/octet-stream", disposition)
 
 
 @dataclass(frozen=True)
@@ -139,14 +170,33 @@ class ProxyConfig:
 
 @dataclass(frozen=True)
 class ConfigField:
-    """One field of a provider's connection form (drives the web form and API docs)."""
+    """One declared setting of a provider. The admin's settings card and the user's connect
+    form are generated from these (``storage.forms``); no form or view names a provider.
+
+    - ``level``: "user" (the connect form: non-secret values go to the connection's
+      ``config``, secret ones to its sealed ``credentials``) or "admin" (the provider's
+      settings card: non-secret to ``ProviderSettings.config``, secret to its sealed
+      ``secret``).
+    - ``secret``: sealed, never echoed back; on the admin card also write-only (leaving
+      every secret field empty keeps the stored secret).
+    - ``kind``: "text", "password" (a masked input), "lines" (a list, one per line),
+      "textarea" (multi-line text, e.g. a private key; never re-shown when secret),
+      "choice" (from ``choices``, or from the admin's config key ``choices_from_admin``,
+      with ``empty_label`` naming the empty choice; hidden when the admin listed none).
+    """
 
     name: str
     label: str
-    secret: bool = False  # goes into the sealed credentials, never echoed back
+    secret: bool = False
     required: bool = True
     help: str = ""
-    choices_from_admin: str = ""  # e.g. "endpoints": choose from the admin's allow-list
+    choices_from_admin: str = ""
+    level: str = "user"
+    kind: str = "text"
+    max_length: int = 256
+    initial: str = ""
+    choices: tuple[tuple[str, str], ...] = ()
+    empty_label: str = ""
 
 
 @dataclass
@@ -188,17 +238,29 @@ DEFAULT_TIMEOUT = 60.0
 
 
 class Provider(ABC):
-    """One storage backend. Subclasses set ``name``/``label`` and call
-    ``registry.register(TheClass)`` at the bottom of their module."""
+    """One storage backend. A module in ``storage/providers/`` (or one named by a
+    ``strongroom.storage_providers`` entry point) defines a subclass, sets ``name``,
+    ``label`` and ``fields``, and calls ``registry.register(TheClass)`` at its bottom: that
+    one line is its registration. The module imports its SDK inside functions only, so
+    listing the providers stays cheap."""
 
     name: ClassVar[str]
     label: ClassVar[str]
     #: "keys" (the user types credentials into a form) or "oauth" (Dropbox, Box).
     auth_kind: ClassVar[str] = "keys"
-    #: The user's connection form; secret fields go to the sealed credentials.
+    #: Where names sort in lists (admin cards, the user's page, the API).
+    order: ClassVar[int] = 100
+    #: The declared settings, user and admin level (``ConfigField``); forms come from them.
     fields: ClassVar[tuple[ConfigField, ...]] = ()
     #: Uploads above this many bytes take the multipart / chunked path.
     default_chunk_threshold: ClassVar[int] = 8 * 1024 * 1024
+    #: The admin field (kind "lines") holding a URL allow-list that the default
+    #: ``validate_admin_config`` normalises (S3 "endpoints", WebDAV "servers"); "" for none.
+    allow_list_field: ClassVar[str] = ""
+    #: What the admin's ``chunk_threshold`` is called in messages ("the chunk size"); when
+    #: set, the default ``validate_admin_config`` checks it (at least ``threshold_minimum``).
+    threshold_name: ClassVar[str] = ""
+    threshold_minimum: ClassVar[int] = 1024
     #: OAuth providers only: "paste" (the provider shows a code that the user pastes back
     #: into Strongroom: Dropbox) or "redirect" (the provider sends the browser back to
     #: ``storage.oauth.oauth_redirect_uri``: Box). See ``storage/oauth.py``.
@@ -280,8 +342,61 @@ class Provider(ABC):
 
     @classmethod
     def validate_admin_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """Normalise and validate the admin's non-secret settings (ValidationFailed)."""
-        return dict(config)
+        """Normalise and validate the admin's non-secret settings (ValidationFailed). By
+        default: the URL allow-list named by ``allow_list_field`` (``allow_list_setting``)
+        and, when ``threshold_name`` is set, the chunk threshold (``threshold_setting``, at
+        least ``threshold_minimum`` bytes); everything else is kept as given."""
+        out = dict(config)
+        if cls.allow_list_field:
+            out |= cls.allow_list_setting(config, cls.allow_list_field)
+        if cls.threshold_name:
+            out.pop("chunk_threshold", None)
+            out |= cls.threshold_setting(
+                config, what=cls.threshold_name, minimum=cls.threshold_minimum
+            )
+        return out
+
+    @staticmethod
+    def threshold_setting(
+        config: dict[str, Any],
+        *,
+        what: str,
+        minimum: int,
+        maximum: int | None = None,
+        refusal: str = "",
+    ) -> dict[str, int]:
+        """``{"chunk_threshold": n}`` from the admin's config ({} when unset), refused with
+        ValidationFailed (field "chunk_threshold") when not a whole number of bytes (``what``
+        names it) or outside [minimum, maximum] (``refusal`` says why; by default
+        "<what> must be at least <minimum> bytes")."""
+        from strongroom.core.errors import ValidationFailed
+
+        raw = config.get("chunk_threshold")
+        if raw in (None, ""):
+            return {}
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise ValidationFailed(
+                f"{what} must be a number of bytes", field="chunk_threshold"
+            ) from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise ValidationFailed(
+                refusal or f"{what} must be at least {minimum} bytes", field="chunk_threshold"
+            )
+        return {"chunk_threshold": value}
+
+    @staticmethod
+    def allow_list_setting(config: dict[str, Any], key: str) -> dict[str, list[str]]:
+        """``{key: [normalised URLs]}`` from the admin's allow-list under ``key`` (a list, or
+        text with one URL per line), refused with ValidationFailed (field ``key``) on a bad
+        entry; see ``net.normalize_allow_list`` (``*.`` host wildcards allowed)."""
+        from strongroom.storage import net
+
+        entries = config.get(key) or []
+        if isinstance(entries, str):
+            entries = entries.split()
+        return {key: net.normalize_allow_list(entries, field=key)}
 
     @classmethod
     def validate_admin_secret(cls, secret: dict[str, Any]) -> dict[str, Any]:

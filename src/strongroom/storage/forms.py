@@ -1,4 +1,6 @@
-"""Forms of the cloud storage pages (shape only; the services validate and verify)."""
+"""Forms of the cloud storage pages (shape only; the services validate and verify). The
+provider forms are generated from each provider's declared fields (``Provider.fields``):
+nothing here names a provider."""
 
 from __future__ import annotations
 
@@ -6,51 +8,79 @@ from typing import Any
 
 from django import forms
 
+from strongroom.storage import registry
+from strongroom.storage.base import ConfigField
 
-class S3ConnectForm(forms.Form):
-    access_key_id = forms.CharField(label="Access key ID", max_length=128)
-    secret_access_key = forms.CharField(
-        label="Secret access key",
-        max_length=256,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-    )
-    bucket = forms.CharField(label="Bucket", max_length=63)
-    region = forms.CharField(label="Region", max_length=40, initial="us-east-1")
-    # Django's form metaclass moves declared fields out of the class, so this does not
-    # shadow Form.prefix at run time; mypy only sees the class attribute.
-    prefix = forms.CharField(  # type: ignore[assignment]
-        label="Key prefix", max_length=200, required=False, help_text="For example strongroom/"
-    )
-    endpoint = forms.ChoiceField(label="Endpoint", required=False)
 
-    def __init__(self, *args: Any, endpoints: list[str] | None = None, **kwargs: Any) -> None:
+class _SecretTextarea(forms.Textarea):
+    """A textarea that, like ``PasswordInput(render_value=False)``, never sends a value back
+    to the browser (a form re-shown after an error asks for the secret again)."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
+def _form_field(spec: ConfigField, admin_config: dict[str, Any]) -> forms.Field:
+    """A form field for one declared provider field."""
+    common: dict[str, Any] = {
+        "label": spec.label,
+        "required": spec.required,
+        "help_text": spec.help,
+    }
+    admin = spec.level == "admin"
+    if spec.kind == "choice":
+        options = list(spec.choices)
+        if spec.choices_from_admin:
+            options = [(e, e) for e in admin_config.get(spec.choices_from_admin) or []]
+        field = forms.ChoiceField(choices=[("", spec.empty_label or "—"), *options], **common)
+        if spec.choices_from_admin and not options:
+            field.widget = forms.HiddenInput()
+        return field
+    if spec.kind == "lines":
+        return forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), **common)
+    if spec.kind == "textarea":  # multi-line text (a private key); a secret is never re-shown
+        area = _SecretTextarea if spec.secret else forms.Textarea
+        return forms.CharField(
+            max_length=spec.max_length,
+            strip=False,
+            widget=area(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+            **common,
+        )
+    if spec.kind == "password":
+        widget: forms.Widget = forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "new-password" if admin else "off"}
+        )
+    elif admin:
+        widget = forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})
+    else:
+        widget = forms.TextInput()
+    return forms.CharField(
+        max_length=spec.max_length, initial=spec.initial or None, widget=widget, **common
+    )
+
+
+def _fields(provider: str, level: str) -> tuple[ConfigField, ...]:
+    cls = registry.provider_class(provider)
+    return tuple(f for f in cls.fields if f.level == level)
+
+
+class ConnectForm(forms.Form):
+    """The user's connect form of a "keys" provider, from its user-level fields."""
+
+    def __init__(
+        self, *args: Any, provider: str, admin_config: dict[str, Any], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        choices = [("", "Amazon S3 (AWS)")] + [(e, e) for e in endpoints or []]
-        endpoint_field = self.fields["endpoint"]
-        assert isinstance(endpoint_field, forms.ChoiceField)  # noqa: S101 - narrows for mypy
-        endpoint_field.choices = choices
-        if not endpoints:
-            self.fields["endpoint"].widget = forms.HiddenInput()
+        self.specs = _fields(provider, "user")
+        for spec in self.specs:
+            self.fields[spec.name] = _form_field(spec, admin_config)
 
     def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(config, credentials): secret fields go to the sealed credentials."""
         data = self.cleaned_data
-        config = {k: data.get(k, "") for k in ("bucket", "region", "prefix", "endpoint")}
-        creds = {k: data[k] for k in ("access_key_id", "secret_access_key")}
+        config = {f.name: data.get(f.name, "") for f in self.specs if not f.secret}
+        creds = {f.name: data.get(f.name, "") for f in self.specs if f.secret}
         return config, creds
-
-
-class LocalConnectForm(forms.Form):
-    folder = forms.CharField(
-        label="Folder name",
-        max_length=100,
-        help_text="A folder inside the server's sync directory; created when missing.",
-    )
-
-    def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        return {"folder": self.cleaned_data["folder"]}, {}
-
-
-CONNECT_FORMS: dict[str, type[forms.Form]] = {"s3": S3ConnectForm, "local": LocalConnectForm}
 
 
 class OAuthCodeForm(forms.Form):
@@ -70,77 +100,47 @@ class DisconnectForm(forms.Form):
 
 
 class ProviderSettingsForm(forms.Form):
-    enabled = forms.BooleanField(label="Enabled for users", required=False)
-    endpoints = forms.CharField(
-        label="Allowed S3-compatible endpoints",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One per line, e.g. https://minio.example.com:9000. Empty: Amazon S3 only.",
-    )
-    base_dir = forms.CharField(
-        label="Base directory on the server",
-        required=False,
-        max_length=500,
-        help_text="An absolute path; each user's folder is created inside it.",
-    )
-    # Dropbox: the App key of the organisation's Dropbox app (PKCE: no app secret).
-    app_key = forms.CharField(
-        label="App key",
-        required=False,
-        max_length=64,
-        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
-        help_text="From the Dropbox App Console (Settings → App key). No app secret needed.",
-    )
+    """A provider's admin card: "enabled" plus its admin-level fields. Secret fields are
+    write-only: never shown, and all left empty keeps the stored secret."""
 
-    # Box: the Custom App's OAuth 2.0 credentials, write-only (sealed together; never shown).
-    client_id = forms.CharField(
-        label="Client ID",
-        required=False,
-        max_length=128,
-        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
-        help_text="Write-only. From the Box developer console (Configuration → OAuth 2.0 "
-        "Credentials). Leave both fields empty to keep the stored ones.",
-    )
-    client_secret = forms.CharField(
-        label="Client secret",
-        required=False,
-        max_length=256,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only: stored encrypted and never shown again.",
-    )
+    enabled = forms.BooleanField(label="Enabled for users", required=False)
 
     def __init__(self, *args: Any, provider: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.provider = provider
-        if provider != "box":
-            del self.fields["client_id"]
-            del self.fields["client_secret"]
-        if provider != "s3":
-            del self.fields["endpoints"]
-        if provider != "local":
-            del self.fields["base_dir"]
-        if provider != "dropbox":
-            del self.fields["app_key"]
+        self.specs = _fields(provider, "admin")
+        for spec in self.specs:
+            self.fields[spec.name] = _form_field(spec, {})
+
+    @classmethod
+    def initial_from(cls, provider: str, *, enabled: bool, config: dict[str, Any]) -> dict:
+        """The card's initial values from the stored settings (secrets never)."""
+        initial: dict[str, Any] = {"enabled": enabled}
+        for spec in _fields(provider, "admin"):
+            if spec.secret:
+                continue
+            value = config.get(spec.name)
+            if spec.kind == "lines":
+                value = "\n".join(value or [])
+            initial[spec.name] = value or ""
+        return initial
 
     def secret(self) -> dict[str, Any] | None:
         """The admin secret to seal, or None to keep the stored one (write-only fields)."""
-        if self.provider == "box":
-            data = self.cleaned_data
-            client_id = (data.get("client_id") or "").strip()
-            client_secret = (data.get("client_secret") or "").strip()
-            if client_id or client_secret:  # both required; the service validates them
-                return {"client_id": client_id, "client_secret": client_secret}
-        return None
+        data = self.cleaned_data
+        values = {f.name: (data.get(f.name) or "").strip() for f in self.specs if f.secret}
+        # Every secret field together (the service validates them), or none at all.
+        return values if any(values.values()) else None
 
     def config(self) -> dict[str, Any]:
         data = self.cleaned_data
-        if self.provider == "s3":
-            return {"endpoints": [line for line in data["endpoints"].split() if line]}
-        if self.provider == "local":
-            return {"base_dir": data["base_dir"].strip()}
-        if self.provider == "dropbox":
-            return {"app_key": data["app_key"].strip()}
-        return {}
+        out: dict[str, Any] = {}
+        for spec in self.specs:
+            if spec.secret:
+                continue
+            value = data.get(spec.name) or ""
+            out[spec.name] = value.split() if spec.kind == "lines" else value.strip()
+        return out
 
 
 class ProxyForm(forms.Form):

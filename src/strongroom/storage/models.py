@@ -12,7 +12,19 @@ from django.db.models import Q
 from strongroom.core.models import SealedField
 
 
-class ProviderSettings(models.Model):
+class _AdminEdited(models.Model):
+    """A settings row an administrator edits: when and by whom it last changed."""
+
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+
+class ProviderSettings(_AdminEdited):
     """The admin's settings of one provider (registry name), created on first read."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -23,16 +35,12 @@ class ProviderSettings(models.Model):
     config = models.JSONField(default=dict, blank=True)
     #: Sealed JSON of admin secrets (Box client secret...).
     secret = SealedField()
-    updated_at = models.DateTimeField(auto_now=True)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
 
     class Meta:
         db_table = "strongroom_storage_provider_settings"
 
 
-class ProxySettings(models.Model):
+class ProxySettings(_AdminEdited):
     """The outbound HTTP(S) proxy every provider uses. Exactly one row (pk 1)."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
@@ -41,10 +49,6 @@ class ProxySettings(models.Model):
     port = models.PositiveIntegerField(default=3128)
     username = models.CharField(max_length=150, blank=True)
     password = SealedField()
-    updated_at = models.DateTimeField(auto_now=True)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
 
     class Meta:
         db_table = "strongroom_storage_proxy_settings"

@@ -147,8 +147,9 @@ def normalize_endpoint(url: str) -> str:
     return parse_endpoint(url).url
 
 
-def normalize_allow_list(entries: Iterable[str]) -> list[str]:
-    """Validate the admin's allow-list; entries may use a ``*.`` host wildcard."""
+def normalize_allow_list(entries: Iterable[str], *, field: str = "endpoints") -> list[str]:
+    """Validate the admin's allow-list; entries may use a ``*.`` host wildcard. A bad entry
+    is refused with ValidationFailed naming ``field``."""
     out: list[str] = []
     for entry in entries:
         entry = (entry or "").strip()
@@ -156,7 +157,7 @@ def normalize_allow_list(entries: Iterable[str]) -> list[str]:
             continue
         wildcard = "://*." in entry
         probe = entry.replace("://*.", "://wildcard.") if wildcard else entry
-        ep = parse_endpoint(probe, field="endpoints")
+        ep = parse_endpoint(probe, field=field)
         url = ep.url.replace("://wildcard.", "://*.", 1) if wildcard else ep.url
         if url not in out:
             out.append(url)
@@ -202,6 +203,9 @@ def is_internal_address(address: str) -> bool:
         or ip.is_unspecified
         or ip.is_multicast
         or (isinstance(ip, ipaddress.IPv4Address) and ip in ipaddress.ip_network("100.64.0.0/10"))
+        # Deprecated IPv6 site-local (fec0::/10): still routed inside some sites, and
+        # ipaddress calls it global.
+        or (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local)
     )
 
 
@@ -250,13 +254,6 @@ def endpoint_policy(url: str, allow_list: Iterable[str]) -> tuple[str, bool]:
 def check_endpoint(url: str, allow_list: Iterable[str]) -> str:
     """The normalised endpoint when allowed; ValidationFailed (field "endpoint") when not."""
     return endpoint_policy(url, allow_list)[0]
-
-
-def same_origin(request_url: str, endpoint_url: str) -> bool:
-    a = urlsplit(request_url)
-    b = parse_endpoint(endpoint_url)
-    a_port = a.port or (443 if a.scheme == "https" else 80)
-    return a.scheme == b.scheme and (a.hostname or "").lower() == b.host and a_port == b.port
 
 
 # ---------------------------------------------------------------------------------------
@@ -607,7 +604,7 @@ _TLS_CUT_TYPES = (
 _TLS_CUT_REASONS = ("EOF", "BAD_RECORD_MAC", "DECRYPTION_FAILED", "RECORD_LAYER_FAILURE")
 
 
-def _exception_chain(exc: BaseException) -> Iterable[BaseException]:
+def exception_chain(exc: BaseException) -> Iterable[BaseException]:
     """The exception and what it wraps: __cause__/__context__, urllib3's ``reason``, and
     requests' habit of wrapping the urllib3 error as its first argument."""
     seen: set[int] = set()
@@ -626,7 +623,7 @@ def _exception_chain(exc: BaseException) -> Iterable[BaseException]:
 def tls_connection_cut(exc: BaseException) -> bool:
     """True when a TLS error means the connection broke mid-stream (transient), False when
     the handshake or certificate verification failed (permanent until someone fixes it)."""
-    chain = list(_exception_chain(exc))
+    chain = list(exception_chain(exc))
     if any(isinstance(e, ssl.CertificateError) for e in chain):
         return False
     for e in chain:

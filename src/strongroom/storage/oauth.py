@@ -34,7 +34,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from strongroom.audit.services import audit_record
+from strongroom.audit.actions import AuditAction
 from strongroom.core.errors import PermissionDenied, ValidationFailed
 from strongroom.core.secrets import seal_into, unseal
 from strongroom.storage import registry, services
@@ -102,11 +102,10 @@ def storage_oauth_begin(
     with transaction.atomic():
         OAuthPending.objects.filter(user=actor, provider=provider, used_at=None).delete()
         OAuthPending.objects.filter(expires_at__lt=now).delete()
-        audit_record(
+        services.storage_audit(
+            AuditAction.STORAGE_OAUTH_START,
             actor=actor,
-            action="storage.oauth_start",
-            object_type="storage_connection",
-            object_name=cls.label,
+            label=cls.label,
             client_ip=client_ip,
             details={"provider": provider, "flow": cls.oauth_flow},
         )
@@ -128,11 +127,10 @@ def storage_oauth_begin(
 def _refuse(
     *, actor: Any, cls: Any, provider: str, client_ip: str | None, message: str, code: str
 ) -> ValidationFailed:
-    audit_record(
+    services.storage_audit(
+        AuditAction.STORAGE_CONNECT,
         actor=actor,
-        action="storage.connect",
-        object_type="storage_connection",
-        object_name=cls.label,
+        label=cls.label,
         client_ip=client_ip,
         outcome="failure",
         details={"provider": provider, "error": code, "message": message},

@@ -1,6 +1,8 @@
-"""The provider registry: one ``register(Class)`` line per provider module, lazy imports
-(an SDK is imported only when its provider is used), and building a provider instance from a
-user's ``StorageConnection`` plus the admin's settings."""
+"""The provider registry. A provider registers itself, once: its module (any module in the
+``strongroom.storage.providers`` package, or one named by a ``strongroom.storage_providers``
+entry point of an installed distribution) calls ``register(TheClass)``. There is no list to
+edit. Provider modules are found by a package scan and imported on first need; they import
+their SDK inside functions only, so finding them costs no SDK import."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import contextlib
 import importlib
 import json
 import logging
+import pkgutil
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -18,36 +22,61 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Registry name -> module that registers it. Add one line per provider.
-PROVIDER_MODULES: dict[str, str] = {
-    "local": "strongroom.storage.providers.local",
-    "s3": "strongroom.storage.providers.s3",
-    "dropbox": "strongroom.storage.providers.dropbox",
-    "box": "strongroom.storage.providers.box",
-}
+PACKAGE = "strongroom.storage.providers"
+ENTRY_POINT_GROUP = "strongroom.storage_providers"
 
 _registered: dict[str, type[Provider]] = {}
+_loaded = False
+_load_lock = threading.Lock()
 
 
 def register(cls: type[Provider]) -> type[Provider]:
     """Register a provider class under ``cls.name`` (usable as a decorator)."""
+    other = _registered.get(cls.name)
+    if other is not None and other.__qualname__ != cls.__qualname__:
+        raise RuntimeError(f"two storage providers are named {cls.name!r}")
     _registered[cls.name] = cls
     return cls
 
 
+def _modules() -> list[str]:
+    from importlib.metadata import entry_points
+
+    package = importlib.import_module(PACKAGE)
+    names = [
+        f"{PACKAGE}.{info.name}"
+        for info in pkgutil.iter_modules(package.__path__)
+        if not info.name.startswith("_")
+    ]
+    names += [ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)]
+    return names
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    with _load_lock:
+        if not _loaded:
+            for module in _modules():
+                importlib.import_module(module)
+            _loaded = True
+
+
 def provider_class(name: str) -> type[Provider]:
-    """The class registered as ``name``; imports its module on first use."""
+    """The class registered as ``name``."""
     if name not in _registered:
-        module = PROVIDER_MODULES.get(name)
-        if module is None:
-            raise KeyError(f"unknown storage provider {name!r}")
-        importlib.import_module(module)
-    return _registered[name]
+        _load()
+    try:
+        return _registered[name]
+    except KeyError:
+        raise KeyError(f"unknown storage provider {name!r}") from None
 
 
 def provider_names() -> list[str]:
-    """Every known provider name, without importing any SDK."""
-    return list(PROVIDER_MODULES)
+    """Every registered provider name, in display order."""
+    _load()
+    return sorted(_registered, key=lambda n: (_registered[n].order, n))
 
 
 def providers_available() -> list[str]:
@@ -55,7 +84,7 @@ def providers_available() -> list[str]:
     from strongroom.storage.models import ProviderSettings
 
     enabled = set(ProviderSettings.objects.filter(enabled=True).values_list("provider", flat=True))
-    return [n for n in PROVIDER_MODULES if n in enabled]
+    return [n for n in provider_names() if n in enabled]
 
 
 def proxy_config() -> ProxyConfig | None:

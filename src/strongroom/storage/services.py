@@ -14,8 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from strongroom.accounts.models import Role
+from strongroom.audit.actions import AuditAction
 from strongroom.audit.services import audit_record
-from strongroom.core.errors import NotFound, PermissionDenied, ValidationFailed
+from strongroom.core.errors import ErrorCode, NotFound, PermissionDenied, ValidationFailed
 from strongroom.core.secrets import seal_into, unseal
 from strongroom.storage import net, registry
 from strongroom.storage.base import (
@@ -65,6 +66,33 @@ def _known(provider: str) -> None:
         raise NotFound(f"unknown storage provider {provider!r}", provider=provider)
 
 
+def storage_audit(
+    action: str,
+    *,
+    actor: Any,
+    details: dict[str, Any],
+    label: str = "",
+    client_ip: str | None = None,
+    outcome: str = "success",
+    provider: str = "",
+    connection_id: str = "",
+) -> None:
+    """One audit record: about a provider's admin settings when ``provider`` is given,
+    otherwise about a user's storage connection (``connection_id`` once it has one):
+    connect, refused connect, OAuth start, disconnect, re-authorisation needed. ``label``
+    names the object (by default the label of ``provider``)."""
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type="storage_provider" if provider else "storage_connection",
+        object_id=provider or connection_id,
+        object_name=label or registry.provider_class(provider).label,
+        client_ip=client_ip,
+        outcome=outcome,
+        details=details,
+    )
+
+
 def provider_settings_update(
     *,
     actor: Any,
@@ -92,12 +120,10 @@ def provider_settings_update(
             changed.append("config")
         if secret is not None:
             changed.append("secret")
-        audit_record(
+        storage_audit(
+            AuditAction.STORAGE_PROVIDER_SETTINGS,
             actor=actor,
-            action="storage.provider_settings",
-            object_type="storage_provider",
-            object_id=provider,
-            object_name=cls.label,
+            provider=provider,
             client_ip=client_ip,
             details={
                 "changed": changed,
@@ -158,7 +184,7 @@ def proxy_settings_update(
         row, _ = ProxySettings.objects.select_for_update().get_or_create(pk=1)
         audit_record(
             actor=actor,
-            action="storage.proxy_settings",
+            action=AuditAction.STORAGE_PROXY_SETTINGS,
             object_type="storage_proxy",
             object_id="1",
             client_ip=client_ip,
@@ -196,12 +222,10 @@ def provider_test_connection(
         result = TestResult(False, provider, "proxy", exc.message)
     else:
         result = cls.test_connection(admin_config=admin_config, proxy=proxy)
-    audit_record(
+    storage_audit(
+        AuditAction.STORAGE_TEST_CONNECTION,
         actor=actor,
-        action="storage.test_connection",
-        object_type="storage_provider",
-        object_id=provider,
-        object_name=cls.label,
+        provider=provider,
         client_ip=client_ip,
         outcome="success" if result.ok else "failure",
         details={"stage": result.stage, "target": result.target, "status": result.status},
@@ -261,17 +285,20 @@ def storage_connection_save(
             provider,
             exc.code,
         )
-        audit_record(
+        storage_audit(
+            AuditAction.STORAGE_CONNECT,
             actor=actor,
-            action="storage.connect",
-            object_type="storage_connection",
-            object_name=cls.label,
+            label=cls.label,
             client_ip=client_ip,
             outcome="failure",
             details={"provider": provider, "error": exc.code, "message": exc.message},
         )
         raise ValidationFailed(
-            f"{cls.label}: {_check_message(exc)}", code="storage_check_failed", error=exc.code
+            f"{cls.label}: {_check_message(exc)}",
+            code=ErrorCode.STORAGE_CHECK_FAILED,
+            error=exc.code,
+            # What the user must confirm (an SFTP server's host key fingerprint); never secret.
+            **getattr(exc, "details", {}),
         ) from None
     with transaction.atomic():
         conn = (
@@ -281,12 +308,11 @@ def storage_connection_save(
         )
         if conn is None:
             conn = StorageConnection(user=actor, provider=provider)
-        audit_record(
+        storage_audit(
+            AuditAction.STORAGE_CONNECT,
             actor=actor,
-            action="storage.connect",
-            object_type="storage_connection",
-            object_id=str(conn.pk),
-            object_name=cls.label,
+            connection_id=str(conn.pk),
+            label=cls.label,
             client_ip=client_ip,
             details={"provider": provider, "config": config, "account": account_label},
         )
@@ -301,6 +327,28 @@ def storage_connection_save(
         conn.save()
     logger.info("user %s connected storage provider %s", actor.pk, provider)
     return conn
+
+
+def storage_host_key_scan(*, actor: Any, provider: str, host: str, port: int) -> dict[str, str]:
+    """The host key an SSH-based server (SFTP) presents, for the user to compare and confirm
+    before connecting (key exchange only: no login, nothing sent). Same address rules as a
+    connection (the admin's allow-list; internal addresses refused before any packet)."""
+    if actor is None or not getattr(actor, "is_active", False):
+        raise PermissionDenied("sign in to connect cloud storage")
+    cls = _enabled_class(provider)
+    scan = getattr(cls, "host_key_scan", None)
+    if scan is None:
+        raise ValidationFailed(f"{cls.label} has no host key to confirm", field="provider")
+    admin_config, _secret = registry.admin_settings(provider)
+    try:
+        key = scan(
+            host=host, port=int(port), admin_config=admin_config, proxy=registry.proxy_config()
+        )
+    except StorageError as exc:
+        raise ValidationFailed(
+            f"{cls.label}: {exc.message}", code=ErrorCode.STORAGE_CHECK_FAILED, error=exc.code
+        ) from None
+    return {"host_key": key.pin, "key_type": key.key_type, "fingerprint": key.fingerprint}
 
 
 def storage_connections_for(user: Any) -> list[StorageConnection]:
@@ -369,12 +417,11 @@ def _erase(
 ) -> None:
     with transaction.atomic():
         locked = StorageConnection.objects.select_for_update().get(pk=conn.pk)
-        audit_record(
+        storage_audit(
+            AuditAction.STORAGE_DISCONNECT,
             actor=actor,
-            action="storage.disconnect",
-            object_type="storage_connection",
-            object_id=str(conn.pk),
-            object_name=conn.provider,
+            connection_id=str(conn.pk),
+            label=conn.provider,
             client_ip=client_ip,
             details={"provider": conn.provider, "remote_copy": remote_result, "reason": reason},
         )
@@ -395,12 +442,11 @@ def storage_connection_mark_needs_reauth(*, connection_id: Any, message: str) ->
         conn = StorageConnection.objects.select_for_update().filter(pk=connection_id).first()
         if conn is None or conn.status == StorageConnection.Status.DISCONNECTED:
             return
-        audit_record(
+        storage_audit(
+            AuditAction.STORAGE_NEEDS_REAUTH,
             actor=None,
-            action="storage.needs_reauth",
-            object_type="storage_connection",
-            object_id=str(conn.pk),
-            object_name=conn.provider,
+            connection_id=str(conn.pk),
+            label=conn.provider,
             details={"provider": conn.provider, "user_id": str(conn.user_id), "message": message},
         )
         conn.status = StorageConnection.Status.NEEDS_REAUTH
@@ -468,12 +514,10 @@ def demo_enable_local_folder(*, base_dir: str | None = None) -> ProviderSettings
         row, _ = ProviderSettings.objects.select_for_update().get_or_create(provider="local")
         if row.enabled and row.config.get("base_dir"):
             return row
-        audit_record(
+        storage_audit(
+            AuditAction.STORAGE_PROVIDER_SETTINGS,
             actor=None,
-            action="storage.provider_settings",
-            object_type="storage_provider",
-            object_id="local",
-            object_name="Local folder",
+            provider="local",
             details={"changed": ["enabled", "config"], "base_dir": str(path), "demo": True},
         )
         row.enabled = True

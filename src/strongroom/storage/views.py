@@ -1,4 +1,4 @@
-"""Pages: the user's "Cloud storage" (connect, status, disconnect) and Admin → Integration →
+"""Pages: the user's "Cloud storage" (connect, status, disconnect) and Admin » Integration »
 Cloud Storage (providers, S3 endpoint allow-list, proxy, test connection). Thin: the forms
 check shape, the services validate, verify with a real request, and audit."""
 
@@ -19,23 +19,23 @@ from strongroom.core.errors import AppError
 from strongroom.core.request import client_ip
 from strongroom.storage import oauth, registry, services
 from strongroom.storage.forms import (
-    CONNECT_FORMS,
+    ConnectForm,
     DisconnectForm,
     OAuthCodeForm,
     ProviderSettingsForm,
     ProxyForm,
 )
 from strongroom.storage.models import StorageConnection
-from strongroom.web.helpers import apply_error, perm_required, sentence
+from strongroom.web.errors import form_error
+from strongroom.web.helpers import perm_required, sentence
 
 
-def _connect_form(provider: str, data: Any = None) -> Any:
-    cls = CONNECT_FORMS[provider]
-    kwargs: dict[str, Any] = {"auto_id": f"{provider}_%s"}
-    if provider == "s3":
-        admin_config, _ = registry.admin_settings("s3")
-        kwargs["endpoints"] = admin_config.get("endpoints") or []
-    return cls(data, **kwargs)
+def _connect_form(provider: str, data: Any = None) -> ConnectForm:
+    admin_config, _ = registry.admin_settings(provider)
+    return ConnectForm(data, provider=provider, admin_config=admin_config, auto_id=f"{provider}_%s")
+
+
+_JUST_CONNECTED = "storage_just_connected"
 
 
 def _connections_render(
@@ -48,10 +48,8 @@ def _connections_render(
         cls = registry.provider_class(name)
         if cls.auth_kind == "oauth":
             form = forms.get(name) or OAuthCodeForm(auto_id=f"{name}_%s")
-        elif name in CONNECT_FORMS:
-            form = forms.get(name) or _connect_form(name)
         else:
-            continue
+            form = forms.get(name) or _connect_form(name)
         conn = existing.get(name)
         cards.append(
             {
@@ -63,7 +61,11 @@ def _connections_render(
                 "disconnect_form": DisconnectForm(auto_id=f"dc_{name}_%s"),
             }
         )
-    return render(request, "storage/connections.html", {"cards": cards}, status=status)
+    # Set by the redirect flow's callback for the one page load that follows it (in the window
+    # the provider sent back): storage.js tells the window that started the flow to reload.
+    just_connected = request.session.pop(_JUST_CONNECTED, "")
+    context = {"cards": cards, "just_connected": just_connected}
+    return render(request, "storage/connections.html", context, status=status)
 
 
 @login_required
@@ -74,7 +76,10 @@ def connections(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def connect(request: HttpRequest, provider: str) -> HttpResponse:
-    if provider not in CONNECT_FORMS or provider not in registry.providers_available():
+    if (
+        provider not in registry.providers_available()
+        or registry.provider_class(provider).auth_kind != "keys"
+    ):
         messages.error(request, "This storage provider is not enabled.")
         return redirect("storage:connections")
     form = _connect_form(provider, request.POST)
@@ -89,12 +94,26 @@ def connect(request: HttpRequest, provider: str) -> HttpResponse:
                 client_ip=client_ip(request),
             )
         except AppError as exc:
-            apply_error(form, exc)
+            form_error(form, exc)
+            _offer_confirmation(form, exc)
         else:
             label = registry.provider_class(provider).label
             messages.success(request, sentence(f"{label} connected: {conn.account_label}"))
             return redirect("storage:connections")
     return _connections_render(request, forms={provider: form}, status=400)
+
+
+def _offer_confirmation(form: ConnectForm, exc: AppError) -> None:
+    """A provider that needs the user to confirm something the server presented (an SFTP
+    host key) names the field and value in ``details["confirm"]``: the form is shown again
+    with that value filled in and the confirm button labelled (secrets are asked again)."""
+    confirm = exc.details.get("confirm")
+    if not isinstance(confirm, dict) or confirm.get("field") not in form.fields:
+        return
+    data = dict(form.data.items())
+    data[str(confirm["field"])] = str(confirm.get("value") or "")
+    form.data = data
+    form.confirm = confirm  # type: ignore[attr-defined]
 
 
 # -- OAuth providers (Dropbox, Box): storage/oauth.py ---------------------------------
@@ -108,7 +127,7 @@ def _state_key(provider: str) -> str:
 def oauth_authorize(request: HttpRequest, provider: str) -> HttpResponse:
     """Start an authorisation and send the browser to the provider's consent page.
 
-    A GET link (opened in a new window for the paste flow): a form POST could not redirect
+    A GET link, opened in a new window (both flows): a form POST could not redirect
     to the provider's origin under ``form-action 'self'``. It only creates a pending
     authorisation for the signed-in user, so a forged request gains an attacker nothing.
     """
@@ -152,7 +171,7 @@ def oauth_code(request: HttpRequest, provider: str) -> HttpResponse:
             client_ip=client_ip(request),
         )
     except AppError as exc:
-        apply_error(form, exc)
+        form_error(form, exc)
         if any(
             c.provider == provider and c.status == "connected"
             for c in services.storage_connections_for(request.user)
@@ -197,6 +216,7 @@ def oauth_callback(request: HttpRequest, provider: str) -> HttpResponse:
         messages.error(request, sentence(exc.message))
         return redirect("storage:connections")
     messages.success(request, sentence(f"{label} connected: {conn.account_label}"))
+    request.session[_JUST_CONNECTED] = provider
     return redirect("storage:connections")
 
 
@@ -234,12 +254,7 @@ def _admin_render(
     cards = []
     for name in registry.provider_names():
         row = services.provider_settings_get(name)
-        initial = {
-            "enabled": row.enabled,
-            "endpoints": "\n".join(row.config.get("endpoints") or []),
-            "base_dir": row.config.get("base_dir") or "",
-            "app_key": row.config.get("app_key") or "",
-        }
+        initial = ProviderSettingsForm.initial_from(name, enabled=row.enabled, config=row.config)
         cards.append(
             {
                 "name": name,
@@ -308,7 +323,7 @@ def admin_provider(request: HttpRequest, provider: str) -> HttpResponse:
                 client_ip=client_ip(request),
             )
         except AppError as exc:
-            apply_error(form, exc)
+            form_error(form, exc)
         else:
             label = registry.provider_class(provider).label
             messages.success(request, f"{label} settings saved.")
@@ -336,7 +351,7 @@ def admin_proxy(request: HttpRequest) -> HttpResponse:
                 client_ip=client_ip(request),
             )
         except AppError as exc:
-            apply_error(form, exc)
+            form_error(form, exc)
         else:
             messages.success(request, "Proxy settings saved.")
             return redirect("storage:admin")

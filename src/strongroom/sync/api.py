@@ -19,7 +19,8 @@ from django.http import HttpRequest
 from ninja import Header, Router, Schema, Status
 
 from strongroom.core.request import client_ip
-from strongroom.sync import autosync, selectors, services
+from strongroom.sync import copies, selectors, services
+from strongroom.sync.common import provider_label
 from strongroom.sync.models import SyncCopy, SyncJob
 
 router = Router(tags=["sync"])
@@ -142,6 +143,15 @@ def sync_job_cancel(request: HttpRequest, job_id: str) -> Any:
 # --------------------------------------------------------------------------- synced copies
 
 
+class LastAttemptOut(Schema):
+    job_id: UUID
+    state: str
+    at: datetime
+    problem: str
+    advice: str
+    next_attempt_at: datetime | None
+
+
 class SyncCopyOut(Schema):
     id: UUID
     user_id: UUID
@@ -157,6 +167,7 @@ class SyncCopyOut(Schema):
     last_synced_at: datetime | None
     last_error: str
     last_error_at: datetime | None
+    last_attempt: LastAttemptOut | None
     next_scheduled_at: datetime | None
     key_fingerprint: str
     size: int | None
@@ -167,8 +178,11 @@ class CopyActionOut(Schema):
     job: SyncJobOut | None
 
 
-def copy_out(copy: SyncCopy) -> dict[str, Any]:
+def copy_out(copy: SyncCopy, attempt: selectors.LastAttempt | None = None) -> dict[str, Any]:
     from strongroom.sync.keys import copy_keys_fingerprint
+
+    if attempt is None:
+        attempt = selectors.sync_copies_last_attempts([copy]).get(copy.pk)
 
     try:
         fingerprint = copy_keys_fingerprint(copy)
@@ -179,7 +193,7 @@ def copy_out(copy: SyncCopy) -> dict[str, Any]:
         "user_id": copy.user_id,
         "username": copy.user.username,
         "provider": copy.connection.provider,
-        "provider_label": services._provider_label(copy.connection.provider),
+        "provider_label": provider_label(copy.connection.provider),
         "format": copy.format,
         "location": copy.location,
         "keep_in_sync": copy.keep_in_sync,
@@ -189,6 +203,16 @@ def copy_out(copy: SyncCopy) -> dict[str, Any]:
         "last_synced_at": copy.last_synced_at,
         "last_error": copy.last_error,
         "last_error_at": copy.last_error_at,
+        "last_attempt": None
+        if attempt is None
+        else {
+            "job_id": attempt.job_id,
+            "state": attempt.state,
+            "at": attempt.at,
+            "problem": attempt.problem,
+            "advice": attempt.advice,
+            "next_attempt_at": attempt.next_attempt_at,
+        },
         "next_scheduled_at": selectors.sync_copy_next_at(copy),
         "key_fingerprint": fingerprint,
         "size": copy.size,
@@ -204,10 +228,11 @@ def _action_out(request: HttpRequest, copy_id: str, job: SyncJob | None) -> dict
 
 @router.get("/sync/copies", response=list[SyncCopyOut])
 def sync_copies(request: HttpRequest, user_id: str | None = None) -> Any:
-    """The caller's synced copies (administrators: everyone's, or one user's)."""
-    return [
-        copy_out(c) for c in selectors.sync_copies_visible(actor=_actor(request), user_id=user_id)
-    ]
+    """The caller's synced copies (administrators: everyone's, or one user's), each with
+    its last attempt (``last_attempt``: how the newest upload to its place ended)."""
+    found = list(selectors.sync_copies_visible(actor=_actor(request), user_id=user_id))
+    attempts = selectors.sync_copies_last_attempts(found)
+    return [copy_out(c, attempts.get(c.pk)) for c in found]
 
 
 @router.get("/sync/copies/{copy_id}", response=SyncCopyOut)
@@ -218,7 +243,7 @@ def sync_copy(request: HttpRequest, copy_id: str) -> Any:
 @router.post("/sync/copies/{copy_id}/stop", response=SyncCopyOut)
 def sync_copy_stop(request: HttpRequest, copy_id: str) -> Any:
     """Stop keeping the copy up to date (its owner or an administrator). The file stays."""
-    autosync.sync_copy_keep_set(
+    copies.sync_copy_keep_set(
         actor=_actor(request), copy_id=copy_id, keep=False, client_ip=client_ip(request)
     )
     return copy_out(selectors.sync_copy_get(actor=_actor(request), copy_id=copy_id))
@@ -227,7 +252,7 @@ def sync_copy_stop(request: HttpRequest, copy_id: str) -> Any:
 @router.post("/sync/copies/{copy_id}/keep", response=SyncCopyOut)
 def sync_copy_keep(request: HttpRequest, copy_id: str) -> Any:
     """Keep the copy up to date again (its owner; policy-checked; rebuilt at once)."""
-    autosync.sync_copy_keep_set(
+    copies.sync_copy_keep_set(
         actor=_actor(request), copy_id=copy_id, keep=True, client_ip=client_ip(request)
     )
     return copy_out(selectors.sync_copy_get(actor=_actor(request), copy_id=copy_id))
@@ -237,7 +262,7 @@ def sync_copy_keep(request: HttpRequest, copy_id: str) -> Any:
 def sync_copy_resync(request: HttpRequest, copy_id: str) -> Any:
     """Rebuild and upload now (its owner). ``job`` is null when it waits for a running job
     of the same connection."""
-    job = autosync.sync_copy_resync(
+    job = copies.sync_copy_resync(
         actor=_actor(request), copy_id=copy_id, client_ip=client_ip(request)
     )
     return Status(202, _action_out(request, copy_id, job))
@@ -247,7 +272,7 @@ def sync_copy_resync(request: HttpRequest, copy_id: str) -> Any:
 def sync_copy_passphrase(request: HttpRequest, copy_id: str, payload: RekeyIn) -> Any:
     """A new passphrase for the copy (its owner): checked like ``POST /sync``, the copy is
     re-keyed and rebuilt. The passphrase is never stored or returned."""
-    job = autosync.sync_copy_rekey(
+    job = copies.sync_copy_rekey(
         actor=_actor(request),
         copy_id=copy_id,
         passphrase=payload.passphrase,

@@ -1,6 +1,7 @@
-"""What the vault and accounts services call when they change what someone may see.
+"""Sync's subscriber to ``core.events.scope_changed`` (connected in ``SyncConfig.ready``).
 
-``scope_changed`` reads *now* who is affected (so call it before a deletion, while the
+The vault and accounts services publish the event when they change what someone may see;
+this receiver reads *now* who is affected (so call it before a deletion, while the
 paths to the deleted rows still exist) and marks those users' kept copies stale once the
 transaction commits (``transaction.on_commit``; at once outside a transaction). A rolled
 back change marks nothing. Cheap when nobody keeps a copy in sync (one query).
@@ -14,6 +15,9 @@ from typing import Any
 
 from django.db import transaction
 
+from strongroom.sync.copies import sync_copies_touch
+from strongroom.sync.selectors import sync_users_affected
+
 logger = logging.getLogger(__name__)
 
 
@@ -24,9 +28,8 @@ def scope_changed(
     user_group_ids: Iterable[Any] = (),
     resource_ids: Iterable[Any] = (),
     resource_group_ids: Iterable[Any] = (),
+    **_signal: Any,
 ) -> None:
-    from strongroom.sync.selectors import sync_users_affected
-
     affected = sync_users_affected(
         user_ids=list(user_ids),
         user_group_ids=list(user_group_ids),
@@ -37,8 +40,6 @@ def scope_changed(
         return
 
     def touch() -> None:
-        from strongroom.sync.autosync import sync_copies_touch
-
         sync_copies_touch(user_ids=affected, cause=cause)
 
     transaction.on_commit(touch)

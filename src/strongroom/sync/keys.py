@@ -14,6 +14,7 @@ import base64
 from typing import Any
 
 from strongroom.core import secrets
+from strongroom.core.errors import ErrorCode, ValidationFailed
 from strongroom.crypto import kdbx, offline
 from strongroom.sync.models import CopyFormat, SyncCopy, SyncJob
 
@@ -69,7 +70,9 @@ def copy_keys_can_build(instance: SyncJob | SyncCopy) -> bool:
     """Whether files can be built for this row without asking for the passphrase."""
     if instance.format == CopyFormat.KDBX:
         return instance.kdbx_key is not None
-    return instance.copy_keys.get("version") == offline.VERSION and instance.build_key is not None
+    return (
+        instance.copy_keys.get("version") == offline.KEY_VERSION and instance.build_key is not None
+    )
 
 
 def passphrase_reused_from_version_1(*, user_id: Any, passphrase: str) -> bool:
@@ -104,6 +107,20 @@ REUSED_PASSPHRASE_MESSAGE = (
     "choose a passphrase you have not used for an offline copy set up before format 2: "
     "anyone holding one of its old files could make a file that opens with it"
 )
+
+
+def passphrase_reuse_refuse(*, user_id: Any, passphrase: str) -> None:
+    """Refuse (``ValidationFailed``, on the passphrase field) a passphrase that opens version
+    1 keys this user had: a sync request and a copy's new passphrase check it alike."""
+    if passphrase_reused_from_version_1(user_id=user_id, passphrase=passphrase):
+        raise ValidationFailed(
+            REUSED_PASSPHRASE_MESSAGE,
+            code=ErrorCode.PASSPHRASE_REFUSED,
+            field="passphrase",
+            problems=[REUSED_PASSPHRASE_MESSAGE],
+            problem_codes=["reused_from_version_1"],
+            refusal="passphrase_refused",
+        )
 
 
 def copy_keys_fingerprint(instance: SyncJob | SyncCopy) -> str:

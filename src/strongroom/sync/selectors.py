@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from strongroom.accounts.models import User
 from strongroom.accounts.permissions import Perm, has_perm
 from strongroom.core.errors import NotFound
-from strongroom.sync.models import SyncCopy, SyncJob
+from strongroom.sync.common import full_check_seconds, provider_label, sync_advice
+from strongroom.sync.models import AutoState, JobState, SyncCopy, SyncJob
 
 
 def _sees_all(actor: User) -> bool:
@@ -162,14 +165,66 @@ def sync_users_affected(
 def sync_copy_next_at(copy: SyncCopy) -> Any:
     """When the copy is next rebuilt: the pending debounced rebuild, else the periodic full
     check; None when it is not kept in sync (or paused)."""
-    from datetime import timedelta
-
-    from strongroom.sync.autosync import full_check_seconds
-    from strongroom.sync.models import AutoState
-
     if not copy.keep_in_sync or copy.auto_state != AutoState.ACTIVE:
         return None
     if copy.due_at is not None:
         return copy.due_at
     since = copy.last_started_at or copy.last_synced_at or copy.created_at
     return since + timedelta(seconds=full_check_seconds())
+
+
+@dataclass(frozen=True)
+class LastAttempt:
+    """The newest upload to a copy's place (its own rebuilds and any one-off sync to the
+    same connection): how it ended, when, why it failed and what to do."""
+
+    job_id: uuid.UUID
+    state: str  # a JobState value
+    outcome: str  # what people read: "Succeeded", "Failed", "Waiting to retry", …
+    at: datetime
+    problem: str
+    advice: str
+    next_attempt_at: datetime | None
+
+    @property
+    def failed(self) -> bool:
+        return self.state in (JobState.FAILED, JobState.RETRY_WAIT)
+
+
+def _last_attempt(job: SyncJob) -> LastAttempt:
+    failed = job.state in (JobState.FAILED, JobState.RETRY_WAIT)
+    advice = ""
+    if job.state == JobState.FAILED:
+        advice = sync_advice(job.error_code, provider_label(job.provider))
+    elif job.state == JobState.RETRY_WAIT:
+        advice = "Strongroom tries again by itself; nothing to do yet."
+    return LastAttempt(
+        job_id=job.pk,
+        state=job.state,
+        outcome=JobState(job.state).label,
+        at=job.finished_at or job.started_at or job.created_at,
+        problem=job.last_error if failed else "",
+        advice=advice,
+        next_attempt_at=job.next_attempt_at if job.state == JobState.RETRY_WAIT else None,
+    )
+
+
+def sync_copies_last_attempts(copies: Iterable[SyncCopy]) -> dict[uuid.UUID, LastAttempt]:
+    """For each copy (already scoped to the actor), its last attempt; copies never
+    attempted are absent. One query for the jobs, whatever the number of copies."""
+    rows = list(copies)
+    if not rows:
+        return {}
+    pairs: dict[tuple[Any, Any], uuid.UUID] = {(c.user_id, c.connection_id): c.pk for c in rows}
+    newest = (
+        SyncJob.objects.filter(user_id=OuterRef("user_id"), connection_id=OuterRef("connection_id"))
+        .order_by("-created_at", "-id")
+        .values("pk")[:1]
+    )
+    job_ids = (
+        SyncCopy.objects.filter(pk__in=[c.pk for c in rows])
+        .annotate(last_attempt_id=Subquery(newest))
+        .values_list("last_attempt_id", flat=True)
+    )
+    jobs = SyncJob.objects.filter(pk__in=[j for j in job_ids if j is not None])
+    return {pairs[(job.user_id, job.connection_id)]: _last_attempt(job) for job in jobs}

@@ -7,7 +7,7 @@ writes the audit record, creates the job row and, once the transaction commits, 
 job's ID to the queue. The passphrase never reaches the row, the queue, a log or an error.
 
 The database is the outbox: a committed job is accepted whatever the queue does. The hand-off
-(``_dispatch``) records ``dispatched_at`` when the queue took the message; a queue that is
+(``common.job_enqueue``) records ``dispatched_at`` when the queue took the message; a queue that is
 down is logged, not raised, and ``sync_jobs_sweep`` sends what the queue did not take.
 
 ``sync_job_run`` runs in the worker: it claims the row with a short lease (renewed by a
@@ -25,19 +25,18 @@ outage loses a job. docs/sync.md has the state machine.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db import connection as db_connection
 from django.db.models import Q, QuerySet
@@ -45,85 +44,52 @@ from django.utils import timezone
 
 from strongroom.accounts.models import User
 from strongroom.accounts.permissions import Perm, has_perm
+from strongroom.audit.actions import AuditAction
 from strongroom.audit.services import audit_record
-from strongroom.core.errors import AppError, AuditUnavailable, Conflict, NotFound, ValidationFailed
+from strongroom.core.errors import AppError, AuditUnavailable, Conflict, ErrorCode, ValidationFailed
 from strongroom.crypto import kdbx, offline
 from strongroom.exports import policy as export_policy
 from strongroom.exports import selectors as export_selectors
+from strongroom.exports.offline_copy import OfflineCopy, copy_keys_make, offline_copy_build
+from strongroom.exposure.models import Destination
+from strongroom.exposure.services import BuildDestination, build_delivered, build_not_delivered
 from strongroom.notifications.services import notification_post
 from strongroom.storage import base as storage_base
 from strongroom.storage.models import StorageConnection
+from strongroom.sync.common import (
+    Clock,
+    RetryPolicy,
+    connection_for,
+    job_enqueue,
+    lease_seconds,
+    outbox_grace,
+    provider_label,
+    refusal_audit,
+    sync_advice,
+)
+from strongroom.sync.copies import sync_copy_for_request, sync_copy_job_ended
 from strongroom.sync.keys import (
     KEY_FIELDS,
     NEEDS_PASSPHRASE,
     NEEDS_PASSPHRASE_MESSAGE,
-    REUSED_PASSPHRASE_MESSAGE,
     copy_keys_can_build,
     copy_keys_copy,
     copy_keys_fingerprint,
     copy_keys_load,
     copy_keys_store,
-    passphrase_reused_from_version_1,
+    passphrase_reuse_refuse,
 )
 from strongroom.sync.models import ACTIVE_STATES, JobState, SyncCopy, SyncJob
+from strongroom.sync.selectors import sync_job_get
 
 logger = logging.getLogger(__name__)
 
 HISTORY_LINK = "/sync/history/"
-Clock = Callable[[], datetime]
 
 _system_random = random.SystemRandom()
 
 
 # --------------------------------------------------------------------------- settings
-
-
-def _setting(name: str, default: float) -> float:
-    """``STRONGROOM_SYNC_*`` from the Django settings, else the environment, else default."""
-    value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name)
-    if value in (None, ""):
-        return default
-    return float(value)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 5
-    base_seconds: float = 30.0
-    cap_seconds: float = 3600.0
-    # A provider asking for longer than this is waited for this long at most.
-    retry_after_cap_seconds: float = 6 * 3600.0
-
-    @classmethod
-    def current(cls) -> RetryPolicy:
-        return cls(
-            max_attempts=max(1, int(_setting("STRONGROOM_SYNC_MAX_ATTEMPTS", 5))),
-            base_seconds=_setting("STRONGROOM_SYNC_BACKOFF_BASE_SECONDS", 30.0),
-            cap_seconds=_setting("STRONGROOM_SYNC_BACKOFF_CAP_SECONDS", 3600.0),
-        )
-
-
-def lease_seconds() -> float:
-    """How long a claimed job belongs to its worker without a heartbeat before the sweep may
-    take it back (``STRONGROOM_SYNC_LEASE_SECONDS``, default 30). A running attempt renews it
-    every third of that, however long its upload takes; a worker that dies holds its job
-    at most this long."""
-    return max(0.5, _setting("STRONGROOM_SYNC_LEASE_SECONDS", 30.0))
-
-
-def sweep_seconds() -> float:
-    """How often the sweep runs (``STRONGROOM_SYNC_SWEEP_SECONDS``, default 15): a killed
-    worker's job is running again within about lease + this."""
-    return max(1.0, _setting("STRONGROOM_SYNC_SWEEP_SECONDS", 15.0))
-
-
-def outbox_grace() -> float:
-    """How old a job the queue has not taken must be before the sweep sends it
-    (``STRONGROOM_SYNC_OUTBOX_GRACE_SECONDS``, default 5): the request's own hand-off
-    normally follows its commit within milliseconds."""
-    return max(0.0, _setting("STRONGROOM_SYNC_OUTBOX_GRACE_SECONDS", 5.0))
 
 
 def retry_delay(
@@ -154,61 +120,6 @@ def object_name_for(conn: StorageConnection, fmt: str = "html") -> str:
     return synced_object_name(conn, fmt)
 
 
-def _provider_label(name: str) -> str:
-    from strongroom.storage import registry
-
-    try:
-        return str(registry.provider_class(name).label)
-    except (KeyError, ImportError):
-        return name
-
-
-def _connection_for(*, actor: User, connection_id: Any) -> StorageConnection:
-    try:
-        pk = uuid.UUID(str(connection_id))
-    except ValueError as exc:
-        raise NotFound("storage connection not found", field="connection_id") from exc
-    found = StorageConnection.objects.filter(pk=pk, user_id=actor.pk).first()
-    if found is None:
-        raise NotFound("storage connection not found", field="connection_id")
-    from strongroom.storage.registry import providers_available
-
-    label = _provider_label(found.provider)
-    if found.provider not in providers_available():
-        raise ValidationFailed(
-            f"the administrator has turned off {label}; choose another provider",
-            code="provider_disabled",
-            field="connection_id",
-            refusal="provider_disabled",
-        )
-    if found.status != StorageConnection.Status.CONNECTED:
-        raise ValidationFailed(
-            f"your {label} connection needs to be reconnected before you can sync",
-            code="connection_needs_reauth",
-            field="connection_id",
-            refusal="connection_needs_reauth",
-        )
-    return found
-
-
-def _refusal_audit(
-    *, actor: User, exc: AppError, reason: Any, client_ip: str | None, connection_id: Any
-) -> None:
-    try:
-        audit_record(
-            actor=actor,
-            action="sync.request",
-            object_type="sync_job",
-            object_name=str(connection_id)[:64],
-            reason=reason if isinstance(reason, str) and "\x00" not in reason else "",
-            client_ip=client_ip,
-            details={"refusal": exc.details.get("refusal") or exc.code, "problem": exc.message},
-            outcome="failure",
-        )
-    except AuditUnavailable:
-        logger.error("could not audit a refused sync request by user %s", actor.pk)
-
-
 # --------------------------------------------------------------------------- request
 
 
@@ -226,7 +137,7 @@ def _idempotency_key_clean(key: Any) -> str:
     ):
         raise ValidationFailed(
             f"the Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters",
-            code="idempotency_key_invalid",
+            code=ErrorCode.IDEMPOTENCY_KEY_INVALID,
             field="Idempotency-Key",
         )
     return key
@@ -242,7 +153,7 @@ def _idempotent_replay(*, actor: User, key: str, connection_id: Any) -> SyncJob 
     if str(found.connection_id) != str(connection_id):
         raise Conflict(
             "this Idempotency-Key was used for a sync to another connection; use a new key",
-            code="idempotency_key_reused",
+            code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
         )
     logger.info("sync request by user %s replayed: job %s", actor.pk, found.pk)
     return found
@@ -263,7 +174,7 @@ def sync_request(
     create the job and hand its ID to the queue on commit. Raises the export policy's
     errors. The job is accepted once it is committed, whether or not the queue is up.
 
-    With ``keep_in_sync`` the copy is kept up to date from now on (``sync.autosync``): the
+    With ``keep_in_sync`` the copy is kept up to date from now on (``sync.copies``): the
     server keeps its public key and wrapped private key, never the passphrase.
 
     With ``idempotency_key`` a repeated request (a client retrying after a lost answer)
@@ -273,28 +184,20 @@ def sync_request(
     if replay is not None:
         return replay
     try:
-        conn = _connection_for(actor=actor, connection_id=connection_id)
+        conn = connection_for(actor=actor, connection_id=connection_id)
         current = export_policy.policy_get()
         export_policy.export_require(user=actor, policy=current)
         fmt_clean = export_policy.offline_format_clean(fmt, policy=current)
         clean_reason = export_policy.reason_clean(reason, policy=current)
         export_policy.passphrase_require(user=actor, passphrase=passphrase, policy=current)
-        if passphrase_reused_from_version_1(user_id=actor.pk, passphrase=passphrase):
-            raise ValidationFailed(
-                REUSED_PASSPHRASE_MESSAGE,
-                code="passphrase_refused",
-                field="passphrase",
-                problems=[REUSED_PASSPHRASE_MESSAGE],
-                problem_codes=["reused_from_version_1"],
-                refusal="passphrase_refused",
-            )
+        passphrase_reuse_refuse(user_id=actor.pk, passphrase=passphrase)
     except AppError as exc:
-        _refusal_audit(
+        refusal_audit(
             actor=actor, exc=exc, reason=reason, client_ip=client_ip, connection_id=connection_id
         )
         logger.info("sync request by user %s refused: %s", actor.pk, exc.code)
         raise
-    copy_keys = copy_keys_for(passphrase=passphrase, fmt=fmt_clean, policy=current)
+    copy_keys = copy_keys_make(passphrase=passphrase, fmt=fmt_clean, policy=current)
     del passphrase  # from here on only the public key material exists
     retry = RetryPolicy.current()
     job_id = uuid.uuid4()
@@ -337,7 +240,7 @@ def _request_commit(
     with transaction.atomic():
         audit_record(
             actor=actor,
-            action="sync.request",
+            action=AuditAction.SYNC_REQUEST,
             object_type="sync_job",
             object_id=str(job_id),
             object_name=conn.provider,
@@ -354,8 +257,6 @@ def _request_commit(
         )
         sync_copy = None
         if keep_in_sync:
-            from strongroom.sync.autosync import sync_copy_for_request
-
             sync_copy = sync_copy_for_request(
                 user=actor,
                 conn=conn,
@@ -376,48 +277,8 @@ def _request_commit(
         )
         copy_keys_store(job, copy_keys)
         job.save(force_insert=True)
-        transaction.on_commit(lambda: _dispatch(job_id, attempt=0))
+        transaction.on_commit(lambda: job_enqueue(job_id, attempt=0))
     return job
-
-
-def copy_keys_for(
-    *, passphrase: str, fmt: str, policy: export_policy.Policy
-) -> offline.CopyKeys | kdbx.KdbxKeys:
-    """New copy keys in the format's kind, at the policy's KDF cost."""
-    if fmt == "kdbx":
-        return policy.kdbx_keys_create(passphrase)
-    return offline.copy_keys_create(
-        passphrase=passphrase,
-        iterations=policy.kdf_iterations,
-        minimum_iterations=export_policy.iterations_minimum(),
-    )
-
-
-def _dispatch(job_id: Any, *, attempt: int, eta: datetime | None = None) -> bool:
-    """Hand the pending attempt of a committed job to the queue (the job's ID only) and,
-    once the queue took it, record ``dispatched_at``. A queue that refuses or cannot be
-    reached is logged, not raised: the job is durable in the database and the sweep sends
-    it when the queue is back, so a request never fails (or gets retried into a second job)
-    because of the queue. Returns whether the queue took it."""
-    from strongroom.sync.tasks import sync_job_execute
-
-    try:
-        if eta is None:
-            sync_job_execute(str(job_id))
-        else:
-            sync_job_execute.schedule((str(job_id),), eta=eta)
-    except Exception as exc:  # any broker failure (Redis down, SQLite queue locked)
-        logger.warning(
-            "sync job %s: the queue did not take it (%s); the sweep will send it",
-            job_id,
-            type(exc).__name__,
-        )
-        return False
-    # Only for the attempt this message is for: a job already claimed is delivered anyway.
-    SyncJob.objects.filter(
-        pk=job_id, attempts=attempt, state__in=(JobState.QUEUED, JobState.RETRY_WAIT)
-    ).update(dispatched_at=timezone.now())
-    return True
 
 
 # --------------------------------------------------------------------------- run
@@ -584,14 +445,7 @@ class _JobFailed(Exception):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class _Built:
-    content: bytes
-    sha256: str
-    entry_count: int
-
-
-def _build(*, job: SyncJob, user: User, now: datetime) -> _Built:
+def _build(*, job: SyncJob, user: User, conn: StorageConnection, now: datetime) -> OfflineCopy:
     """The file of the user's current scope under the current policy, from the job's public
     key. Policy refusals become job failures."""
     if not user.is_active:
@@ -601,51 +455,47 @@ def _build(*, job: SyncJob, user: User, now: datetime) -> _Built:
         export_policy.export_require(user=user, policy=current)
     except AppError as exc:
         raise _JobFailed("export_refused", exc.message) from exc
-    scope = export_selectors.ExportScope()
-    entries = export_selectors.export_entries(user=user, scope=scope, with_secrets=True)
-    owner = f"{user.full_name} ({user.username})" if user.full_name else user.username
     if not copy_keys_can_build(job):
         raise _JobFailed(NEEDS_PASSPHRASE, NEEDS_PASSPHRASE_MESSAGE)
     keys = copy_keys_load(job)
-    if isinstance(keys, kdbx.KdbxKeys):
-        # A KeePass copy: the same scope, a fresh master seed and IVs, the copy's key.
-        from strongroom.exports.services import kdbx_description
-
-        content = kdbx.kdbx_build(
+    try:
+        return offline_copy_build(
+            user=user,
             keys=keys,
-            entries=entries,
+            scope=export_selectors.ExportScope(),
+            policy=current,
             generated_at=now,
-            title=scope.title(),
-            description=kdbx_description(
-                owner=owner, generated_at=now, expires_at=current.expires_at(now)
+            destination=BuildDestination(
+                kind=Destination.STORAGE,
+                object_name=job.object_name,
+                provider=job.provider,
+                connection_id=conn.pk,
+                connection_label=conn.account_label or provider_label(job.provider),
+                sync_job_id=job.pk,
+                sync_copy_id=job.sync_copy_id,
             ),
         )
-        return _Built(content, hashlib.sha256(content).hexdigest(), len(entries))
-    try:
-        content = offline.offline_file_build(
-            copy_keys=keys,
-            entries=entries,
-            generated_at=now,
-            expires_at=current.expires_at(now),
-            title=scope.title(),
-            owner=owner[:1000],
-            minimum_iterations=export_policy.iterations_minimum(),
-        )
     except ValueError as exc:
+        if isinstance(keys, kdbx.KdbxKeys):
+            raise
         # e.g. the administrator raised the PBKDF2 minimum after this copy was keyed.
         raise _JobFailed(
             "copy_keys_outdated",
             f"this copy's key no longer meets the export policy ({exc}); sync again with "
             "your passphrase",
         ) from exc
-    return _Built(content, hashlib.sha256(content).hexdigest(), len(entries))
 
 
-def _upload(*, job: SyncJob, conn: StorageConnection, built: _Built) -> storage_base.ObjectInfo:
+def _upload(
+    *, job: SyncJob, conn: StorageConnection, built: OfflineCopy
+) -> storage_base.ObjectInfo:
     from strongroom.storage.registry import provider_for_connection
 
     provider = provider_for_connection(conn)
     info = provider.put(job.object_name, built.content)
+    # The provider took the file: from here on it counts as exposed in the register, even
+    # if the check below fails (a wrong-sized object may still be readable).
+    build_delivered(build_id=built.build_id, object_name=info.location or info.name)
     # The provider verified what landed; this guards against a provider that did not.
     if info.size != len(built.content):
         raise storage_base.StorageTransientError(
@@ -701,13 +551,14 @@ def sync_job_run(
         else None
     )
     attempt = job.attempts
+    built: OfflineCopy | None = None
     try:
         with _Lease(job=job, worker_id=worker_id, clock=clock) as lease:
             if conn is None:
                 raise _JobFailed(
                     "connection_removed", "the storage connection was removed; connect it again"
                 )
-            built = _build(job=job, user=user, now=clock())
+            built = _build(job=job, user=user, conn=conn, now=clock())
             lease.check()
             info = _audit_and_upload(job=job, user=user, conn=conn, built=built, lease=lease)
     except _LeaseLost:
@@ -718,40 +569,57 @@ def sync_job_run(
             worker_id,
         )
         return None
-    except _JobFailed as failure:
-        return _after_failure(
-            job=job, user=user, failure=failure, worker_id=worker_id, clock=clock, rand=rand
-        )
-    except (storage_base.StorageAuthError, storage_base.StoragePermissionError) as exc:
-        return _after_auth_failure(job=job, user=user, exc=exc, worker_id=worker_id)
-    except storage_base.StorageTransientError as exc:
-        transient = _JobFailed(exc.code, exc.message, retryable=True, retry_after=exc.retry_after)
-        return _after_failure(
-            job=job, user=user, failure=transient, worker_id=worker_id, clock=clock, rand=rand
-        )
-    except storage_base.StorageError as exc:
-        return _after_failure(
-            job=job,
-            user=user,
-            failure=_JobFailed(exc.code, exc.message),
-            worker_id=worker_id,
-            clock=clock,
-            rand=rand,
+    except (_JobFailed, storage_base.StorageError) as exc:
+        if built is not None:
+            # The register keeps the build as built, not uploaded (docs/exposure.md).
+            build_not_delivered(build_id=built.build_id, problem=exc.code)
+        return _attempt_failed(
+            job=job, user=user, exc=exc, worker_id=worker_id, clock=clock, rand=rand
         )
     return _after_success(
         job=job, user=user, conn=conn, built=built, info=info, worker_id=worker_id, now=clock()
     )
 
 
+def _attempt_failed(
+    *,
+    job: SyncJob,
+    user: User,
+    exc: _JobFailed | storage_base.StorageError,
+    worker_id: str,
+    clock: Clock,
+    rand: random.Random | None,
+) -> SyncJob | None:
+    if isinstance(exc, _JobFailed):
+        return _after_failure(
+            job=job, user=user, failure=exc, worker_id=worker_id, clock=clock, rand=rand
+        )
+    if isinstance(exc, storage_base.StorageAuthError | storage_base.StoragePermissionError):
+        return _after_auth_failure(job=job, user=user, exc=exc, worker_id=worker_id)
+    if isinstance(exc, storage_base.StorageTransientError):
+        transient = _JobFailed(exc.code, exc.message, retryable=True, retry_after=exc.retry_after)
+        return _after_failure(
+            job=job, user=user, failure=transient, worker_id=worker_id, clock=clock, rand=rand
+        )
+    return _after_failure(
+        job=job,
+        user=user,
+        failure=_JobFailed(exc.code, exc.message),
+        worker_id=worker_id,
+        clock=clock,
+        rand=rand,
+    )
+
+
 def _audit_and_upload(
-    *, job: SyncJob, user: User, conn: StorageConnection, built: _Built, lease: _Lease
+    *, job: SyncJob, user: User, conn: StorageConnection, built: OfflineCopy, lease: _Lease
 ) -> storage_base.ObjectInfo:
     """Audit first (fail closed: no record, no upload), then upload, checking between the
     two that the attempt still holds the job."""
     try:
         audit_record(
             actor=user,
-            action="sync.upload",
+            action=AuditAction.SYNC_UPLOAD,
             object_type="sync_job",
             object_id=str(job.pk),
             object_name=job.object_name,
@@ -764,6 +632,7 @@ def _audit_and_upload(
                 "sync_copy_id": str(job.sync_copy_id) if job.sync_copy_id else None,
                 "attempt": job.attempts,
                 "entry_count": built.entry_count,
+                "attachment_count": built.attachment_count,
                 "size": len(built.content),
                 "sha256": built.sha256,
                 "format": job.format,
@@ -784,7 +653,7 @@ def _after_success(
     job: SyncJob,
     user: User,
     conn: StorageConnection,
-    built: _Built,
+    built: OfflineCopy,
     info: storage_base.ObjectInfo,
     worker_id: str,
     now: datetime,
@@ -825,11 +694,9 @@ def _after_success(
         if locked.sync_copy_id is None:
             locked.sync_copy = sync_copy
         locked.save()
-        from strongroom.sync.autosync import sync_copy_job_ended
-
         if not sync_copy_job_ended(job=locked, succeeded=True, now=now):
             return locked
-        label = _provider_label(job.provider)
+        label = provider_label(job.provider)
         notification_post(
             user=user,
             level="success",
@@ -839,6 +706,7 @@ def _after_success(
                 f"{location}. Open it on your phone with your passphrase."
             ),
             link=HISTORY_LINK,
+            kind="sync_landed",
         )
     logger.info(
         "sync job %s succeeded: %d entries, %d bytes (attempt %d)",
@@ -868,25 +736,18 @@ def _fail_final(
     locked.next_attempt_at = None
     locked.finished_at = now
     locked.save()
-    from strongroom.sync.autosync import sync_copy_job_ended
-
     if not sync_copy_job_ended(
         job=locked, succeeded=False, code=code, message=message, auth=auth, now=now
     ):
         return
-    notification_post(user=user, level="error", title=title[:200], body=body, link=HISTORY_LINK)
-
-
-def _what_to_do(code: str, label: str) -> str:
-    if code in ("export_refused", "user_inactive"):
-        return "Ask an administrator if you need an offline copy."
-    if code == "storage_not_found":
-        return f"Check that the bucket or folder still exists in {label}, then sync again."
-    if code == NEEDS_PASSPHRASE:
-        return "Set the copy's passphrase again under Synced copies; it then resumes."
-    if code == "connection_removed" or code.startswith("copy_keys"):
-        return "Sync again from the Export menu."
-    return "Sync again later; if it keeps failing, ask an administrator."
+    notification_post(
+        user=user,
+        level="error",
+        title=title[:200],
+        body=body,
+        link=HISTORY_LINK,
+        kind="reauth_needed" if auth else "sync_failed",
+    )
 
 
 def _after_failure(
@@ -899,7 +760,7 @@ def _after_failure(
     rand: random.Random | None,
 ) -> SyncJob | None:
     now = clock()
-    label = _provider_label(job.provider)
+    label = provider_label(job.provider)
     with transaction.atomic():
         locked = _still_mine(job.pk, worker_id, job.attempts)
         if locked is None:
@@ -919,7 +780,7 @@ def _after_failure(
             locked.dispatched_at = None
             locked.save()
             eta, attempt = locked.next_attempt_at, locked.attempts
-            transaction.on_commit(lambda: _dispatch(job.pk, attempt=attempt, eta=eta))
+            transaction.on_commit(lambda: job_enqueue(job.pk, attempt=attempt, eta=eta))
             logger.info(
                 "sync job %s attempt %d failed (%s); retry in %.1f s",
                 job.pk,
@@ -939,7 +800,7 @@ def _after_failure(
                 f"{failure.message}"
                 + (f" (gave up after {locked.attempts} attempts)" if gave_up else "")
                 + ". "
-                + _what_to_do(failure.code, label)
+                + sync_advice(failure.code, label)
             ),
             now=now,
         )
@@ -953,7 +814,7 @@ def _after_auth_failure(
 ) -> SyncJob | None:
     from strongroom.storage.services import storage_connection_mark_needs_reauth
 
-    label = _provider_label(job.provider)
+    label = provider_label(job.provider)
     with transaction.atomic():
         locked = _still_mine(job.pk, worker_id, job.attempts)
         if locked is None:
@@ -988,7 +849,7 @@ def _failure_audit(*, job: SyncJob, user: User) -> None:
     try:
         audit_record(
             actor=user,
-            action="sync.upload",
+            action=AuditAction.SYNC_UPLOAD,
             object_type="sync_job",
             object_id=str(job.pk),
             object_name=job.object_name,
@@ -1006,13 +867,40 @@ def _failure_audit(*, job: SyncJob, user: User) -> None:
         logger.error("could not audit the failure of sync job %s", job.pk)
 
 
+def sync_job_run_and_wait(
+    *,
+    job_id: Any,
+    timeout: float,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    observe: Callable[[SyncJob], None] = lambda job: None,
+) -> SyncJob:
+    """Drive one job to a final state from this process (``strongroom sync --wait``): run
+    its attempt here unless a worker already claimed it (claiming is atomic), run each retry
+    here when it falls due, and otherwise poll the row while another process works on it.
+    Returns the job as it stands when it is final or ``timeout`` seconds have passed
+    (then a worker finishes it). ``observe`` sees the job each time it is read (the CLI
+    shows its state)."""
+    sync_job_run(job_id=job_id, worker_id=worker_identity())
+    deadline = monotonic() + timeout
+    job = SyncJob.objects.get(pk=job_id)
+    while not job.is_final and monotonic() < deadline:
+        observe(job)
+        if job.state == JobState.RETRY_WAIT and job.next_attempt_at is not None:
+            pause = (job.next_attempt_at - timezone.now()).total_seconds()
+            sleep(max(0.2, min(pause, deadline - monotonic(), 5.0)))
+            sync_job_run(job_id=job_id, worker_id=worker_identity())
+        else:
+            sleep(0.5)  # polling another process's progress
+        job = SyncJob.objects.get(pk=job_id)
+    return job
+
+
 # --------------------------------------------------------------------------- cancel, sweep
 
 
 def sync_job_cancel(*, actor: User, job_id: Any) -> SyncJob:
     """Cancel a job that has not started uploading (the owner or an administrator)."""
-    from strongroom.sync.selectors import sync_job_get
-
     sync_job_get(actor=actor, job_id=job_id)  # NotFound unless the actor may see it
     with transaction.atomic():
         job = SyncJob.objects.select_for_update().get(pk=job_id)
@@ -1022,7 +910,7 @@ def sync_job_cancel(*, actor: User, job_id: Any) -> SyncJob:
             raise Conflict(f"the job already ended ({job.get_state_display().lower()})")
         audit_record(
             actor=actor,
-            action="sync.cancel",
+            action=AuditAction.SYNC_CANCEL,
             object_type="sync_job",
             object_id=str(job.pk),
             object_name=job.provider,
@@ -1085,9 +973,9 @@ def sync_jobs_sweep(
                 _fail_final(
                     locked=job,
                     user=job.user,
-                    code="worker_lost",
+                    code=ErrorCode.WORKER_LOST,
                     message=message,
-                    title=f"Sync to {_provider_label(job.provider)} failed",
+                    title=f"Sync to {provider_label(job.provider)} failed",
                     body=f"{message} {job.attempts} times. Sync again later.",
                     now=now,
                 )
@@ -1120,7 +1008,7 @@ def sync_jobs_sweep(
     )
     sent = 0
     for pk, attempt in due:
-        if not _dispatch(pk, attempt=attempt):
+        if not job_enqueue(pk, attempt=attempt):
             break
         sent += 1
     not_sent = len(due) - sent

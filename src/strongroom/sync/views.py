@@ -14,9 +14,10 @@ from django.views.decorators.http import require_POST
 from strongroom.core.errors import AppError
 from strongroom.core.request import client_ip
 from strongroom.exports import policy as export_policy
-from strongroom.exports.views import _app_error_json, _form_errors_json, _wants_json
-from strongroom.sync import autosync, selectors, services
+from strongroom.sync import copies, selectors, services
+from strongroom.sync.common import provider_label
 from strongroom.sync.forms import RekeyForm, SyncForm
+from strongroom.web.errors import error_json, form_errors_json, wants_json
 from strongroom.web.helpers import sentence
 
 
@@ -25,8 +26,8 @@ from strongroom.web.helpers import sentence
 def sync_start(request: HttpRequest, connection_id: str) -> HttpResponse:
     form = SyncForm(request.POST, policy=export_policy.policy_get())
     if not form.is_valid():
-        if _wants_json(request):
-            return _form_errors_json(form)
+        if wants_json(request):
+            return form_errors_json(form)
         messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
         return redirect("exports:menu")
     try:
@@ -40,8 +41,8 @@ def sync_start(request: HttpRequest, connection_id: str) -> HttpResponse:
             fmt=form.cleaned_data.get("format") or "html",
         )
     except AppError as exc:
-        if _wants_json(request):
-            return _app_error_json(exc)
+        if wants_json(request):
+            return error_json(exc)
         messages.error(request, sentence(exc.message))
         return redirect("exports:menu")
     # Accurate whether or not the queue took it at once: the job is stored, the worker (or,
@@ -50,7 +51,7 @@ def sync_start(request: HttpRequest, connection_id: str) -> HttpResponse:
         "Sync started: the encrypted copy is queued and will be uploaded in the background. "
         "You will be notified when it is there."
     )
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse(
             {"job_id": str(job.pk), "state": job.state, "message": text}, status=202
         )
@@ -64,7 +65,7 @@ def sync_history(request: HttpRequest) -> HttpResponse:
     sees_all = services.sync_history_visible_to_all(user)  # type: ignore[arg-type]
     user_id = request.GET.get("user") if sees_all else None
     jobs = selectors.sync_jobs_list(actor=user, user_id=user_id or (None if sees_all else user.pk))  # type: ignore[arg-type]
-    rows = [{"job": job, "label": services._provider_label(job.provider)} for job in jobs]
+    rows = [{"job": job, "label": provider_label(job.provider)} for job in jobs]
     return render(
         request,
         "sync/history.html",
@@ -73,10 +74,13 @@ def sync_history(request: HttpRequest) -> HttpResponse:
 
 
 def _copy_rows(copies: Any, *, actor: Any, policy: export_policy.Policy) -> list[dict[str, Any]]:
+    copies = list(copies)
+    attempts = selectors.sync_copies_last_attempts(copies)
     return [
         {
             "copy": c,
-            "label": services._provider_label(c.connection.provider),
+            "attempt": attempts.get(c.pk),
+            "label": provider_label(c.connection.provider),
             "next_at": selectors.sync_copy_next_at(c),
             "mine": c.user_id == actor.pk,
             "rekey_form": RekeyForm(policy=policy, auto_id=f"rekey_{c.pk}_%s")
@@ -112,13 +116,13 @@ def sync_copy_action(request: HttpRequest, copy_id: str, action: str) -> HttpRes
     ip = client_ip(request)
     try:
         if action == "stop":
-            autosync.sync_copy_keep_set(actor=actor, copy_id=copy_id, keep=False, client_ip=ip)
+            copies.sync_copy_keep_set(actor=actor, copy_id=copy_id, keep=False, client_ip=ip)
             text = "The copy is no longer kept up to date. The last file stays where it is."
         elif action == "keep":
-            autosync.sync_copy_keep_set(actor=actor, copy_id=copy_id, keep=True, client_ip=ip)
+            copies.sync_copy_keep_set(actor=actor, copy_id=copy_id, keep=True, client_ip=ip)
             text = "The copy is kept up to date again; it is being rebuilt now."
         elif action == "resync":
-            autosync.sync_copy_resync(actor=actor, copy_id=copy_id, client_ip=ip)
+            copies.sync_copy_resync(actor=actor, copy_id=copy_id, client_ip=ip)
             text = "Re-sync started. You will be notified when the copy is there."
         elif action == "passphrase":
             form = RekeyForm(request.POST, policy=export_policy.policy_get())
@@ -127,7 +131,7 @@ def sync_copy_action(request: HttpRequest, copy_id: str, action: str) -> HttpRes
                     request, " ".join(str(e) for errs in form.errors.values() for e in errs)
                 )
                 return redirect("sync:copies")
-            autosync.sync_copy_rekey(
+            copies.sync_copy_rekey(
                 actor=actor,
                 copy_id=copy_id,
                 passphrase=form.cleaned_data["passphrase"],

@@ -8,17 +8,18 @@ only in the bodies of the POST retrieval endpoints (never in URLs, never cached)
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
 from pydantic import Field
 
-from strongroom.core.errors import ValidationFailed
+from strongroom.core.errors import ErrorCode, ValidationFailed
 from strongroom.core.paging import MAX_OFFSET
 from strongroom.core.request import client_ip
-from strongroom.vault import importers, selectors, services
+from strongroom.vault import attachments, bulk, favourites, importers, selectors, services
 from strongroom.vault.schemas import (
     AccountDetailOut,
     AccountIn,
@@ -96,6 +97,127 @@ def resources_create(request: HttpRequest, payload: ResourceIn) -> Status[Any]:
         actor=_actor(request), client_ip=_ip(request), **payload.model_dump()
     )
     return Status(201, selectors.resource_get(user=_actor(request), resource_id=resource.pk))
+
+
+class BulkIn(Schema):
+    action: str = Field(description="share, add_to_group, move or delete")
+    resource_ids: list[Any] = Field(
+        description=f"The selection: at most {bulk.MAX_SELECTION} resource IDs. All or "
+        "nothing: if one is not allowed, nothing changes and the error lists each refused one."
+    )
+    resource_group_id: str | None = Field(None, description="add_to_group and move")
+    user_id: str | None = Field(None, description="share: with a user …")
+    user_group_id: str | None = Field(None, description="share: … or with a user group")
+    level: int | str | None = Field(None, description="share: view, modify or manage")
+
+
+class BulkUnchangedOut(Schema):
+    id: str
+    name: str
+    problem: str
+
+
+class BulkOut(Schema):
+    action: str
+    selected: int
+    changed: list[UUID]
+    unchanged: list[BulkUnchangedOut]
+
+
+@router.post(
+    "/resources/bulk",
+    response=BulkOut,
+    summary="Share, add to a group, move or delete a selection of resources (all or nothing)",
+)
+def resources_bulk(request: HttpRequest, payload: BulkIn) -> Any:
+    actor, ip = _actor(request), _ip(request)
+    if payload.action == "delete":
+        return bulk.resources_bulk_delete(
+            actor=actor, resource_ids=payload.resource_ids, client_ip=ip
+        )
+    if payload.action in {"add_to_group", "move"}:
+        run = (
+            bulk.resources_bulk_group_add
+            if payload.action == "add_to_group"
+            else bulk.resources_bulk_move
+        )
+        return run(
+            actor=actor,
+            resource_ids=payload.resource_ids,
+            resource_group_id=payload.resource_group_id,
+            client_ip=ip,
+        )
+    if payload.action == "share":
+        if payload.level is None:
+            raise ValidationFailed("give the level: view, modify or manage", field="level")
+        return bulk.resources_bulk_share(
+            actor=actor,
+            resource_ids=payload.resource_ids,
+            level=payload.level,
+            user_id=payload.user_id,
+            user_group_id=payload.user_group_id,
+            client_ip=ip,
+        )
+    raise ValidationFailed(
+        "action must be share, add_to_group, move or delete (export: POST /exports/… with "
+        "resource_ids)",
+        field="action",
+    )
+
+
+# --------------------------------------------------------------------------- favourites
+
+
+class RecentOut(Schema):
+    account_id: UUID
+    resource_id: UUID
+    resource_name: str
+    username: str
+    used_at: datetime
+    action: str
+
+    @staticmethod
+    def resolve_account_id(obj: Any) -> UUID:
+        return obj.account.pk  # type: ignore[no-any-return]
+
+    @staticmethod
+    def resolve_resource_id(obj: Any) -> UUID:
+        return obj.account.resource_id  # type: ignore[no-any-return]
+
+    @staticmethod
+    def resolve_resource_name(obj: Any) -> str:
+        return str(obj.account.resource.name)
+
+    @staticmethod
+    def resolve_username(obj: Any) -> str:
+        return str(obj.account.username)
+
+
+@router.get("/favourites", response=list[ResourceOut], summary="Your favourite resources")
+def favourites_list(request: HttpRequest) -> Any:
+    return list(favourites.favourites_list(user=_actor(request))[: favourites.MAX_FAVOURITES])
+
+
+@router.put("/favourites/{resource_id}", response={204: None}, summary="Star a resource")
+def favourites_add(request: HttpRequest, resource_id: UUID) -> Status[None]:
+    favourites.favourite_add(actor=_actor(request), resource_id=resource_id)
+    return Status(204, None)
+
+
+@router.delete("/favourites/{resource_id}", response={204: None}, summary="Unstar a resource")
+def favourites_remove(request: HttpRequest, resource_id: UUID) -> Status[None]:
+    favourites.favourite_remove(actor=_actor(request), resource_id=resource_id)
+    return Status(204, None)
+
+
+@router.get(
+    "/recent",
+    response=list[RecentOut],
+    summary="Accounts whose password or TOTP code you retrieved lately, newest first",
+)
+def recent_list(request: HttpRequest, limit: int = favourites.RECENT_LIMIT) -> Any:
+    """``limit`` is capped at 50."""
+    return favourites.recent_list(user=_actor(request), limit=limit)
 
 
 @router.get("/resources/{resource_id}", response=ResourceOut)
@@ -226,6 +348,88 @@ def accounts_totp(request: HttpRequest, account_id: UUID, payload: ReasonIn | No
         reason=_reason(payload),
         client_ip=_ip(request),
     )
+
+
+# --------------------------------------------------------------------------- attachments
+
+
+class AttachmentOut(Schema):
+    id: UUID
+    account_id: UUID
+    name: str
+    size: int
+    created_at: datetime
+
+
+@router.get(
+    "/accounts/{account_id}/attachments",
+    response=list[AttachmentOut],
+    summary="The account's attachments (names and sizes, never their content)",
+)
+def attachments_list(request: HttpRequest, account_id: UUID) -> Any:
+    return list(attachments.attachments_list(actor=_actor(request), account_id=account_id))
+
+
+@router.post(
+    "/accounts/{account_id}/attachments",
+    response={201: AttachmentOut},
+    summary="Attach a file (multipart: file, optional name; up to the administrator's limit)",
+)
+def attachments_upload(
+    request: HttpRequest,
+    account_id: UUID,
+    file: File[UploadedFile],
+    name: Form[str | None] = None,
+) -> Status[Any]:
+    # One byte past the limit is enough to refuse an oversized file without reading it all.
+    data = file.read(attachments.attachment_max_bytes() + 1)
+    attachment = attachments.attachment_upload(
+        actor=_actor(request),
+        account_id=account_id,
+        name=name if name else (file.name or ""),
+        data=data,
+        client_ip=_ip(request),
+    )
+    return Status(201, attachment)
+
+
+@router.post(
+    "/accounts/{account_id}/attachments/{attachment_id}/download",
+    summary="Download an attachment (audited with your reason, like a password retrieval)",
+    response={200: None},
+    openapi_extra={
+        "responses": {
+            # An int key, like the one ``response=`` makes: a "200" string beside it would
+            # be a second "200" in openapi.json (Swagger UI refuses the document).
+            200: {
+                "description": "The file's bytes",
+                "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+            }
+        }
+    },
+)
+def attachments_download(
+    request: HttpRequest, account_id: UUID, attachment_id: UUID, payload: ReasonIn | None = None
+) -> HttpResponse:
+    attachment, data = attachments.attachment_download(
+        actor=_actor(request),
+        account_id=account_id,
+        attachment_id=attachment_id,
+        reason=_reason(payload),
+        client_ip=_ip(request),
+    )
+    return attachments.download_response(attachment, data)
+
+
+@router.delete("/accounts/{account_id}/attachments/{attachment_id}", response={204: None})
+def attachments_delete(request: HttpRequest, account_id: UUID, attachment_id: UUID) -> Status[None]:
+    attachments.attachment_delete(
+        actor=_actor(request),
+        account_id=account_id,
+        attachment_id=attachment_id,
+        client_ip=_ip(request),
+    )
+    return Status(204, None)
 
 
 # --------------------------------------------------------------------------- resource groups
@@ -362,18 +566,28 @@ def shares_revoke(request: HttpRequest, share_id: UUID) -> Status[None]:
 @router.post(
     "/import",
     response=ImportReportOut,
-    summary="Import a CSV file (strongroom, bitwarden or keepassxc); all or nothing",
+    summary=(
+        "Import a file (CSV, Bitwarden JSON, 1Password 1PUX/CSV, LastPass CSV, KeePass XML or "
+        "KDBX); all or nothing; skip, update or duplicate entries already in the vault"
+    ),
 )
-def vault_import(request: HttpRequest, file: File[UploadedFile], format: Form[str]) -> Any:
+def vault_import(
+    request: HttpRequest,
+    file: File[UploadedFile],
+    format: Form[str] = "auto",
+    mode: Form[str] = "skip",
+    password: Form[str | None] = None,
+) -> Any:
     # Read one byte past the limit so an oversized upload is reported without reading it all.
     data = file.read(importers.MAX_IMPORT_BYTES + 1)
     report = services.import_csv(
-        actor=_actor(request), data=data, fmt=format, client_ip=_ip(request)
+        actor=_actor(request),
+        data=data,
+        fmt=format,
+        mode=mode,
+        password=password or None,
+        client_ip=_ip(request),
     )
     if not report.ok:
-        raise ValidationFailed(
-            f"nothing was imported: the file has {len(report.problems)} problem(s)",
-            code="import_rejected",
-            **report.as_dict(),
-        )
+        raise ValidationFailed(report.summary(), code=ErrorCode.IMPORT_REJECTED, **report.as_dict())
     return report

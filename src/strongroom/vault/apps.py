@@ -1,6 +1,22 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _search_index_ensure(sender: AppConfig, *, using: str = "default", **kwargs: Any) -> None:
+    """SQLite drops a table's triggers when Django's schema editor rebuilds the table: put
+    the search index back after every migrate (vault.search)."""
+    from django.db import connections
+
+    from strongroom.vault.search import index_ensure
+
+    index_ensure(connection=connections[using])
 
 
 class VaultConfig(AppConfig):
     name = "strongroom.vault"
     label = "vault"
+
+    def ready(self) -> None:
+        post_migrate.connect(_search_index_ensure, sender=self)

@@ -19,7 +19,8 @@ from django.conf import settings
 from django.db import transaction
 
 from strongroom.accounts.models import Role, User, UserGroup
-from strongroom.accounts.services import user_create, user_group_add_member, user_group_create
+from strongroom.accounts.services.groups import user_group_add_member, user_group_create
+from strongroom.accounts.services.users import user_create
 from strongroom.core.errors import Conflict
 from strongroom.vault.models import Resource
 from strongroom.vault.services import (
@@ -38,9 +39,20 @@ LOGIN_FILE_NAME = "demo-admin.txt"
 
 @dataclass(frozen=True)
 class DemoLogin:
+    """The demo administrator's login, and the file that keeps every demo user's."""
+
     username: str
     password: str
     path: Path
+    users: int
+
+    @property
+    def kept(self) -> str:
+        """What the login file holds, in words (``serve --demo`` and ``demo`` print it)."""
+        return (
+            f"the logins of all {self.users} demo users (the administrator and one or more "
+            f"per role; each sees only what is shared with them) are kept in {self.path}"
+        )
 
 
 # username, role, full name
@@ -405,6 +417,14 @@ SHARES: list[tuple[str, str, str]] = [
 ]
 
 
+LOGIN_FILE_HEADER = (
+    "# Strongroom demo logins of every demo user (not only the administrator), one per line:\n"
+    "# username<TAB>password<TAB>role. Generated once for this data directory.\n"
+    "# Each user sees what they own and what is shared with them, the administrator too:\n"
+    "# sign in as another user to see the vault from that role.\n"
+)
+
+
 def login_file() -> Path:
     return Path(settings.DATA_DIR) / LOGIN_FILE_NAME
 
@@ -426,7 +446,7 @@ def _load_or_create_logins(path: Path) -> dict[str, str]:
             return logins
         path.unlink()
     logins = {username: _generated_password() for username, _, _ in USERS}
-    text = "# Strongroom demo logins: username<TAB>password<TAB>role. Generated once.\n" + "".join(
+    text = LOGIN_FILE_HEADER + "".join(
         f"{username}\t{logins[username]}\t{role}\n" for username, role, _ in USERS
     )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -442,7 +462,7 @@ def demo_seed() -> DemoLogin:
     demo_enable_local_folder()  # cloud sync to <data dir>/cloud-sync works offline
     path = login_file()
     logins = _load_or_create_logins(path)
-    login = DemoLogin(DEMO_ADMIN, logins[DEMO_ADMIN], path)
+    login = DemoLogin(DEMO_ADMIN, logins[DEMO_ADMIN], path, users=len(logins))
     admin = User.objects.filter(username=DEMO_ADMIN).first()
     if admin is not None:
         if not admin.check_password(login.password):

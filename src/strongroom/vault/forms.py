@@ -3,7 +3,7 @@
 They only shape what the browser sent (text exactly as typed: nothing is stripped, the
 services store values as given) and carry the HTML hints (maxlength, autocomplete). The
 rules themselves live in ``vault.validation`` and are applied by the services; a
-``ValidationFailed`` the service raises is put back on the form by :func:`form_error_add`.
+``ValidationFailed`` the service raises is put back on the form by ``web.errors.form_error``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 
-from strongroom.core.errors import AppError
 from strongroom.vault import validation as v
-from strongroom.vault.importers import FORMATS
+from strongroom.vault.importers import FORMAT_LABELS, FORMATS, MODES
 from strongroom.vault.models import AccessLevel
 
 RESOURCE_TYPES = (
@@ -37,12 +36,6 @@ LEVEL_HELP = {
     AccessLevel.MANAGE: "also edit or delete the resource, delete accounts and share it",
 }
 
-IMPORT_FORMAT_LABELS = {
-    "strongroom": "Strongroom CSV",
-    "bitwarden": "Bitwarden CSV export",
-    "keepassxc": "KeePassXC CSV export",
-}
-
 
 def _text(
     label: str,
@@ -58,15 +51,6 @@ def _text(
     return forms.CharField(
         label=label, required=required, strip=False, help_text=help_text, widget=widget
     )
-
-
-def form_error_add(form: forms.Form, exc: AppError) -> None:
-    """Show a service's error on the field it names (or above the form)."""
-    field = exc.details.get("field")
-    if isinstance(field, str) and field.startswith("custom_fields"):
-        field = "custom_fields"
-    target = field if isinstance(field, str) and field in form.fields else None
-    form.add_error(target, exc.message)
 
 
 class ResourceForm(forms.Form):
@@ -249,13 +233,37 @@ class ShareForm(forms.Form):
         return {"user_id": pk} if kind == "user" else {"user_group_id": pk}
 
 
+IMPORT_MODE_LABELS = {
+    "skip": "Skip entries already in the vault (same resource and username)",
+    "update": "Update them: new password, notes and TOTP (the old password goes to its history)",
+    "duplicate": "Import them again as new accounts",
+}
+
+
 class ImportForm(forms.Form):
     format = forms.ChoiceField(
         label="Format",
-        choices=[(fmt, IMPORT_FORMAT_LABELS.get(fmt, fmt)) for fmt in FORMATS],
-        initial="strongroom",
+        choices=[(fmt, FORMAT_LABELS[fmt]) for fmt in ("auto", *FORMATS)],
+        initial="auto",
     )
     file = forms.FileField(
-        label="CSV file",
-        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+        label="File",
+        widget=forms.ClearableFileInput(
+            attrs={"accept": ".csv,.json,.xml,.kdbx,.1pux,text/csv,application/json,text/xml"}
+        ),
+    )
+    mode = forms.ChoiceField(
+        label="Entries already in the vault",
+        choices=[(mode, IMPORT_MODE_LABELS[mode]) for mode in MODES],
+        initial="skip",
+        required=False,  # a form from before modes existed means the default
+        widget=forms.RadioSelect,
+    )
+    password = forms.CharField(
+        label="KeePass database password",
+        required=False,
+        strip=False,
+        max_length=v.MAX_PASSWORD,
+        help_text="Only for a .kdbx file; it opens the file and is not kept.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
     )

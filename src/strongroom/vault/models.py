@@ -148,3 +148,47 @@ class Share(models.Model):
                 condition=Q(resource_group__isnull=False, user_group__isnull=False),
             ),
         ]
+
+
+class Favourite(models.Model):
+    """A resource a user marked to find it quickly. Personal: nobody else sees it. A row
+    outlives the user's access (a share revoked and granted again brings the star back), but
+    every read joins the access rules, so a favourite never shows what the user cannot see."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourites"
+    )
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "strongroom_favourite"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "resource"], name="favourite_unique")
+        ]
+
+
+class Attachment(models.Model):
+    """A file kept with an account (a certificate, an SSH key, a licence file). Its content
+    is sealed like a password (``content``, see ``vault.attachments``); its name and size
+    are descriptive, like the account's username, and stay readable."""
+
+    #: Key rotation re-seals this many rows per transaction (each may be a large file).
+    SEALED_BATCH_SIZE = 4
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="attachments")
+    name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    content = SealedField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "strongroom_attachment"
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="attachment_unique_name")
+        ]

@@ -296,6 +296,14 @@ class ImportProblemOut(Schema):
     column: str | None
     problem: str
     line: int | None
+    item: str | None = None
+
+
+class ImportNoteOut(Schema):
+    row: int | None
+    item: str | None
+    name: str
+    reason: str
 
 
 class ImportReportOut(Schema):
@@ -305,4 +313,10 @@ class ImportReportOut(Schema):
     resources_created: int
     accounts_created: int
     resource_groups_created: int
+    mode: str
+    accounts_updated: int
+    skipped_count: int
+    updated_count: int
     problems: list[ImportProblemOut]
+    skipped: list[ImportNoteOut]
+    updated: list[ImportNoteOut]

@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -44,6 +45,7 @@ from django.db.models.functions import Coalesce, Greatest, NullIf
 
 from strongroom.accounts.models import User, UserGroup
 from strongroom.core.errors import NotFound, PermissionDenied, ValidationFailed
+from strongroom.core.prepared import PreparedGet
 from strongroom.core.secrets import unseal
 from strongroom.vault.models import (
     AccessLevel,
@@ -53,9 +55,20 @@ from strongroom.vault.models import (
     ResourceGroup,
     Share,
 )
+from strongroom.vault.search import (
+    pg_matches_at_most,
+    pg_resource_ids_matching,
+    resources_matching_q,
+)
 from strongroom.vault.validation import text_clean
 
 MAX_FILTER = 500
+WALK_MIN_VISIBLE = 2_000
+"""The unfiltered first page walks the name index (testing each row) only for users who see
+at least this many resources; below it, gathering and sorting what they see is cheaper."""
+PG_PROBE_MAX_MATCHES = 500
+"""PostgreSQL: a search that finds at most this many resources tests each match's shares
+(index probes); one that finds more tests the set of everything the user can see."""
 _RG_THROUGH = ResourceGroup.resources.through
 _UG_THROUGH = UserGroup.members.through
 
@@ -162,6 +175,47 @@ def _visible_resource_q(user: User) -> Q:
     )
 
 
+def _visible_resource_row_q(user: User) -> Q:
+    """The same rule as :func:`_visible_resource_q`, as a test of each row (correlated
+    EXISTS probes on the share and resource-group indexes). Used where rows are read in
+    (name, id) order and only a page is wanted: the database walks the name index and stops
+    after the page, instead of gathering every visible row and sorting it (a user who sees
+    22,500 resources through shares otherwise pays a sort of 22,500 rows per page)."""
+    shared_groups = Share.objects.filter(_grantee_q(user), resource_group_id__isnull=False)
+    return Q(
+        Q(owner_id=user.pk)
+        | Exists(Share.objects.filter(_grantee_q(user), resource_id=OuterRef("pk")))
+        | Exists(
+            _RG_THROUGH.objects.filter(
+                resource_id=OuterRef("pk"),
+                resourcegroup_id__in=shared_groups.values("resource_group_id"),
+            )
+        )
+        | Exists(
+            _RG_THROUGH.objects.filter(resource_id=OuterRef("pk"), resourcegroup__owner_id=user.pk)
+        )
+    )
+
+
+def _visible_resource_count(user: User) -> int:
+    """How many resources the user can see: the UNION of the resource IDs each way in
+    names (owned, shared directly, in a shared resource group, in an owned resource group:
+    :func:`_visible_resource_q`'s rule), each read from its own table's index, counted.
+    Testing every resource against the OR of the ways costs a lookup per resource."""
+    shared_groups = Share.objects.filter(_grantee_q(user), resource_group_id__isnull=False)
+    owned: QuerySet[Any, Any] = Resource.objects.filter(owner_id=user.pk).values_list("pk")
+    ways: list[QuerySet[Any, Any]] = [
+        Share.objects.filter(_grantee_q(user), resource_id__isnull=False).values_list(
+            "resource_id"
+        ),
+        _RG_THROUGH.objects.filter(
+            resourcegroup_id__in=shared_groups.values("resource_group_id")
+        ).values_list("resource_id"),
+        _RG_THROUGH.objects.filter(resourcegroup__owner_id=user.pk).values_list("resource_id"),
+    ]
+    return owned.order_by().union(*(way.order_by() for way in ways)).count()
+
+
 # --------------------------------------------------------------------------- resources
 
 
@@ -172,8 +226,22 @@ def _resources_filtered(
     resource_type: str | None = None,
     resource_group_id: Any = None,
     department: str | None = None,
+    per_row: bool = False,
+    few_matches: bool | None = None,
 ) -> QuerySet[Resource]:
-    """Resources the user can see, filtered and ordered, not yet annotated."""
+    """Resources the user can see, filtered and ordered, not yet annotated. ``per_row``
+    tests visibility row by row (:func:`_visible_resource_row_q`): for reading one page in
+    order; counting is cheaper with the default set form.
+
+    A search on SQLite always tests row by row: its index gives the candidates, and probing
+    each one's shares costs what the matches cost, where SQLite's set form first gathers
+    every resource the user can see (22,500 at bench/list_100k.py's size) into lists,
+    whatever the search finds. PostgreSQL chooses by the number of matches: up to
+    ``PG_PROBE_MAX_MATCHES`` it reads the matches from its indexes and probes each one's
+    shares (3 times faster at 206 matches in bench/list_100k.py); above, the set form
+    (hashed subplans), because probing row by row took seconds at 25,000 matches.
+    ``few_matches``: that choice made already (:func:`search_matches_few`), or None to make
+    it here (one query)."""
     search, resource_type, department = (
         _filter_clean("search", search),
         _filter_clean("type", resource_type),
@@ -181,18 +249,20 @@ def _resources_filtered(
     )
     if not _is_active(user):
         return Resource.objects.none()
-    qs = Resource.objects.filter(_visible_resource_q(user))
-    if search:
-        qs = qs.filter(
-            Q(name__icontains=search)
-            | Q(host__icontains=search)
-            | Q(url__icontains=search)
-            | Q(resource_type__icontains=search)
-            | Q(department__icontains=search)
-            | Q(location__icontains=search)
-            | Q(description__icontains=search)
-            | Q(pk__in=Account.objects.filter(username__icontains=search).values("resource_id"))
+    if search and few_matches is None:
+        few_matches = search_matches_few(search)
+    if search and few_matches and connection.vendor == "postgresql":
+        # A narrow search: its matches first (the trigram indexes), then each one's shares
+        # probed (the row form), instead of gathering everything the user can see.
+        qs = Resource.objects.filter(pk__in=pg_resource_ids_matching(search)).filter(
+            _visible_resource_row_q(user)
         )
+    else:
+        per_row = per_row or bool(search and connection.vendor == "sqlite")
+        visible = _visible_resource_row_q(user) if per_row else _visible_resource_q(user)
+        qs = Resource.objects.filter(visible)
+        if search:
+            qs = qs.filter(resources_matching_q(search))
     if resource_type:
         qs = qs.filter(resource_type__iexact=resource_type)
     if department:
@@ -205,6 +275,14 @@ def _resources_filtered(
             pk__in=_RG_THROUGH.objects.filter(resourcegroup_id=group.pk).values("resource_id")
         )
     return qs.order_by("name", "id")
+
+
+def search_matches_few(search: str) -> bool:
+    """Whether a search is answered by probing each match's shares (PostgreSQL, at most
+    ``PG_PROBE_MAX_MATCHES`` matches; one query that reads at most that many from the
+    indexes) rather than with the set of everything visible. Only speed depends on it:
+    both forms give the same rows."""
+    return connection.vendor == "postgresql" and pg_matches_at_most(search, PG_PROBE_MAX_MATCHES)
 
 
 def _resources_annotate(qs: QuerySet[Resource], user: User) -> QuerySet[Resource]:
@@ -296,21 +374,55 @@ def resources_keyset_page(
     resource_type: str | None = None,
     resource_group_id: Any = None,
     department: str | None = None,
+    known_total: int | None = None,
+    few_matches: bool | None = None,
 ) -> ResourceKeysetPage:
     """A page of :func:`resources_visible` that starts after (or ends before) a key, and the
     total. Like :func:`resources_page`, the page's IDs are chosen first and only its rows are
     annotated; unlike an offset, a key lets the database start reading at the page (the
     (name, id) order has an index), so every page costs what the first one does.
 
-    ``before`` with fewer than ``limit`` rows ahead of it gives the first page instead."""
+    ``before`` with fewer than ``limit`` rows ahead of it gives the first page instead.
+
+    ``known_total``: the number of resources these filters give, when the caller has it
+    already (:func:`resource_filter_choices` counts them while reading the menus); saves
+    the count query. ``few_matches``: :attr:`ResourceFilterChoices.few_matches` for the
+    same search (saves the query that decides how to apply the access rules to it)."""
     qs = _resources_filtered(
         user=user,
         search=search,
         resource_type=resource_type,
         resource_group_id=resource_group_id,
         department=department,
+        few_matches=few_matches,
     )
-    total = qs.count()
+    unfiltered = not (search or resource_type or department or resource_group_id)
+    if known_total is not None:
+        total = known_total
+    elif not unfiltered or not _is_active(user):
+        total = qs.count()
+    else:
+        total = _visible_resource_count(user)
+    if total == 0:
+        # Nothing to show: no page query (the walk below would test every resource to
+        # find out, bench/list_100k.py's 'nobody').
+        return ResourceKeysetPage([], 0, None, None)
+    if after is None and before is None and unfiltered and total >= WALK_MIN_VISIBLE:
+        # The unfiltered first page of a user who sees many resources: walk the name index
+        # and stop after the page (it holds a visible row every few rows). For a user who
+        # sees few, the walk would test most of the vault to fill a page: gathering the
+        # visible rows and sorting them (the set form) costs what they are. From a key deep
+        # in the list the walk would test every row before the key, and with a filter
+        # PostgreSQL's plan for the walk was seconds (type filter at 25,000 resources): the
+        # set form is cheaper there.
+        qs = _resources_filtered(
+            user=user,
+            search=search,
+            resource_type=resource_type,
+            resource_group_id=resource_group_id,
+            department=department,
+            per_row=True,
+        )
 
     def annotated(ids: QuerySet[Resource, Any]) -> list[Resource]:
         rows = _resources_annotate(Resource.objects.filter(pk__in=ids), user)
@@ -348,29 +460,54 @@ def resources_keyset_page(
 class ResourceFilterChoices:
     types: list[str]
     departments: list[str]
+    total: int = 0
+    """How many resources the user can see (with ``search``: how many of them it finds);
+    pass it to :func:`resources_keyset_page` as ``known_total`` with the same search and no
+    other filter."""
+    few_matches: bool | None = None
+    """With ``search``: :func:`search_matches_few`'s answer, for
+    :func:`resources_keyset_page` with the same search."""
 
 
-def resource_filter_choices(*, user: User, limit: int = 500) -> ResourceFilterChoices:
+def resource_filter_choices(
+    *, user: User, limit: int = 500, search: str | None = None
+) -> ResourceFilterChoices:
     """The distinct types and departments among the resources the user can see (for filter
     menus; never values from resources they cannot see). One query, at most ``limit``
-    (type, department) pairs."""
+    (type, department) pairs, and the number of resources (``total``).
+
+    With ``search``, among the resources the search finds (the menus offer what can narrow
+    the results): read from the search's index and its candidates, where the whole visible
+    set costs a read of every resource the user can see (22,500 rows, most of a search
+    page's time in bench/list_100k.py)."""
     if not _is_active(user):
-        return ResourceFilterChoices([], [])
+        return ResourceFilterChoices([], [], 0)
+    # Counted per (type, department) pair in the same read: the sum is the list's total,
+    # which the page would otherwise count in a second pass over the same visible rows.
+    clean = _filter_clean("search", search)
+    few_matches = search_matches_few(clean) if clean else None
     pairs = (
-        Resource.objects.filter(_visible_resource_q(user))
+        _resources_filtered(user=user, search=search, few_matches=few_matches)
         .order_by()
         .values_list("resource_type", "department")
-        .distinct()[:limit]
+        .annotate(n=Count("*"))
     )
     types: set[str] = set()
     departments: set[str] = set()
-    for resource_type, department in pairs:
+    total = 0
+    for seen, (resource_type, department, n) in enumerate(pairs):
+        total += n
+        if seen >= limit:
+            continue  # the menus are full; the rest only counts
         if resource_type:
             types.add(resource_type)
         if department:
             departments.add(department)
     return ResourceFilterChoices(
-        sorted(types, key=str.casefold), sorted(departments, key=str.casefold)
+        sorted(types, key=str.casefold),
+        sorted(departments, key=str.casefold),
+        total,
+        few_matches,
     )
 
 
@@ -424,10 +561,14 @@ def accounts_list(*, user: User, resource_id: Any) -> QuerySet[Account]:
     return Account.objects.filter(resource_id=resource.pk).order_by("username", "id")
 
 
+# Every secret read starts here: the query is compiled once (core/prepared.py).
+_ACCOUNT_BY_PK = PreparedGet(Account, "pk", select_related=("resource",))
+
+
 def account_get(*, user: User, account_id: Any, min_level: int = AccessLevel.VIEW) -> Account:
     """The account with ``account.resource`` loaded and ``account.access_level`` set."""
     pk = _as_uuid(account_id, "account")
-    account = Account.objects.select_related("resource").filter(pk=pk).first()
+    account = _ACCOUNT_BY_PK.get(pk)
     if account is None:
         raise NotFound("account not found")
     level = resource_access_level(user=user, resource=account.resource)

@@ -24,14 +24,25 @@ from django.utils import timezone
 
 from strongroom.accounts.models import User, UserGroup
 from strongroom.accounts.permissions import Perm, require_perm
+from strongroom.audit.actions import AuditAction
 from strongroom.audit.services import audit_record
-from strongroom.core.errors import AuditUnavailable, Conflict, NotFound, ValidationFailed
+from strongroom.core.errors import AuditUnavailable, Conflict, ErrorCode, NotFound, ValidationFailed
+from strongroom.core.events import scope_changed
+from strongroom.core.progress import ProgressFactory, Ticker, no_progress
 from strongroom.core.secrets import SealedValueDamaged, seal_into, unseal
 from strongroom.core.settings_store import setting_get
-from strongroom.sync.hooks import scope_changed
+from strongroom.notifications.services import notification_post
 from strongroom.vault import selectors
 from strongroom.vault import validation as v
-from strongroom.vault.importers import FORMATS, ImportReport, import_parse
+from strongroom.vault.importers import (
+    FORMATS,
+    MODES,
+    ImportEntry,
+    ImportNote,
+    ImportReport,
+    import_parse,
+)
+from strongroom.vault.importers.base import MAX_NOTES
 from strongroom.vault.models import (
     AccessLevel,
     Account,
@@ -76,6 +87,15 @@ def _reason_required() -> bool:
     return bool(setting_get("retrieval_reason_required"))
 
 
+def _retrieval_reason(reason: Any) -> str:
+    """The cleaned reason for a secret read. The setting that makes a reason mandatory is
+    read only when none was given: a given reason satisfies it whatever its value."""
+    cleaned = v.reason_clean(reason, required=False)
+    if not cleaned.strip():
+        cleaned = v.reason_clean(reason, required=_reason_required())
+    return cleaned
+
+
 # --------------------------------------------------------------------------- resources
 
 
@@ -110,7 +130,7 @@ def resource_create(
         resource = Resource(owner=actor, **fields)
         audit_record(
             actor=actor,
-            action="resource.create",
+            action=AuditAction.RESOURCE_CREATE,
             object_type="resource",
             object_id=str(resource.pk),
             object_name=resource.name,
@@ -159,7 +179,7 @@ def resource_update(
             return locked
         audit_record(
             actor=actor,
-            action="resource.update",
+            action=AuditAction.RESOURCE_UPDATE,
             object_type="resource",
             object_id=str(locked.pk),
             object_name=changes.get("name", locked.name),
@@ -182,7 +202,7 @@ def resource_delete(*, actor: User, resource_id: Any, client_ip: str | None = No
     with transaction.atomic():
         audit_record(
             actor=actor,
-            action="resource.delete",
+            action=AuditAction.RESOURCE_DELETE,
             object_type="resource",
             object_id=str(resource.pk),
             object_name=resource.name,
@@ -224,7 +244,7 @@ def account_create(
         account.password_changed_at = timezone.now() if password else None
         audit_record(
             actor=actor,
-            action="account.create",
+            action=AuditAction.ACCOUNT_CREATE,
             object_type="account",
             object_id=str(account.pk),
             object_name=_account_label(account),
@@ -284,7 +304,7 @@ def account_update(
             return locked
         audit_record(
             actor=actor,
-            action="account.update",
+            action=AuditAction.ACCOUNT_UPDATE,
             object_type="account",
             object_id=str(locked.pk),
             object_name=_account_label(locked),
@@ -312,7 +332,7 @@ def account_delete(*, actor: User, account_id: Any, client_ip: str | None = None
     with transaction.atomic():
         audit_record(
             actor=actor,
-            action="account.delete",
+            action=AuditAction.ACCOUNT_DELETE,
             object_type="account",
             object_id=str(account.pk),
             object_name=_account_label(account),
@@ -338,21 +358,23 @@ def _secret_read(
     client_ip: str | None,
     details: dict[str, Any] | None = None,
 ) -> str | None:
-    """Audit, then decrypt, in one transaction: no audit record, no secret."""
+    """Decrypt, then audit: the secret is returned only once its audit record is committed
+    (no audit record, no secret). Decrypting first keeps the record's write (and the chain
+    head lock) as short as it can be; the secret never leaves this function before that."""
     audit_details = {"resource_id": str(account.resource_id), **(details or {})}
     try:
-        with transaction.atomic():
-            audit_record(
-                actor=actor,
-                action=action,
-                object_type="account",
-                object_id=str(account.pk),
-                object_name=_account_label(account),
-                reason=reason,
-                client_ip=client_ip,
-                details=audit_details,
-            )
-            return unseal(row, field)
+        secret = unseal(row, field)
+        audit_record(
+            actor=actor,
+            action=action,
+            object_type="account",
+            object_id=str(account.pk),
+            object_name=_account_label(account),
+            reason=reason,
+            client_ip=client_ip,
+            details=audit_details,
+        )
+        return secret
     except SealedValueDamaged:
         logger.error("sealed %s of account %s failed authentication on read", field, account.pk)
         try:
@@ -376,13 +398,13 @@ def password_retrieve(
     *, actor: User, account_id: Any, reason: str = "", client_ip: str | None = None
 ) -> str:
     """The account's current password (view level). Audited (``password.retrieve``, with
-    the reason and client address) before it is decrypted; refused if that fails. A reason
+    the reason and client address) before it is returned; refused if that fails. A reason
     is required when the administrator setting ``retrieval_reason_required`` is on."""
     account = selectors.account_get(user=actor, account_id=account_id, min_level=AccessLevel.VIEW)
-    reason = v.reason_clean(reason, required=_reason_required())
+    reason = _retrieval_reason(reason)
     password = _secret_read(
         actor=actor,
-        action="password.retrieve",
+        action=AuditAction.PASSWORD_RETRIEVE,
         account=account,
         row=account,
         field="password",
@@ -409,10 +431,10 @@ def password_history_retrieve(
     entry = selectors.password_history_get(
         user=actor, account_id=account_id, history_id=history_id, min_level=AccessLevel.VIEW
     )
-    reason = v.reason_clean(reason, required=_reason_required())
+    reason = _retrieval_reason(reason)
     password = _secret_read(
         actor=actor,
-        action="password_history.retrieve",
+        action=AuditAction.PASSWORD_HISTORY_RETRIEVE,
         account=entry.account,
         row=entry,
         field="password",
@@ -436,11 +458,13 @@ def account_totp_code(
     """The account's current TOTP code (view level), audited like a password retrieval."""
     account = selectors.account_get(user=actor, account_id=account_id, min_level=AccessLevel.VIEW)
     if account.totp_seed is None:
-        raise ValidationFailed("this account has no TOTP seed", code="no_totp", field="totp_seed")
-    reason = v.reason_clean(reason, required=_reason_required())
+        raise ValidationFailed(
+            "this account has no TOTP seed", code=ErrorCode.NO_TOTP, field="totp_seed"
+        )
+    reason = _retrieval_reason(reason)
     seed = _secret_read(
         actor=actor,
-        action="totp.generate",
+        action=AuditAction.TOTP_GENERATE,
         account=account,
         row=account,
         field="totp_seed",
@@ -470,7 +494,7 @@ def resource_group_create(
         group = ResourceGroup(owner=actor, name=name, description=description)
         audit_record(
             actor=actor,
-            action="resource_group.create",
+            action=AuditAction.RESOURCE_GROUP_CREATE,
             object_type="resource_group",
             object_id=str(group.pk),
             object_name=name,
@@ -506,7 +530,7 @@ def resource_group_update(
             return locked
         audit_record(
             actor=actor,
-            action="resource_group.update",
+            action=AuditAction.RESOURCE_GROUP_UPDATE,
             object_type="resource_group",
             object_id=str(locked.pk),
             object_name=changes.get("name", locked.name),
@@ -530,7 +554,7 @@ def resource_group_delete(
     with transaction.atomic():
         audit_record(
             actor=actor,
-            action="resource_group.delete",
+            action=AuditAction.RESOURCE_GROUP_DELETE,
             object_type="resource_group",
             object_id=str(group.pk),
             object_name=group.name,
@@ -566,7 +590,7 @@ def resource_group_add_resource(
             return
         audit_record(
             actor=actor,
-            action="resource_group.add_resource",
+            action=AuditAction.RESOURCE_GROUP_ADD_RESOURCE,
             object_type="resource_group",
             object_id=str(group.pk),
             object_name=group.name,
@@ -592,7 +616,7 @@ def resource_group_remove_resource(
             return
         audit_record(
             actor=actor,
-            action="resource_group.remove_resource",
+            action=AuditAction.RESOURCE_GROUP_REMOVE_RESOURCE,
             object_type="resource_group",
             object_id=str(group.pk),
             object_name=group.name,
@@ -683,7 +707,7 @@ def share_grant(
             return share
         audit_record(
             actor=actor,
-            action="share.grant",
+            action=AuditAction.SHARE_GRANT,
             object_type=target_type,
             object_id=str(target.pk),
             object_name=target.name,
@@ -709,8 +733,34 @@ def share_grant(
         scope_changed(
             cause="share.grant", user_ids=[share.user_id], user_group_ids=[share.user_group_id]
         )
+        _share_notify(actor=actor, share=share, target=target, target_type=target_type)
     logger.info("share %s on %s %s set to level %s", share.pk, target_type, target.pk, new_level)
     return share
+
+
+def _share_notify(*, actor: User, share: Share, target: Any, target_type: str) -> None:
+    """Tell the people a share reaches (by email too if they chose "shared with me"), in the
+    share's transaction. Names only: never a password."""
+    if share.user_id is not None:
+        people = User.objects.filter(pk=share.user_id, is_active=True)
+    else:
+        people = User.objects.filter(user_groups=share.user_group_id, is_active=True)
+    what = "resource" if target_type == "resource" else "resource group"
+    link = (
+        f"/resources/{target.pk}/"
+        if target_type == "resource"
+        else f"/resource-groups/{target.pk}/"
+    )
+    level = AccessLevel(share.level).label.lower()
+    for person in people.exclude(pk=actor.pk).exclude(pk=target.owner_id):
+        notification_post(
+            user=person,
+            level="info",
+            kind="shared_with_me",
+            title=f"{actor.username} shared the {what} {target.name} with you"[:200],
+            body=f"You can {level} it in Strongroom.",
+            link=link,
+        )
 
 
 def _grantee_uuid(value: Any, field: str) -> uuid.UUID:
@@ -728,7 +778,7 @@ def share_revoke(*, actor: User, share_id: Any, client_ip: str | None = None) ->
     with transaction.atomic():
         audit_record(
             actor=actor,
-            action="share.revoke",
+            action=AuditAction.SHARE_REVOKE,
             object_type="resource" if share.resource_id else "resource_group",
             object_id=str(target.pk),
             object_name=target.name,
@@ -750,54 +800,64 @@ def share_revoke(*, actor: User, share_id: Any, client_ip: str | None = None) ->
 # --------------------------------------------------------------------------- import
 
 
-def import_csv(*, actor: User, data: bytes, fmt: str, client_ip: str | None = None) -> ImportReport:
-    """Import a CSV file (formats in ``vault.importers``) into resources owned by ``actor``.
+def import_csv(
+    *,
+    actor: User,
+    data: bytes,
+    fmt: str = "auto",
+    mode: str = "skip",
+    password: str | None = None,
+    client_ip: str | None = None,
+    progress: ProgressFactory = no_progress,
+) -> ImportReport:
+    """Import a file (formats in ``vault.importers``; ``auto`` detects it) into resources
+    owned by ``actor``. ``password`` opens a KeePass database.
 
     The whole file is validated first. If anything is wrong the report lists every problem
-    with its row and nothing is imported; otherwise everything is created in one
-    transaction. One ``vault.import`` audit record holds the counts (never values).
+    with its row and nothing is imported; otherwise everything is written in one
+    transaction. Items the format holds that Strongroom does not keep (a card) are skipped
+    and listed. ``mode`` says what happens to an entry whose resource (name and URL) and
+    username the importer already owns, or that an earlier entry of the file has:
+    ``skip`` it (the default), ``update`` the existing account's password, notes and TOTP
+    (the old password goes to its history), or ``duplicate`` (create it again). One
+    ``vault.import`` audit record holds the counts (never values); each updated account
+    gets its own ``account.update`` record.
     """
     require_perm(actor, Perm.IMPORT)
-    fmt_label = fmt if fmt in FORMATS else "unknown"
-    parsed = import_parse(data=data, fmt=fmt)
-    report = ImportReport(format=fmt, rows=parsed.rows, problems=parsed.problems)
+    if mode not in MODES:
+        raise ValidationFailed(
+            f"unknown import mode {mode[:40]!r}; use one of: " + ", ".join(MODES),
+            field="mode",
+            problem="choice",
+        )
+    parsed = import_parse(data=data, fmt=fmt, password=password, progress=progress)
+    fmt_label = parsed.fmt if parsed.fmt in FORMATS else "unknown"
+    report = ImportReport(format=fmt_label, mode=mode, rows=parsed.rows, problems=parsed.problems)
     if parsed.problems:
         audit_record(
             actor=actor,
-            action="vault.import",
+            action=AuditAction.VAULT_IMPORT,
             object_type="import",
             client_ip=client_ip,
             outcome="failure",
             details={
                 "format": fmt_label,
+                "mode": mode,
                 "bytes": len(data),
                 "rows": parsed.rows,
                 "problems": len(parsed.problems),
             },
         )
-        logger.info("import by user %s refused: %d problems", actor.pk, len(parsed.problems))
+        logger.info("import by user %s refused: %d problem(s)", actor.pk, len(parsed.problems))
         return report
 
-    through = ResourceGroup.resources.through
+    notes_skipped: list[ImportNote] = list(parsed.skipped)
+    notes_updated: list[ImportNote] = []
     with transaction.atomic():
-        # Resources: one per (name, url), in file order.
-        resources: dict[tuple[str, str], Resource] = {}
-        for entry in parsed.entries:
-            key = (entry.name, entry.url)
-            resource = resources.get(key)
-            if resource is None:
-                resources[key] = Resource(
-                    owner=actor,
-                    name=entry.name,
-                    url=entry.url,
-                    custom_fields=dict(entry.custom_fields),
-                    **entry.resource,
-                )
-            else:
-                for cf_name, cf_value in entry.custom_fields.items():
-                    resource.custom_fields.setdefault(cf_name, cf_value)
-
-        group_names = sorted({g for entry in parsed.entries for g in entry.groups})
+        plan = _import_plan(actor=actor, entries=parsed.entries, mode=mode)
+        notes_skipped += plan.skipped
+        through = ResourceGroup.resources.through
+        group_names = sorted({g for entry, _ in plan.placed for g in entry.groups})
         existing_groups = {
             g.name: g for g in ResourceGroup.objects.filter(owner=actor, name__in=group_names)
         }
@@ -808,53 +868,234 @@ def import_csv(*, actor: User, data: bytes, fmt: str, client_ip: str | None = No
         ]
         groups = {**existing_groups, **{g.name: g for g in new_groups}}
 
+        ticker = progress("writing", len(plan.placed))
         accounts: list[Account] = []
         memberships: set[tuple[Any, Any]] = set()
-        for entry in parsed.entries:
-            resource = resources[(entry.name, entry.url)]
+        for entry, resource in plan.placed:
+            for name in entry.groups:
+                memberships.add((groups[name].pk, resource.pk))
+            if entry in plan.updates:
+                continue
             account = Account(resource=resource, username=entry.username)
             seal_into(account, "password", entry.password or None)
             seal_into(account, "notes", entry.notes or None)
             seal_into(account, "totp_seed", entry.totp_seed)
             account.password_changed_at = timezone.now() if entry.password else None
             accounts.append(account)
-            for name in entry.groups:
-                memberships.add((groups[name].pk, resource.pk))
+            ticker.update()
+        updated_accounts = _import_updates(
+            actor=actor,
+            plan=plan,
+            client_ip=client_ip,
+            notes_updated=notes_updated,
+            notes_skipped=notes_skipped,
+            ticker=ticker,
+        )
+        ticker.close()
 
-        report.resources_created = len(resources)
+        report.resources_created = len(plan.new_resources)
         report.accounts_created = len(accounts)
+        report.accounts_updated = updated_accounts
         report.resource_groups_created = len(new_groups)
+        report.skipped_count = len(notes_skipped)
+        report.updated_count = len(notes_updated)
+        report.skipped = notes_skipped[:MAX_NOTES]
+        report.updated = notes_updated[:MAX_NOTES]
         audit_record(
             actor=actor,
-            action="vault.import",
+            action=AuditAction.VAULT_IMPORT,
             object_type="import",
             client_ip=client_ip,
             details={
-                "format": fmt,
+                "format": fmt_label,
+                "mode": mode,
                 "bytes": len(data),
                 "rows": parsed.rows,
                 "resources": report.resources_created,
                 "accounts": report.accounts_created,
+                "accounts_updated": report.accounts_updated,
+                "skipped": report.skipped_count,
                 "resource_groups_created": report.resource_groups_created,
             },
         )
         ResourceGroup.objects.bulk_create(new_groups, batch_size=500)
-        Resource.objects.bulk_create(list(resources.values()), batch_size=500)
+        Resource.objects.bulk_create(plan.new_resources, batch_size=500)
         Account.objects.bulk_create(accounts, batch_size=500)
+        already = set(
+            through.objects.filter(
+                resource_id__in=[r for _, r in memberships if r in plan.existing_ids],
+            ).values_list("resourcegroup_id", "resource_id")
+        )
         through.objects.bulk_create(
-            [through(resourcegroup_id=g, resource_id=r) for g, r in sorted(memberships)],
+            [
+                through(resourcegroup_id=g, resource_id=r)
+                for g, r in sorted(memberships)
+                if (g, r) not in already
+            ],
             batch_size=500,
         )
         scope_changed(
             cause="vault.import",
             user_ids=[actor.pk],
+            resource_ids=sorted(plan.touched_existing),
             resource_group_ids=[g.pk for g in existing_groups.values()],
         )
     report.ok = True
     logger.info(
-        "import by user %s: %d resources, %d accounts",
+        "import by user %s: %d resources, %d accounts, %d updated, %d skipped",
         actor.pk,
         report.resources_created,
         report.accounts_created,
+        report.accounts_updated,
+        report.skipped_count,
     )
     return report
+
+
+@dataclass
+class _ImportPlan:
+    """Where each entry of a file goes: ``placed`` pairs an entry with its resource (new or
+    existing); ``updates`` maps an entry to the existing accounts it updates."""
+
+    placed: list[tuple[ImportEntry, Resource]]
+    new_resources: list[Resource]
+    updates: dict[ImportEntry, list[Any]]
+    skipped: list[ImportNote]
+    existing_ids: set[Any]
+    touched_existing: set[Any]
+
+
+def _entry_note(entry: ImportEntry, reason: str) -> ImportNote:
+    label = f"{entry.name} / {entry.username}" if entry.username else entry.name
+    return ImportNote(entry.row, entry.item, label[:120], reason)
+
+
+def _import_plan(*, actor: User, entries: list[ImportEntry], mode: str) -> _ImportPlan:
+    """Match entries against the importer's own resources (name and URL) and their
+    accounts (username), and against earlier entries of the file."""
+    plan = _ImportPlan([], [], {}, [], set(), set())
+    existing: dict[tuple[str, str], Resource] = {}
+    owned_accounts: dict[tuple[Any, str], list[Any]] = {}
+    if mode != "duplicate":
+        # The oldest resource of a name and URL takes new accounts; accounts are matched on
+        # every resource of that name and URL (earlier imports may have duplicated them).
+        same_key: dict[tuple[str, str], list[Any]] = {}
+        for resource in Resource.objects.filter(owner=actor).order_by("created_at", "pk"):
+            key = (resource.name, resource.url)
+            existing.setdefault(key, resource)
+            same_key.setdefault(key, []).append(resource.pk)
+        plan.existing_ids = {r for ids in same_key.values() for r in ids}
+        by_resource: dict[Any, tuple[str, str]] = {
+            pk: key for key, ids in same_key.items() for pk in ids
+        }
+        for pk, resource_id, username in Account.objects.filter(resource__owner=actor).values_list(
+            "pk", "resource_id", "username"
+        ):
+            owned_accounts.setdefault((by_resource[resource_id], username), []).append(pk)
+    created: dict[tuple[str, str], Resource] = {}
+    first_row: dict[tuple[str, str, str], ImportEntry] = {}
+    for entry in entries:
+        key = (entry.name, entry.url)
+        if mode != "duplicate":
+            earlier = first_row.setdefault((*key, entry.username), entry)
+            if earlier is not entry:
+                where = f"row {earlier.row}" if earlier.item is None else earlier.item
+                plan.skipped.append(
+                    _entry_note(entry, f"same resource and username as {where} of this file")
+                )
+                continue
+            matches = owned_accounts.get((key, entry.username))
+            if matches:
+                if mode == "skip":
+                    plan.skipped.append(
+                        _entry_note(entry, "already in the vault (same resource and username)")
+                    )
+                    continue
+                plan.updates[entry] = matches
+                plan.placed.append((entry, existing[key]))
+                continue
+            if key in existing:
+                plan.placed.append((entry, existing[key]))
+                plan.touched_existing.add(existing[key].pk)
+                continue
+        made = created.get(key)
+        if made is None:
+            resource = created[key] = Resource(
+                owner=actor,
+                name=entry.name,
+                url=entry.url,
+                custom_fields=dict(entry.custom_fields),
+                **entry.resource,
+            )
+            plan.new_resources.append(resource)
+        else:
+            resource = made
+            for cf_name, cf_value in entry.custom_fields.items():
+                resource.custom_fields.setdefault(cf_name, cf_value)
+        plan.placed.append((entry, resource))
+    return plan
+
+
+def _import_updates(
+    *,
+    actor: User,
+    plan: _ImportPlan,
+    client_ip: str | None,
+    notes_updated: list[ImportNote],
+    notes_skipped: list[ImportNote],
+    ticker: Ticker,
+) -> int:
+    """Apply ``update`` mode: each matched account takes the entry's password, notes and
+    TOTP seed; the old password goes to its history, as when a person edits it."""
+    updated = 0
+    histories: list[PasswordHistory] = []
+    for entry, account_ids in plan.updates.items():
+        changed_any: set[str] = set()
+        for account in (
+            Account.objects.select_for_update()
+            .select_related("resource")
+            .filter(pk__in=account_ids)
+        ):
+            changed: list[str] = []
+            old = unseal(account, "password")
+            if (old or "") != entry.password:
+                if old:
+                    history = PasswordHistory(account=account, changed_by=actor)
+                    seal_into(history, "password", old)
+                    histories.append(history)
+                seal_into(account, "password", entry.password or None)
+                account.password_changed_at = timezone.now()
+                changed.append("password")
+            if (unseal(account, "notes") or "") != entry.notes:
+                seal_into(account, "notes", entry.notes or None)
+                changed.append("notes")
+            if (unseal(account, "totp_seed") or None) != entry.totp_seed:
+                seal_into(account, "totp_seed", entry.totp_seed)
+                changed.append("totp_seed")
+            if not changed:
+                continue
+            audit_record(
+                actor=actor,
+                action=AuditAction.ACCOUNT_UPDATE,
+                object_type="account",
+                object_id=str(account.pk),
+                object_name=_account_label(account),
+                client_ip=client_ip,
+                details={
+                    "resource_id": str(account.resource_id),
+                    "fields": changed,
+                    "via": "import",
+                },
+            )
+            account.save(update_fields=[*_columns(changed), "updated_at"])
+            plan.touched_existing.add(account.resource_id)
+            changed_any.update(changed)
+            updated += 1
+        ticker.update()
+        if changed_any:
+            order = [f for f in ("password", "notes", "totp_seed") if f in changed_any]
+            notes_updated.append(_entry_note(entry, "updated: " + ", ".join(order)))
+        else:
+            notes_skipped.append(_entry_note(entry, "already up to date in the vault"))
+    PasswordHistory.objects.bulk_create(histories, batch_size=500)
+    return updated

@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pyotp
 
 from strongroom.core.errors import ValidationFailed
+from strongroom.core.validation import text_clean
 
 # Column limits (characters). CharField limits come from vault.models; TextField and sealed
 # values have no column limit, so these are the product's limits.
@@ -49,32 +50,6 @@ MAX_CUSTOM_FIELD_VALUE = 16_384
 MAX_TOTP_SEED = 2_000
 
 _BASE32_RE = re.compile(r"^[A-Z2-7]+=*$")
-
-
-def text_clean(field: str, value: Any, *, max_length: int, required: bool = False) -> str:
-    """Return ``value`` unchanged if it is acceptable text for ``field``; raise otherwise."""
-    if not isinstance(value, str):
-        raise ValidationFailed(f"{field} must be text", field=field)
-    if "\x00" in value:
-        raise ValidationFailed(
-            f"{field} must not contain NUL characters (U+0000)", field=field, problem="nul"
-        )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValidationFailed(
-            f"{field} is not valid Unicode (unpaired surrogate)", field=field, problem="unicode"
-        ) from exc
-    if len(value) > max_length:
-        raise ValidationFailed(
-            f"{field} is {len(value)} characters long; at most {max_length} are allowed",
-            field=field,
-            problem="too_long",
-            max_length=max_length,
-        )
-    if required and not value.strip():
-        raise ValidationFailed(f"{field} is required", field=field, problem="required")
-    return value
 
 
 def custom_fields_clean(value: Any, *, field: str = "custom_fields") -> dict[str, str]:
@@ -196,3 +171,6 @@ def reason_clean(value: Any, *, required: bool) -> str:
             problem="required",
         )
     return reason
+
+
+__all__ = ["text_clean"]  # re-exported: vault code calls v.text_clean

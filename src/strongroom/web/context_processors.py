@@ -13,6 +13,7 @@ from django.urls import NoReverseMatch, reverse
 from strongroom.accounts.permissions import Perm, has_perm
 
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+TOAST_FADE_MS = 6000
 
 
 @dataclass(frozen=True)
@@ -30,16 +31,20 @@ MAIN_NAV: tuple[NavEntry, ...] = (
     NavEntry("Resource groups", "vault:resource_group_list"),
     NavEntry("Import", "vault:import", Perm.IMPORT),
     NavEntry("Export", "exports:menu"),
+    NavEntry("Health", "health:index"),
     NavEntry("Cloud storage", "storage:connections"),
 )
 ADMIN_NAV: tuple[NavEntry, ...] = (
     NavEntry("Users", "accounts:user_list", Perm.USERS_MANAGE),
     NavEntry("User groups", "accounts:group_list", Perm.GROUPS_MANAGE),
     NavEntry("Roles", "accounts:roles", Perm.USERS_MANAGE),
-    NavEntry("General settings", "core:settings", Perm.SETTINGS_MANAGE),
+    NavEntry("General settings", "accounts:settings", Perm.SETTINGS_MANAGE),
+    NavEntry("Directory", "directory:admin", Perm.SETTINGS_MANAGE),
     # Slot for the export / offline-access policy page of the exports app.
     NavEntry("Export / Offline Access", "exports:settings", Perm.SETTINGS_MANAGE),
     NavEntry("Cloud Storage", "storage:admin", Perm.SETTINGS_MANAGE),
+    NavEntry("Email", "notifications:email_settings", Perm.SETTINGS_MANAGE),
+    NavEntry("Offline exposure", "exposure:index", Perm.USERS_MANAGE),
     NavEntry("Audit trail", "audit:list", Perm.AUDIT_READ),
 )
 
@@ -100,5 +105,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         notifications_read_all_url=reverse("notifications:read_all"),
         # The page script puts a notification's ID in place of the zero UUID.
         notifications_read_url=reverse("notifications:read", args=[ZERO_UUID]),
+        # How long a success or info toast stays before it fades into the bell (web-ui.md).
+        toast_fade_ms=int(getattr(settings, "STRONGROOM_TOAST_FADE_MS", TOAST_FADE_MS)),
     )
     return context

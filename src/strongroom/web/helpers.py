@@ -1,5 +1,5 @@
-"""Small pieces every app's pages share: permission gates, turning typed service errors
-into form errors, safe redirects after sign-in, pagination."""
+"""Small pieces every app's pages share: permission gates, sentences, safe redirects after
+sign-in, pagination. Typed service errors on forms and as JSON: ``web/errors.py``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Page, Paginator
@@ -16,7 +15,7 @@ from django.http import HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from strongroom.accounts.permissions import Perm, has_perm
-from strongroom.core.errors import AppError, Throttled
+from strongroom.core.errors import Throttled
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -62,24 +61,6 @@ def throttle_message(exc: Throttled) -> str:
         "Too many failed attempts for this account or from this address. "
         f"Try again in {wait_text(retry_after)}."
     )
-
-
-def apply_error(form: forms.Form, exc: AppError, *, fields: dict[str, str] | None = None) -> None:
-    """Show a service error on the form field it names (or on the whole form)."""
-    if isinstance(exc, Throttled):
-        form.add_error(None, throttle_message(exc))
-        return
-    field = exc.details.get("field")
-    if isinstance(field, str):
-        field = (fields or {}).get(field, field)
-    problems = exc.details.get("problems")
-    message = sentence(exc.message)
-    if isinstance(problems, list) and problems:
-        message = " ".join(sentence(str(problem)) for problem in problems)
-    if isinstance(field, str) and field in form.fields:
-        form.add_error(field, message)
-    else:
-        form.add_error(None, message)
 
 
 def safe_next(request: HttpRequest, default: str = "/") -> str:

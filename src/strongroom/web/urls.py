@@ -13,7 +13,7 @@ urlpatterns = [
     # /healthz and /readyz are answered by core.middleware.HealthProbeMiddleware.
     path("favicon.ico", RedirectView.as_view(url=static("web/favicon.svg"), permanent=True)),
     path("", include("strongroom.accounts.urls")),
-    path("admin/settings/", include("strongroom.core.urls")),
     path("audit/", include("strongroom.audit.urls")),
+    path("admin/directory/", include("strongroom.directory.urls")),
     path("notifications/", include("strongroom.notifications.urls")),
 ]

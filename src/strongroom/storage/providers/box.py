@@ -18,12 +18,11 @@
   ``credentials_lock`` (a database row lock, shared by every process), re-reads the stored
   tokens there (another job may have refreshed already: its token is used), and stores the
   new pair through ``on_credentials_changed`` BEFORE it is used.
-- Network: one ``requests.Session`` per provider instance with ``trust_env=False``,
-  ``verify`` = settings.PROVIDER_CA_BUNDLE added to certifi's store (or the default),
-  proxies from the admin's proxy, and a send guard that refuses any request (redirects
-  included) to a host other than the configured Box API, upload and OAuth hosts. The SDK's
-  own retries are off (``_NoRetries``): the sync jobs decide, except that a 401 is answered
-  by one refresh and one repeat of the request.
+- Network: the kit's guarded session (``storage.http``) per provider instance: only the
+  configured Box API, upload and OAuth origins (redirects included), certifi plus
+  ``settings.PROVIDER_CA_BUNDLE``, the admin's proxy. The SDK's own retries are off
+  (``NoRetries``): the sync jobs decide, except that a 401 is answered by one refresh
+  (the kit's ``OAuthTokens``) and one repeat of the request.
 - Errors are classified at the edge (``_classify``); messages never hold a token or the
   client secret (the SDK's error text, which includes request headers, is never shown).
 """
@@ -34,28 +33,15 @@ import hashlib
 import io
 import logging
 import re
-import threading
 import time
-from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
-from strongroom.core.errors import ValidationFailed
-from strongroom.storage import net
-from strongroom.storage.base import (
-    ObjectInfo,
-    Provider,
-    ProxyConfig,
-    StorageAuthError,
-    StorageError,
-    StorageNotFound,
-    StoragePermanentError,
-    StoragePermissionError,
-    StorageTransientError,
-    TestResult,
-)
+from strongroom.storage import base, http, tokens
+from strongroom.storage.base import ConfigField, ObjectInfo
 from strongroom.storage.names import check_object_name
 from strongroom.storage.registry import register
+from strongroom.storage.tokens import OAuthTokens
 
 logger = logging.getLogger(__name__)
 
@@ -77,50 +63,9 @@ def _urls() -> tuple[str, str, str]:
     return settings.BOX_API_URL, settings.BOX_UPLOAD_URL, settings.BOX_AUTHORIZE_URL
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-_CA_LOCK = threading.Lock()
-
-
-def _verify_setting() -> str | bool:
-    """certifi's store plus settings.PROVIDER_CA_BUNDLE (a combined file, cached by the
-    bundle's content digest), or True (requests' default store)."""
-    from django.conf import settings
-
-    bundle = settings.PROVIDER_CA_BUNDLE
-    if not bundle:
-        return True
-    import tempfile
-
-    import certifi
-
-    extra = Path(bundle).read_bytes()
-    digest = hashlib.sha256(extra).hexdigest()[:16]
-    target = Path(tempfile.gettempdir()) / f"strongroom-ca-{digest}.pem"
-    with _CA_LOCK:
-        if not target.exists():
-            tmp = target.with_suffix(f".{threading.get_ident()}.tmp")
-            tmp.write_bytes(Path(certifi.where()).read_bytes() + b"\n" + extra)
-            tmp.replace(target)
-    return str(target)
-
-
 # ---------------------------------------------------------------------------------------
 # Error classification
 # ---------------------------------------------------------------------------------------
-
-
-def _retry_after(headers: dict[str, Any] | None) -> float | None:
-    for key, value in (headers or {}).items():
-        if str(key).lower() == "retry-after" and value not in (None, ""):
-            try:
-                return max(0.0, float(value))
-            except (TypeError, ValueError):
-                return None
-    return None
 
 
 def _api_error_parts(exc: Any) -> tuple[int, str, dict[str, Any], dict[str, Any]]:
@@ -133,69 +78,52 @@ def _api_error_parts(exc: Any) -> tuple[int, str, dict[str, Any], dict[str, Any]
     return int(info.status_code or 0), code, dict(info.headers or {}), context
 
 
-def _classify(exc: BaseException, *, where: str = "") -> StorageError:
-    """Map a box_sdk_gen / requests exception to a typed StorageError (secret-free)."""
-    import requests
+def _classify(exc: BaseException, *, where: str = "") -> base.StorageError:
+    """Map a box_sdk_gen / requests exception to a typed base.StorageError (secret-free)."""
     from box_sdk_gen.box.errors import BoxAPIError, BoxSDKError
 
-    if isinstance(exc, StorageError):
+    if isinstance(exc, base.StorageError):
         return exc
     if isinstance(exc, BoxAPIError):
         status, code, headers, _context = _api_error_parts(exc)
-        retry_after = _retry_after(headers)
         if status == 407:
-            return StoragePermanentError("the proxy refused the credentials (HTTP 407)")
+            return base.StoragePermanentError("the proxy refused the credentials (HTTP 407)")
         if code == "invalid_client":
-            return StoragePermanentError(
+            return base.StoragePermanentError(
                 "Box refused the app's client ID or secret: ask the administrator to check them"
             )
         if status == 401 or code in {"invalid_grant", "invalid_token", "unauthorized"}:
-            return StorageAuthError(
+            return base.StorageAuthError(
                 "Box no longer accepts this authorisation: reconnect Box on the Cloud storage page"
             )
         if status == 429 or status >= 500:
-            msg = f"Box is unavailable or throttling (HTTP {status})"
-            if retry_after is not None:
-                msg += f"; retry after {retry_after:g} s"
-            return StorageTransientError(msg, retry_after=retry_after)
+            return http.unavailable(status, "Box", headers=headers)
         if status == 403:
-            return StoragePermissionError(
+            return base.StoragePermissionError(
                 "access denied: the Box app or account may not use the Strongroom folder"
                 + (f" ({code})" if code else "")
             )
         if status == 404:
-            return StorageNotFound(f"not found in Box: {where or 'the folder'}")
+            return base.StorageNotFound(f"not found in Box: {where or 'the folder'}")
         if status == 412:
-            return StorageTransientError(
+            return base.StorageTransientError(
                 f"upload verification failed for {where or 'the file'}: Box rejected the "
                 "content digest (precondition failed)"
             )
-        return StoragePermanentError(f"Box refused the request (HTTP {status} {code})".strip())
+        return base.StoragePermanentError(f"Box refused the request (HTTP {status} {code})".strip())
     if isinstance(exc, BoxSDKError):
-        inner = exc.error
-        if isinstance(inner, requests.exceptions.SSLError):
-            if net.tls_connection_cut(inner):
-                return StorageTransientError("the TLS connection to Box was cut")
-            return StoragePermanentError("Box unreachable: TLS verification failed")
-        if isinstance(inner, requests.exceptions.ProxyError):
-            return StorageTransientError("Box unreachable: the proxy refused the connection")
-        if isinstance(inner, requests.exceptions.Timeout):
-            return StorageTransientError("Box unreachable: the request timed out")
-        if isinstance(inner, requests.exceptions.RequestException):
-            return StorageTransientError("the connection to Box was reset")
-        return StoragePermanentError("Box request failed (SDK error)")
-    if isinstance(exc, requests.exceptions.SSLError):
-        if net.tls_connection_cut(exc):
-            return StorageTransientError("the TLS connection to Box was cut")
-        return StoragePermanentError("Box unreachable: TLS verification failed")
-    if isinstance(exc, (requests.exceptions.RequestException, ConnectionError, TimeoutError)):
-        return StorageTransientError("the connection to Box was reset")
+        inner = exc.error if isinstance(exc.error, BaseException) else None
+        network = http.transport_error(inner, "Box") if inner is not None else None
+        return network or base.StoragePermanentError("Box request failed (SDK error)")
+    network = http.transport_error(exc, "Box")
+    if network is not None:
+        return network
     if isinstance(exc, AssertionError):
-        return StorageTransientError(
+        return base.StorageTransientError(
             f"upload verification failed for {where or 'the file'}: Box reported parts that "
             "differ from what was sent"
         )
-    return StoragePermanentError(f"Box request failed ({type(exc).__name__})")
+    return base.StoragePermanentError(f"Box request failed ({type(exc).__name__})")
 
 
 def _conflict_id(exc: Any, kind: str) -> str | None:
@@ -217,32 +145,7 @@ def _conflict_id(exc: Any, kind: str) -> str | None:
 # ---------------------------------------------------------------------------------------
 
 
-def _guarded_session(allowed: set[str], proxy: ProxyConfig | None) -> Any:
-    import requests
-
-    class GuardedSession(requests.Session):
-        """Refuses any request (a redirect included) to a host other than Box's."""
-
-        def send(self, request: Any, **kwargs: Any) -> Any:
-            if _origin(str(request.url)) not in allowed:
-                raise StoragePermanentError("refused a request to a host other than Box's")
-            return super().send(request, **kwargs)
-
-        def get_redirect_target(self, resp: Any) -> str | None:
-            target = super().get_redirect_target(resp)
-            if target and urlsplit(target).netloc and _origin(target) not in allowed:
-                raise StoragePermanentError("refused a redirect to a host other than Box's")
-            return target
-
-    session = GuardedSession()
-    session.trust_env = False  # REQUESTS_CA_BUNDLE / HTTPS_PROXY of the machine: not ours
-    session.verify = _verify_setting()
-    if proxy is not None:
-        session.proxies = {"http": proxy.url(), "https": proxy.url()}
-    return session
-
-
-def _network_session(proxy: ProxyConfig | None, timeout: float) -> Any:
+def _network_session(proxy: base.ProxyConfig | None, timeout: float) -> Any:
     from box_sdk_gen.networking.base_urls import BaseUrls
     from box_sdk_gen.networking.box_network_client import BoxNetworkClient
     from box_sdk_gen.networking.network import NetworkSession
@@ -270,10 +173,11 @@ def _network_session(proxy: ProxyConfig | None, timeout: float) -> Any:
             return 0.0
 
     api, upload, authorize = _urls()
-    allowed = {_origin(api), _origin(upload), _origin(authorize)}
+    origins = http.Origins([api, upload, authorize], service="Box")
+    session = http.guarded_session(origins, proxy=proxy, timeout=timeout, follow_redirects=True)
     ms = int(timeout * 1000)
     return NetworkSession(
-        network_client=BoxNetworkClient(requests_session=_guarded_session(allowed, proxy)),
+        network_client=BoxNetworkClient(requests_session=session),
         retry_strategy=NoRetries(),
         base_urls=BaseUrls(
             base_url=api,
@@ -286,7 +190,7 @@ def _network_session(proxy: ProxyConfig | None, timeout: float) -> Any:
 
 def _tokens_from(token: Any) -> dict[str, Any]:
     if not token.access_token or not token.refresh_token:
-        raise StorageAuthError("Box returned no tokens: authorise again")
+        raise base.StorageAuthError("Box returned no tokens: authorise again")
     return {
         "access_token": token.access_token,
         "refresh_token": token.refresh_token,
@@ -311,14 +215,14 @@ def _request_tokens(
         token = manager.request_access_token(
             kind, client_id=client_id, client_secret=client_secret, **grant
         )
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  any SDK or transport error, classified at the edge
         from box_sdk_gen.box.errors import BoxAPIError
 
         if isinstance(exc, BoxAPIError):
             status, code, _h, _c = _api_error_parts(exc)
             if code == "invalid_grant" or (status in {400, 401} and code != "invalid_client"):
                 what = "refresh token" if "refresh_token" in grant else "authorisation code"
-                raise StorageAuthError(
+                raise base.StorageAuthError(
                     f"Box refused the {what} (expired, already used or revoked): "
                     "authorise Box again"
                 ) from None
@@ -333,13 +237,7 @@ class _NameInUse(Exception):
 
 
 def _app_credentials(admin_secret: dict[str, Any]) -> tuple[str, str]:
-    client_id = str(admin_secret.get("client_id") or "")
-    client_secret = str(admin_secret.get("client_secret") or "")
-    if not client_id or not client_secret:
-        raise StoragePermanentError(
-            "the administrator has not entered the Box app's client ID and secret"
-        )
-    return client_id, client_secret
+    return tokens.stored_app(admin_secret, app="the Box app's")
 
 
 def _make_auth(provider: BoxProvider) -> Any:
@@ -351,13 +249,13 @@ def _make_auth(provider: BoxProvider) -> Any:
         (serialised in the database, stored before use)."""
 
         def retrieve_token(self, *, network_session: Any = None) -> Any:
-            return AccessToken(access_token=provider._valid_access_token())
+            return AccessToken(access_token=provider.tokens.access_token())
 
         def refresh_token(self, *, network_session: Any = None) -> Any:
-            return AccessToken(access_token=provider._refresh(provider._access_token_used))
+            return AccessToken(access_token=provider.tokens.refresh(provider._access_token_used))
 
         def retrieve_authorization_header(self, *, network_session: Any = None) -> str:
-            token = provider._valid_access_token()
+            token = provider.tokens.access_token()
             provider._access_token_used = token
             return "Bearer " + token
 
@@ -365,7 +263,7 @@ def _make_auth(provider: BoxProvider) -> Any:
             provider.revoke()
 
         def downscope_token(self, scopes: Any, **kwargs: Any) -> Any:
-            raise StoragePermanentError("downscoped tokens are not used")
+            raise base.StoragePermanentError("downscoped tokens are not used")
 
     return ProviderAuth()
 
@@ -375,11 +273,29 @@ def _make_auth(provider: BoxProvider) -> Any:
 # ---------------------------------------------------------------------------------------
 
 
-class BoxProvider(Provider):
+class BoxProvider(tokens.OAuthProvider):
     name: ClassVar[str] = "box"
     label: ClassVar[str] = "Box"
-    auth_kind: ClassVar[str] = "oauth"
-    oauth_flow: ClassVar[str] = "redirect"
+    order: ClassVar[int] = 40
+    fields: ClassVar[tuple[ConfigField, ...]] = (
+        ConfigField(
+            "client_id",
+            "Client ID",
+            level="admin",
+            secret=True,
+            required=False,
+            max_length=128,
+            help="Write-only. From the Box developer console (Configuration → OAuth 2.0 "
+            "Credentials). Leave both fields empty to keep the stored ones.",
+        ),
+        tokens.client_secret_field(),
+    )
+    token_service: ClassVar[str] = "Box"
+    threshold_name: ClassVar[str] = "the chunked upload threshold"
+    threshold_minimum: ClassVar[int] = BOX_CHUNK_THRESHOLD
+    threshold_refusal: ClassVar[str] = (
+        "Box accepts chunked uploads only for files of 20 MB (20971520 bytes) and more"
+    )
     oauth_pkce: ClassVar[bool] = False
     default_chunk_threshold: ClassVar[int] = BOX_CHUNK_THRESHOLD
 
@@ -388,98 +304,46 @@ class BoxProvider(Provider):
         self._sdk: Any = None
         self._session: Any = None
         self._folder: str | None = None
-        self._token_lock = threading.Lock()
         self._access_token_used = ""
+        self.tokens = OAuthTokens(
+            self,
+            request=lambda refresh_token: _request_tokens(
+                network_session=self._network(),
+                admin_secret=self.admin_secret,
+                refresh_token=refresh_token,
+            ),
+            margin=EXPIRY_MARGIN,
+            reauth="authorise Box again",
+        )
         #: Part sizes of the last chunked upload (tests and logs).
         self.last_parts: list[int] = []
 
     # -- configuration -------------------------------------------------------------------
 
     @classmethod
-    def validate_admin_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        out = {k: v for k, v in dict(config).items() if k in {"chunk_threshold", "timeout"}}
-        threshold = config.get("chunk_threshold")
-        if threshold not in (None, ""):
-            try:
-                value = int(threshold)
-            except (TypeError, ValueError):
-                raise ValidationFailed(
-                    "the chunked upload threshold must be a number of bytes",
-                    field="chunk_threshold",
-                ) from None
-            if value < BOX_CHUNK_THRESHOLD:
-                raise ValidationFailed(
-                    "Box accepts chunked uploads only for files of 20 MB (20971520 bytes) and more",
-                    field="chunk_threshold",
-                )
-            out["chunk_threshold"] = value
-        else:
-            out.pop("chunk_threshold", None)
-        return out
-
-    @classmethod
     def validate_admin_secret(cls, secret: dict[str, Any]) -> dict[str, Any]:
-        client_id = str(secret.get("client_id") or "").strip()
-        client_secret = str(secret.get("client_secret") or "").strip()
-        if not client_id:
-            raise ValidationFailed("the Box app's client ID is required", field="client_id")
-        if not CLIENT_ID_RE.match(client_id):
-            raise ValidationFailed(
-                "the client ID is the 32 letters and digits shown under OAuth 2.0 "
-                "Credentials in the Box developer console",
-                field="client_id",
-            )
-        if not client_secret:
-            raise ValidationFailed(
-                "the Box app's client secret is required (it is never shown again, so enter "
-                "it with the client ID)",
-                field="client_secret",
-            )
-        if not CLIENT_SECRET_RE.match(client_secret):
-            raise ValidationFailed(
-                "the client secret contains characters Box never uses", field="client_secret"
-            )
-        return {"client_id": client_id, "client_secret": client_secret}
+        return tokens.app_credentials(
+            secret,
+            id_pattern=CLIENT_ID_RE,
+            secret_pattern=CLIENT_SECRET_RE,
+            id_required="the Box app's client ID is required",
+            id_invalid="the client ID is the 32 letters and digits shown under OAuth 2.0 "
+            "Credentials in the Box developer console",
+            secret_required="the Box app's client secret is required (it is never shown "
+            "again, so enter it with the client ID)",
+            secret_invalid="the client secret contains characters Box never uses",
+        )
 
     @classmethod
-    def validate_config(
-        cls, config: dict[str, Any], credentials: dict[str, Any], admin_config: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        creds: dict[str, Any] = {
-            str(k): credentials[k]
-            for k in ("access_token", "refresh_token", "expires_at", "token_type")
-            if k in credentials
-        }
-        if not creds.get("access_token") or not creds.get("refresh_token"):
-            raise ValidationFailed("authorise Box first (no tokens)", field="code")
-        return {}, creds
-
-    @classmethod
-    def test_connection(
-        cls, *, admin_config: dict[str, Any], proxy: ProxyConfig | None
-    ) -> TestResult:
-        api, upload, _authorize = _urls()
-        ca = _verify_setting()
-        ca_certs = ca if isinstance(ca, str) else None
-        for url in (api + "/2.0/users/me", upload.rstrip("/") + "/2.0/files/content"):
-            # The operator's URLs (STRONGROOM_BOX_*), never an admin's or user's input; an
-            # internal answer is still reported as stage only.
-            result = net.probe(cls.name, url, proxy=proxy, ca_certs=ca_certs, allow_internal=True)
-            if not result.ok:
-                return result
-        return result
+    def probe_urls(cls, admin_config: dict[str, Any]) -> tuple[str, ...]:
+        api, upload, _authorize = _urls()  # the operator's URLs (STRONGROOM_BOX_*)
+        return (api + "/2.0/users/me", upload.rstrip("/") + "/2.0/files/content")
 
     # -- OAuth ---------------------------------------------------------------------------
 
     @classmethod
     def oauth_authorize_url(
-        cls,
-        *,
-        admin_config: dict[str, Any],
-        admin_secret: dict[str, Any],
-        state: str,
-        code_challenge: str | None,
-        redirect_uri: str | None,
+        cls, *, admin_secret: dict[str, Any], state: str, redirect_uri: str | None, **_: Any
     ) -> str:
         client_id, _secret = _app_credentials(admin_secret)
         params = {"client_id": client_id, "response_type": "code", "state": state}
@@ -491,13 +355,11 @@ class BoxProvider(Provider):
     def oauth_exchange_code(
         cls,
         *,
-        admin_config: dict[str, Any],
         admin_secret: dict[str, Any],
-        proxy: ProxyConfig | None,
+        proxy: base.ProxyConfig | None,
         code: str,
-        code_verifier: str | None,
-        redirect_uri: str | None,
         timeout: float | None = None,
+        **_: Any,
     ) -> dict[str, Any]:
         session = _network_session(proxy, float(timeout or 30.0))
         return _request_tokens(network_session=session, admin_secret=admin_secret, code=code)
@@ -509,45 +371,6 @@ class BoxProvider(Provider):
             self._session = _network_session(self.proxy, self.timeout)
         return self._session
 
-    def _valid_access_token(self) -> str:
-        token = str(self.credentials.get("access_token") or "")
-        if not token:
-            raise StorageAuthError("the Box connection holds no token: authorise Box again")
-        expires_at = float(self.credentials.get("expires_at") or 0)
-        if expires_at and time.time() > expires_at - EXPIRY_MARGIN:
-            token = self._refresh(token)
-        return token
-
-    def _refresh(self, stale_access_token: str) -> str:
-        """A new access token; at most one refresh per stored refresh token across every
-        process: the refresh runs inside the connection's database lock, after re-reading
-        the stored tokens (another job may have refreshed already), and the new pair is
-        stored before it is returned."""
-        with self._token_lock, self.credentials_lock() as stored:
-            current = dict(stored) if isinstance(stored, dict) and stored else self.credentials
-            stored_access = str(current.get("access_token") or "")
-            expires_at = float(current.get("expires_at") or 0)
-            if (
-                stored_access
-                and stored_access != stale_access_token
-                and time.time() < expires_at - EXPIRY_MARGIN
-            ):
-                self.credentials = dict(current)  # another job refreshed: use its token
-                return stored_access
-            refresh_token = str(current.get("refresh_token") or "")
-            if not refresh_token:
-                raise StorageAuthError("the Box connection holds no refresh token")
-            new = _request_tokens(
-                network_session=self._network(),
-                admin_secret=self.admin_secret,
-                refresh_token=refresh_token,
-            )
-            if self.on_credentials_changed is not None:
-                self.on_credentials_changed(new)  # stored BEFORE use (single-use tokens)
-            self.credentials = new
-            logger.info("box: access token refreshed")
-            return str(new["access_token"])
-
     def _client(self) -> Any:
         if self._sdk is None:
             from box_sdk_gen.client import BoxClient
@@ -558,9 +381,9 @@ class BoxProvider(Provider):
     def _call(self, fn: Any, *args: Any, where: str = "", **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except StorageError:
+        except base.StorageError:
             raise
-        except Exception as exc:  # classified at the edge, never re-raised raw
+        except Exception as exc:  # noqa: BLE001  any SDK or transport error, classified at the edge
             raise _classify(exc, where=where) from None
 
     # -- folder and file lookup ----------------------------------------------------------
@@ -607,9 +430,9 @@ class BoxProvider(Provider):
                 if existing is None:
                     raise _classify(exc, where=FOLDER_NAME) from None
                 self._folder = existing  # created meanwhile (another job)
-            except StorageError:
+            except base.StorageError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  any SDK or transport error, classified at the edge
                 raise _classify(exc, where=FOLDER_NAME) from None
         return self._folder
 
@@ -659,7 +482,7 @@ class BoxProvider(Provider):
         info = self._info(name, entry)
         self.verify_landed(info, data, sha1)
         if info.content_hash is None:
-            raise StorageTransientError(
+            raise base.StorageTransientError(
                 f"upload verification failed for {info.location}: Box reported no SHA-1"
             )
         logger.info("box: stored %d bytes at %s", len(data), info.location)
@@ -693,9 +516,9 @@ class BoxProvider(Provider):
                 existing = _conflict_id(exc, "file")
                 if existing is None:
                     raise _classify(exc, where=where) from None
-            except StorageError:
+            except base.StorageError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  any SDK or transport error, classified at the edge
                 raise _classify(exc, where=where) from None
         files = self._call(
             uploads.upload_file_version,
@@ -745,9 +568,9 @@ class BoxProvider(Provider):
                 file_name=name,
                 where=where,
             )
-        except StorageError:
+        except base.StorageError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  any SDK or transport error, classified at the edge
             raise _classify(exc, where=where) from None
         endpoints = session.session_endpoints
         part_size = int(session.part_size)
@@ -774,7 +597,7 @@ class BoxProvider(Provider):
                     or str(part.sha_1 or "").lower()
                     != hashlib.sha1(chunk, usedforsecurity=False).hexdigest()
                 ):
-                    raise StorageTransientError(
+                    raise base.StorageTransientError(
                         f"upload verification failed for {where}: Box stored part at "
                         f"offset {offset} differently"
                     )
@@ -796,12 +619,12 @@ class BoxProvider(Provider):
                 if conflict is not None and existing is None:
                     raise _NameInUse(conflict) from None
                 raise _classify(exc, where=where) from None
-            except StorageError:
+            except base.StorageError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  any SDK or transport error, classified at the edge
                 raise _classify(exc, where=where) from None
             if result is None or not result.entries:
-                raise StorageTransientError(
+                raise base.StorageTransientError(
                     f"Box is still processing the upload of {where}; retry later"
                 )
             committed = True
@@ -815,14 +638,14 @@ class BoxProvider(Provider):
             return
         try:
             self._client().chunked_uploads.delete_file_upload_session_by_url(url)
-        except Exception as exc:  # best effort: Box expires abandoned sessions anyway
+        except Exception as exc:  # noqa: BLE001  best effort: Box expires abandoned sessions anyway
             logger.info("box: upload session not aborted (%s)", _classify(exc).code)
 
     def stat(self, name: str) -> ObjectInfo:
         name = check_object_name(name)
         file_id = self._file_id(name)
         if file_id is None:
-            raise StorageNotFound(f"not found in Box: {self.location(name)}")
+            raise base.StorageNotFound(f"not found in Box: {self.location(name)}")
         entry = self._call(
             self._client().files.get_file_by_id,
             file_id,
@@ -838,28 +661,29 @@ class BoxProvider(Provider):
             return
         try:
             self._call(self._client().files.delete_file_by_id, file_id, where=self.location(name))
-        except StorageNotFound:
+        except base.StorageNotFound:
             return
 
     def revoke(self) -> None:
         """Revoke the tokens at Box (disconnect). Revoking either token ends the grant."""
         from box_sdk_gen.managers.authorization import AuthorizationManager
 
-        token = str(self.credentials.get("refresh_token") or "") or str(
-            self.credentials.get("access_token") or ""
-        )
-        if not token:
-            return
-        client_id, client_secret = _app_credentials(self.admin_secret)
-        manager = AuthorizationManager(network_session=self._network())
-        self._call(
-            manager.revoke_access_token,
-            client_id=client_id,
-            client_secret=client_secret,
-            token=token,
-            where="the revoke endpoint",
-        )
-        logger.info("box: tokens revoked")
+        def send(credentials: dict[str, Any]) -> None:
+            token = str(credentials.get("refresh_token") or credentials.get("access_token") or "")
+            if not token:
+                return
+            client_id, client_secret = _app_credentials(self.admin_secret)
+            manager = AuthorizationManager(network_session=self._network())
+            self._call(
+                manager.revoke_access_token,
+                client_id=client_id,
+                client_secret=client_secret,
+                token=token,
+                where="the revoke endpoint",
+            )
+            logger.info("box: tokens revoked")
+
+        self.tokens.revoke(send)
 
 
 register(BoxProvider)

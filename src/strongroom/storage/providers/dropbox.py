@@ -21,9 +21,9 @@ OAuth flow (PKCE, offline refresh token; no app secret).
   ``chunk_threshold`` bytes.
 - Verification: the size and Dropbox's ``content_hash`` (SHA-256 of the SHA-256s of 4 MiB
   blocks) of what was sent against the metadata Dropbox returns.
-- HTTP: our own requests session (``trust_env=False``; ``verify`` is
-  ``settings.PROVIDER_CA_BUNDLE`` or the default CA store; the admin's proxy); requests go
-  only to the SDK's API and content hosts, and redirects are never followed.
+- HTTP: the kit's guarded session (``storage.http``: ``trust_env=False``, certifi plus
+  ``settings.PROVIDER_CA_BUNDLE``, the admin's proxy); requests go only to the SDK's API and
+  content hosts, and redirects are never followed. Tokens: the kit's ``OAuthTokens``.
 - Host names come from the SDK (``dropbox.session``), which reads ``DROPBOX_API_HOST``,
   ``DROPBOX_API_CONTENT_HOST`` and ``DROPBOX_WEB_HOST`` once at import (the tests point them at
   a local stand-in; production leaves them unset).
@@ -35,26 +35,14 @@ import contextlib
 import hashlib
 import logging
 import re
-import time
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from strongroom.core.errors import ValidationFailed
-from strongroom.storage import net
-from strongroom.storage.base import (
-    ObjectInfo,
-    Provider,
-    ProxyConfig,
-    StorageAuthError,
-    StorageError,
-    StorageNotFound,
-    StoragePermanentError,
-    StoragePermissionError,
-    StorageTransientError,
-    TestResult,
-)
+from strongroom.storage import base, http, net
+from strongroom.storage.base import ConfigField, ObjectInfo, Provider
 from strongroom.storage.names import check_object_name
 from strongroom.storage.registry import register
+from strongroom.storage.tokens import OAuthTokens, TokenExpired, expires_at
 
 logger = logging.getLogger(__name__)
 
@@ -84,131 +72,62 @@ def _hosts() -> tuple[str, str, str]:
     return session.API_HOST, session.API_CONTENT_HOST, session.WEB_HOST
 
 
-class _ExpiredToken(Exception):
-    """Raised from inside the SDK when it would refresh the token itself."""
-
-
-class _Conflict(StoragePermanentError):
+class _Conflict(base.StoragePermanentError):
     """Something already exists at the path (create_folder of an existing folder)."""
 
 
-class _RefusedRequest(Exception):
-    """A request to a host other than Dropbox's, or a redirect."""
-
-
-def _session(proxy: ProxyConfig | None) -> Any:
-    """A requests session: no environment, our CA, the admin's proxy, Dropbox hosts only,
-    no redirects."""
-    import requests
-    from django.conf import settings
-
+def _session(proxy: base.ProxyConfig | None, timeout: float = 30.0) -> Any:
+    """The kit's guarded session: Dropbox's API and content hosts only, no redirects."""
     api, content, _web = _hosts()
-    allowed = {api.lower(), content.lower()}
-
-    class GuardedSession(requests.Session):
-        def send(self, request: Any, **kwargs: Any) -> Any:
-            parts = urlsplit(str(request.url))
-            netloc = (parts.netloc or "").lower()
-            if parts.scheme != "https" or netloc not in allowed:
-                raise _RefusedRequest("refused a request to a host other than Dropbox's")
-            kwargs["allow_redirects"] = False
-            response = super().send(request, **kwargs)
-            if response.is_redirect:
-                response.close()
-                raise _RefusedRequest("refused to follow a redirect from Dropbox")
-            return response
-
-    s = GuardedSession()
-    s.trust_env = False
-    s.verify = settings.PROVIDER_CA_BUNDLE or True
-    if proxy is not None:
-        s.proxies = {"https": proxy.url(), "http": proxy.url()}
-    return s
+    origins = http.Origins([f"https://{api}", f"https://{content}"], service="Dropbox")
+    return http.guarded_session(origins, proxy=proxy, timeout=timeout)
 
 
-def _retry_after(value: Any) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _network_error(exc: BaseException) -> StorageError | None:
-    """Classify requests' transport errors (never containing a token)."""
-    import requests
-
-    if isinstance(exc, _RefusedRequest):
-        return StoragePermanentError(str(exc))
-    if isinstance(exc, requests.exceptions.SSLError):
-        if net.tls_connection_cut(exc):
-            return StorageTransientError("the TLS connection to Dropbox was cut")
-        return StoragePermanentError("Dropbox unreachable: TLS verification failed")
-    if isinstance(exc, requests.exceptions.ProxyError):
-        return StorageTransientError("Dropbox unreachable: the proxy refused the connection")
-    if isinstance(exc, requests.exceptions.Timeout):
-        return StorageTransientError("Dropbox unreachable: the request timed out")
-    if isinstance(
-        exc, (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
-    ):
-        return StorageTransientError("the connection to Dropbox was reset")
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return StorageTransientError("the connection to Dropbox was reset")
-    return None
-
-
-def _classify(exc: BaseException, *, where: str = "") -> StorageError:
-    """Map a dropbox SDK / requests exception to a typed StorageError."""
+def _classify(exc: BaseException, *, where: str = "") -> base.StorageError:
+    """Map a dropbox SDK / requests exception to a typed base.StorageError."""
     from dropbox import exceptions as dbx
 
-    if isinstance(exc, StorageError):
+    if isinstance(exc, base.StorageError):
         return exc
     if isinstance(exc, dbx.RateLimitError):
-        retry_after = _retry_after(exc.backoff)
-        msg = "Dropbox is rate limiting (HTTP 429)"
-        if retry_after is not None:
-            msg += f"; retry after {retry_after:g} s"
-        return StorageTransientError(msg, retry_after=retry_after)
+        return http.unavailable(429, "Dropbox", headers={"Retry-After": exc.backoff})
     if isinstance(exc, dbx.InternalServerError):
-        return StorageTransientError(f"Dropbox is unavailable (HTTP {exc.status_code})")
+        return base.StorageTransientError(f"Dropbox is unavailable (HTTP {exc.status_code})")
     if isinstance(exc, dbx.AuthError):
         err = exc.error
         if err is not None and err.is_missing_scope():
-            return StoragePermissionError(
+            return base.StoragePermissionError(
                 "the Dropbox app lacks a permission (scope) Strongroom needs: the "
                 "administrator must enable files.content.write, files.metadata.read and "
                 "account_info.read, then " + REAUTH
             )
         if err is not None and err.is_user_suspended():
-            return StorageAuthError("the Dropbox account is suspended")
+            return base.StorageAuthError("the Dropbox account is suspended")
         if err is not None and err.is_expired_access_token():
-            return StorageAuthError("the Dropbox access token expired and could not be renewed")
-        return StorageAuthError("Dropbox no longer accepts the access token: " + REAUTH)
+            return base.StorageAuthError(
+                "the Dropbox access token expired and could not be renewed"
+            )
+        return base.StorageAuthError("Dropbox no longer accepts the access token: " + REAUTH)
     if isinstance(exc, dbx.BadInputError):
-        return StoragePermanentError("Dropbox refused the request as malformed (HTTP 400)")
+        return base.StoragePermanentError("Dropbox refused the request as malformed (HTTP 400)")
     if isinstance(exc, dbx.HttpError):
         status = int(exc.status_code or 0)
-        if status == 407:
-            return StoragePermanentError("the proxy refused the credentials (HTTP 407)")
-        if status >= 500 or status == 429:
-            return StorageTransientError(f"Dropbox is unavailable (HTTP {status})")
-        if status == 403:
-            return StoragePermissionError("Dropbox denied access (HTTP 403)")
-        return StoragePermanentError(f"Dropbox refused the request (HTTP {status})")
+        known = http.status_error(status, "Dropbox")
+        return known or base.StoragePermanentError(f"Dropbox refused the request (HTTP {status})")
     if isinstance(exc, dbx.ApiError):
         return _api_error(exc, where=where)
-    network = _network_error(exc)
-    if network is not None:
-        return network
-    return StoragePermanentError(f"Dropbox request failed ({type(exc).__name__})")
+    return http.transport_error(exc, "Dropbox") or base.StoragePermanentError(
+        f"Dropbox request failed ({type(exc).__name__})"
+    )
 
 
-def _api_error(exc: Any, *, where: str) -> StorageError:
+def _api_error(exc: Any, *, where: str) -> base.StorageError:
     """A route error (HTTP 409): the path does not exist, no space, an upload problem."""
     err = exc.error
     text = str(err)
     if "content_hash_mismatch" in text:
         # Dropbox hashed what arrived and it differs from what we sent: damaged in transit.
-        return StorageTransientError(
+        return base.StorageTransientError(
             f"upload verification failed for {where}: the bytes Dropbox received differ from "
             "what was sent (content_hash mismatch)"
         )
@@ -219,22 +138,22 @@ def _api_error(exc: Any, *, where: str) -> StorageError:
         or (type(err).__name__.startswith("UploadSession") and "path" not in text)
     ):
         # The upload session is gone, behind or ahead: the next attempt starts a new one.
-        return StorageTransientError(f"the upload of {where} to Dropbox was interrupted")
+        return base.StorageTransientError(f"the upload of {where} to Dropbox was interrupted")
     if "conflict" in text:
         return _Conflict(f"{where} already exists in the Dropbox app folder")
     if "not_found" in text:
-        return StorageNotFound(f"no such file in the Dropbox app folder: {where}")
+        return base.StorageNotFound(f"no such file in the Dropbox app folder: {where}")
     if "insufficient_space" in text:
-        return StoragePermanentError("the Dropbox account is out of space")
+        return base.StoragePermanentError("the Dropbox account is out of space")
     if "no_write_permission" in text or "disallowed_name" in text:
-        return StoragePermissionError(f"Dropbox does not allow writing {where}")
+        return base.StoragePermissionError(f"Dropbox does not allow writing {where}")
     if "too_many_write_operations" in text:
-        return StorageTransientError("Dropbox is busy with other writes to this folder")
+        return base.StorageTransientError("Dropbox is busy with other writes to this folder")
     tag = getattr(err, "_tag", None) or type(err).__name__
-    return StoragePermanentError(f"Dropbox refused the request for {where} ({tag})")
+    return base.StoragePermanentError(f"Dropbox refused the request for {where} ({tag})")
 
 
-def _oauth_http_error(response: Any) -> StorageError:
+def _oauth_http_error(response: Any) -> base.StorageError:
     """The token endpoint's answer to a refused code or refresh token."""
     status = int(getattr(response, "status_code", 0) or 0)
     try:
@@ -242,31 +161,39 @@ def _oauth_http_error(response: Any) -> StorageError:
     except ValueError:
         body = {}
     error = str(body.get("error") or "") if isinstance(body, dict) else ""
-    if status == 429:
-        return StorageTransientError(
-            "Dropbox is rate limiting (HTTP 429)",
-            retry_after=_retry_after(response.headers.get("Retry-After")),
-        )
-    if status >= 500:
-        return StorageTransientError(f"Dropbox is unavailable (HTTP {status})")
+    if status == 429 or status >= 500:
+        return http.unavailable(status, "Dropbox", headers=response.headers)
     if error == "invalid_client" or status == 401:
-        return StorageAuthError(
+        return base.StorageAuthError(
             "Dropbox does not know the app key: ask your administrator to check it"
         )
     if error == "invalid_grant":
-        return StorageAuthError("invalid_grant")
-    return StorageAuthError(f"Dropbox refused the authorisation (HTTP {status})")
+        return base.StorageAuthError("invalid_grant")
+    return base.StorageAuthError(f"Dropbox refused the authorisation (HTTP {status})")
 
 
 class DropboxProvider(Provider):
     name: ClassVar[str] = "dropbox"
     label: ClassVar[str] = "Dropbox"
+    order: ClassVar[int] = 30
+    fields: ClassVar[tuple[ConfigField, ...]] = (
+        ConfigField(
+            "app_key",
+            "App key",
+            level="admin",
+            required=False,
+            max_length=64,
+            help="From the Dropbox App Console (Settings → App key). No app secret needed.",
+        ),
+    )
     auth_kind: ClassVar[str] = "oauth"
     oauth_flow: ClassVar[str] = "paste"
     oauth_pkce: ClassVar[bool] = True
     default_chunk_threshold: ClassVar[int] = SINGLE_REQUEST_LIMIT
     #: The SDK client for the current access token (rebuilt after a refresh).
     _client_obj: Any = None
+    _client_token: str = ""
+    _tokens: OAuthTokens | None = None
 
     # -- configuration -------------------------------------------------------------------
 
@@ -280,23 +207,16 @@ class DropboxProvider(Provider):
                 "that is not a Dropbox app key (letters and digits, from the App Console)",
                 field="app_key",
             )
-        out: dict[str, Any] = {"app_key": app_key}
-        threshold = config.get("chunk_threshold")
-        if threshold not in (None, ""):
-            try:
-                value = int(threshold)
-            except (TypeError, ValueError):
-                raise ValidationFailed(
-                    "the upload session threshold must be a number of bytes",
-                    field="chunk_threshold",
-                ) from None
-            if not 1024 <= value <= SINGLE_REQUEST_LIMIT:
-                raise ValidationFailed(
-                    "the upload session threshold must be between 1 KiB and 150 MiB",
-                    field="chunk_threshold",
-                )
-            out["chunk_threshold"] = value
-        return out
+        return {
+            "app_key": app_key,
+            **cls.threshold_setting(
+                config,
+                what="the upload session threshold",
+                minimum=1024,
+                maximum=SINGLE_REQUEST_LIMIT,
+                refusal="the upload session threshold must be between 1 KiB and 150 MiB",
+            ),
+        }
 
     @classmethod
     def validate_config(
@@ -310,8 +230,8 @@ class DropboxProvider(Provider):
 
     @classmethod
     def test_connection(
-        cls, *, admin_config: dict[str, Any], proxy: ProxyConfig | None
-    ) -> TestResult:
+        cls, *, admin_config: dict[str, Any], proxy: base.ProxyConfig | None
+    ) -> base.TestResult:
         from django.conf import settings
 
         api, _content, _web = _hosts()
@@ -333,7 +253,7 @@ class DropboxProvider(Provider):
 
         app_key = str(admin_config.get("app_key") or "")
         if not app_key:
-            raise StorageAuthError("the administrator has not set the Dropbox app key")
+            raise base.StorageAuthError("the administrator has not set the Dropbox app key")
         return DropboxOAuth2FlowNoRedirect(
             app_key,
             use_pkce=True,
@@ -344,13 +264,7 @@ class DropboxProvider(Provider):
 
     @classmethod
     def oauth_authorize_url(
-        cls,
-        *,
-        admin_config: dict[str, Any],
-        admin_secret: dict[str, Any],
-        state: str,
-        code_challenge: str | None,
-        redirect_uri: str | None,
+        cls, *, admin_config: dict[str, Any], code_challenge: str | None, **_: Any
     ) -> str:
         flow = cls._flow(admin_config)
         # Our challenge (its verifier is sealed server-side by storage.oauth), not the SDK's.
@@ -363,17 +277,16 @@ class DropboxProvider(Provider):
         cls,
         *,
         admin_config: dict[str, Any],
-        admin_secret: dict[str, Any],
-        proxy: ProxyConfig | None,
+        proxy: base.ProxyConfig | None,
         code: str,
         code_verifier: str | None,
-        redirect_uri: str | None,
         timeout: float | None = None,
+        **_: Any,
     ) -> dict[str, Any]:
         import requests
 
         if not code_verifier:
-            raise StorageAuthError("this authorisation has no PKCE verifier: click Authorize")
+            raise base.StorageAuthError("this authorisation has no PKCE verifier: click Authorize")
         flow = cls._flow(admin_config, timeout)
         flow.requests_session = _session(proxy)
         flow.code_verifier = code_verifier
@@ -382,139 +295,106 @@ class DropboxProvider(Provider):
         except requests.HTTPError as exc:
             err = _oauth_http_error(exc.response)
             if err.message == "invalid_grant":
-                raise StorageAuthError(
+                raise base.StorageAuthError(
                     "that code was not accepted: it is wrong, expired, already used, or "
                     "from another authorisation. Click Authorize to get a new code"
                 ) from None
             raise err from None
-        except (StorageError, ValueError, KeyError) as exc:
-            if isinstance(exc, StorageError):
+        except (base.StorageError, ValueError, KeyError) as exc:
+            if isinstance(exc, base.StorageError):
                 raise
-            raise StoragePermanentError("Dropbox sent an unexpected answer") from None
-        except Exception as exc:
+            raise base.StoragePermanentError("Dropbox sent an unexpected answer") from None
+        except Exception as exc:  # noqa: BLE001  any SDK or transport error, classified at the edge
             raise _classify(exc) from None
         if not result.refresh_token:
-            raise StoragePermanentError("Dropbox issued no refresh token (offline access)")
+            raise base.StoragePermanentError("Dropbox issued no refresh token (offline access)")
         return {
             "access_token": result.access_token,
             "refresh_token": result.refresh_token,
-            "expires_at": _expires_at(result.expires_at),
+            "expires_at": expires_at(result.expires_at),
             "account_id": result.account_id,
         }
 
-    # -- tokens --------------------------------------------------------------------------
+    # -- tokens (the kit's OAuthTokens) ---------------------------------------------------
 
-    def _expiring(self, credentials: dict[str, Any]) -> bool:
-        expires_at = credentials.get("expires_at")
-        if not credentials.get("access_token"):
-            return True
-        if expires_at in (None, ""):
-            return False
-        return float(expires_at) - time.time() <= REFRESH_MARGIN
+    @property
+    def tokens(self) -> OAuthTokens:
+        if self._tokens is None:
+            self._tokens = OAuthTokens(
+                self, request=self._request_token, margin=REFRESH_MARGIN, reauth=REAUTH
+            )
+        return self._tokens
 
-    def _refresh(self, *, stale: str) -> None:
-        """Get a new access token with the refresh token (once per stale token)."""
-        with self.credentials_lock() as current:
-            # A lock that yields the stored credentials lets a second waiter use the token
-            # the first one stored instead of refreshing again.
-            if (
-                isinstance(current, dict)
-                and current.get("access_token") not in (None, stale)
-                and not self._expiring(current)
-            ):
-                self.credentials = dict(current)
-                return
-            if self.credentials.get("access_token") != stale and not self._expiring(
-                self.credentials
-            ):
-                return
-            refresh_token = str(self.credentials.get("refresh_token") or "")
-            app_key = str(self.admin_config.get("app_key") or "")
-            if not refresh_token:
-                raise StorageAuthError("no Dropbox refresh token: " + REAUTH)
-            api, _content, _web = _hosts()
-            session = _session(self.proxy)
-            try:
-                response = session.post(
-                    f"https://{api}/oauth2/token",
-                    data={
-                        "grant_type": "refresh_token",
-                        "refresh_token": refresh_token,
-                        "client_id": app_key,
-                    },
-                    timeout=self.timeout,
+    def _request_token(self, refresh_token: str) -> dict[str, Any]:
+        """Dropbox's token endpoint: a new access token for the refresh token."""
+        api, _content, _web = _hosts()
+        session = _session(self.proxy, self.timeout)
+        data = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": str(self.admin_config.get("app_key") or ""),
+        }
+        try:
+            response = session.post(f"https://{api}/oauth2/token", data=data)
+        except Exception as exc:  # noqa: BLE001  any SDK or transport error, classified at the edge
+            raise _classify(exc) from None
+        finally:
+            session.close()
+        if response.status_code != 200:
+            err = _oauth_http_error(response)
+            if err.message == "invalid_grant":
+                raise base.StorageAuthError(
+                    "Dropbox refused the refresh token (revoked or expired): " + REAUTH
                 )
-            except Exception as exc:
-                raise _classify(exc) from None
-            finally:
-                session.close()
-            if response.status_code != 200:
-                err = _oauth_http_error(response)
-                if err.message == "invalid_grant":
-                    raise StorageAuthError(
-                        "Dropbox refused the refresh token (revoked or expired): " + REAUTH
-                    )
-                raise err
-            try:
-                body = response.json()
-                new = {
-                    **self.credentials,
-                    "access_token": str(body["access_token"]),
-                    "expires_at": _expires_at(body.get("expires_in")),
-                }
-            except (ValueError, KeyError, TypeError):
-                raise StorageTransientError("Dropbox sent an unexpected token answer") from None
-            if self.on_credentials_changed is not None:
-                self.on_credentials_changed(new)  # stored before it is used
-            self.credentials = new
-            self._client_obj = None
-            logger.info("dropbox: access token refreshed")
+            raise err
+        try:
+            body = response.json()
+            return {
+                "access_token": str(body["access_token"]),
+                "expires_at": expires_at(body.get("expires_in")),
+            }
+        except (ValueError, KeyError, TypeError):
+            raise base.StorageTransientError("Dropbox sent an unexpected token answer") from None
 
-    def _client(self) -> Any:
-        cached: Any = getattr(self, "_client_obj", None)
-        if cached is not None:
-            return cached
+    def _client(self, token: str) -> Any:
+        """The SDK client for ``token`` (rebuilt when the token changes)."""
+        if self._client_obj is not None and self._client_token == token:
+            return self._client_obj
         import dropbox
 
         class Client(dropbox.Dropbox):  # type: ignore[misc]
             def refresh_access_token(self, host: Any = None, scope: Any = None) -> None:
-                raise _ExpiredToken()
+                raise TokenExpired()  # the SDK would refresh itself: ours does
 
         self._client_obj = Client(
-            oauth2_access_token=str(self.credentials.get("access_token") or ""),
+            oauth2_access_token=token,
             max_retries_on_error=0,
             max_retries_on_rate_limit=0,
             user_agent="Strongroom",
-            session=_session(self.proxy),
+            session=_session(self.proxy, self.timeout),
             timeout=self.timeout,
         )
+        self._client_token = token
         return self._client_obj
 
     def _call(self, method: str, *args: Any, where: str = "", **kwargs: Any) -> Any:
-        """One SDK call: refresh first when the token is about to expire; after an
-        ``expired_access_token`` 401, refresh once and retry the call once."""
+        """One SDK call through the token helper (refresh before expiry; after an
+        ``expired_access_token`` 401, one refresh and one repeat)."""
         from dropbox import exceptions as dbx
 
-        if self._expiring(self.credentials):
-            self._refresh(stale=str(self.credentials.get("access_token") or ""))
-        for attempt in (1, 2):
-            token = str(self.credentials.get("access_token") or "")
+        def attempt(token: str) -> Any:
             try:
-                return getattr(self._client(), method)(*args, **kwargs)
-            except _ExpiredToken:
-                expired = True
-            except dbx.AuthError as exc:
-                if exc.error is None or not exc.error.is_expired_access_token():
-                    raise _classify(exc, where=where) from None
-                expired = True
-            except StorageError:
+                return getattr(self._client(token), method)(*args, **kwargs)
+            except (base.StorageError, TokenExpired):
                 raise
-            except Exception as exc:  # classified at the edge, never re-raised raw
+            except dbx.AuthError as exc:
+                if exc.error is not None and exc.error.is_expired_access_token():
+                    raise TokenExpired() from None
                 raise _classify(exc, where=where) from None
-            if expired and attempt == 1:
-                self._refresh(stale=token)
-                continue
-        raise StorageAuthError("the Dropbox access token expired and could not be renewed")
+            except Exception as exc:  # noqa: BLE001  any SDK or transport error, classified at the edge
+                raise _classify(exc, where=where) from None
+
+        return self.tokens.call(attempt)
 
     # -- operations ----------------------------------------------------------------------
 
@@ -538,10 +418,10 @@ class DropboxProvider(Provider):
             self._call("files_create_folder_v2", CHECK_FOLDER, where=CHECK_FOLDER)
         meta = self._call("files_get_metadata", CHECK_FOLDER, where=CHECK_FOLDER)
         if not isinstance(meta, files.FolderMetadata):
-            raise StoragePermanentError("the Dropbox app folder check failed")
+            raise base.StoragePermanentError("the Dropbox app folder check failed")
         try:
             self._call("files_delete_v2", CHECK_FOLDER, where=CHECK_FOLDER)
-        except (StorageNotFound, StoragePermissionError, dbx.ApiError):
+        except (base.StorageNotFound, base.StoragePermissionError, dbx.ApiError):
             logger.info("dropbox check: probe folder not deletable")
         name = str(getattr(account.name, "display_name", "") or "Dropbox user")
         email = str(account.email or "")
@@ -584,7 +464,7 @@ class DropboxProvider(Provider):
         from dropbox import files
 
         if not isinstance(meta, files.FileMetadata):
-            raise StorageNotFound(f"no such file in the Dropbox app folder: {self.path(name)}")
+            raise base.StorageNotFound(f"no such file in the Dropbox app folder: {self.path(name)}")
         return ObjectInfo(
             name=name,
             size=int(meta.size),
@@ -602,31 +482,18 @@ class DropboxProvider(Provider):
         path = self.path(name)
         try:
             self._call("files_delete_v2", path, where=path)
-        except StorageNotFound:
+        except base.StorageNotFound:
             return
 
     def revoke(self) -> None:
         """Revoke the token at Dropbox (this disables the refresh token too)."""
         try:
-            self._call("auth_token_revoke")
-        except StorageError as exc:
+            self.tokens.revoke(lambda _credentials: self._call("auth_token_revoke"))
+        except base.StorageError as exc:
             logger.warning("dropbox: token revoke failed: %s", exc.code)
             raise
         finally:
-            self.credentials = {}
             self._client_obj = None
-
-
-def _expires_at(value: Any) -> float | None:
-    """Epoch seconds when a token with ``value`` (seconds to live, or a naive UTC datetime
-    from the SDK) expires."""
-    from datetime import UTC, datetime
-
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=value.tzinfo or UTC).timestamp()
-    return time.time() + float(value)
 
 
 register(DropboxProvider)

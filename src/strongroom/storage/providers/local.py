@@ -33,19 +33,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from strongroom.core.errors import ValidationFailed
-from strongroom.storage.base import (
-    ConfigField,
-    ObjectInfo,
-    Provider,
-    ProxyConfig,
-    StorageError,
-    StorageNotFound,
-    StoragePermanentError,
-    StoragePermissionError,
-    StorageTransientError,
-    TestResult,
-    sha256_hex,
-)
+from strongroom.storage import base
+from strongroom.storage.base import ConfigField, ObjectInfo, Provider
 from strongroom.storage.names import check_object_name
 from strongroom.storage.registry import register
 
@@ -78,20 +67,20 @@ def _check_folder(folder: str) -> str:
     return folder
 
 
-def _oserror(exc: OSError, where: str) -> StorageError:
+def _oserror(exc: OSError, where: str) -> base.StorageError:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return StoragePermissionError(f"access denied: cannot write to {where}")
+        return base.StoragePermissionError(f"access denied: cannot write to {where}")
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-        return StorageNotFound(f"folder {where} does not exist")
+        return base.StorageNotFound(f"folder {where} does not exist")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.EINTR):
-        return StorageTransientError(f"could not write to {where}: {os.strerror(exc.errno)}")
-    return StoragePermanentError(
+        return base.StorageTransientError(f"could not write to {where}: {os.strerror(exc.errno)}")
+    return base.StoragePermanentError(
         f"could not write to {where}: {os.strerror(exc.errno) if exc.errno else 'I/O error'}"
     )
 
 
-def _refused_link(where: str) -> StoragePermissionError:
-    return StoragePermissionError(
+def _refused_link(where: str) -> base.StoragePermissionError:
+    return base.StoragePermissionError(
         f"refused: {where} is a symbolic link or not a plain file or folder "
         "(links are never followed inside a user's folder)"
     )
@@ -100,18 +89,28 @@ def _refused_link(where: str) -> StoragePermissionError:
 def namespace_path(base_dir: str | Path, owner: str, folder: str) -> Path:
     """Where ``owner``'s folder ``folder`` lives: ``<base>/<owner>/<folder>``."""
     if not OWNER_RE.match(owner or ""):
-        raise StoragePermanentError("the local folder has no valid owner namespace")
+        raise base.StoragePermanentError("the local folder has no valid owner namespace")
     return Path(base_dir) / owner / _check_folder(folder)
 
 
 class LocalFolderProvider(Provider):
     name: ClassVar[str] = "local"
     label: ClassVar[str] = "Local folder"
+    order: ClassVar[int] = 10
     fields: ClassVar[tuple[ConfigField, ...]] = (
         ConfigField(
             "folder",
             "Folder name",
-            help="A folder of your own inside the server's sync directory; created when missing.",
+            max_length=100,
+            help="A folder inside the server's sync directory; created when missing.",
+        ),
+        ConfigField(
+            "base_dir",
+            "Base directory on the server",
+            level="admin",
+            required=False,
+            max_length=500,
+            help="An absolute path; each user's folder is created inside it.",
         ),
     )
     default_chunk_threshold: ClassVar[int] = 4 * 1024 * 1024
@@ -120,11 +119,11 @@ class LocalFolderProvider(Provider):
 
     @classmethod
     def validate_admin_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        base = str(config.get("base_dir") or "").strip()
-        if base and not Path(base).is_absolute():
+        base_dir = str(config.get("base_dir") or "").strip()
+        if base_dir and not Path(base_dir).is_absolute():
             raise ValidationFailed("the base directory must be an absolute path", field="base_dir")
         out = dict(config)
-        out["base_dir"] = base
+        out["base_dir"] = base_dir
         return out
 
     @classmethod
@@ -140,23 +139,29 @@ class LocalFolderProvider(Provider):
 
     @classmethod
     def test_connection(
-        cls, *, admin_config: dict[str, Any], proxy: ProxyConfig | None
-    ) -> TestResult:
-        base = admin_config.get("base_dir") or ""
-        if not base:
-            return TestResult(False, cls.name, "config", "no base directory is set")
-        if not Path(base).is_dir():
-            return TestResult(False, cls.name, "config", f"{base} does not exist", target=base)
-        if not os.access(base, os.W_OK | os.X_OK):
-            return TestResult(False, cls.name, "config", f"{base} is not writable", target=base)
-        return TestResult(True, cls.name, "ok", f"{base} exists and is writable", target=base)
+        cls, *, admin_config: dict[str, Any], proxy: base.ProxyConfig | None
+    ) -> base.TestResult:
+        where = admin_config.get("base_dir") or ""
+        if not where:
+            return base.TestResult(False, cls.name, "config", "no base directory is set")
+        if not Path(where).is_dir():
+            return base.TestResult(
+                False, cls.name, "config", f"{where} does not exist", target=where
+            )
+        if not os.access(where, os.W_OK | os.X_OK):
+            return base.TestResult(
+                False, cls.name, "config", f"{where} is not writable", target=where
+            )
+        return base.TestResult(
+            True, cls.name, "ok", f"{where} exists and is writable", target=where
+        )
 
     @property
     def base_dir(self) -> Path:
-        base = self.admin_config.get("base_dir") or ""
-        if not base:
-            raise StoragePermanentError("the local folder's base directory is not set")
-        return Path(base)
+        base_dir = self.admin_config.get("base_dir") or ""
+        if not base_dir:
+            raise base.StoragePermanentError("the local folder's base directory is not set")
+        return Path(base_dir)
 
     @property
     def folder(self) -> Path:
@@ -169,7 +174,7 @@ class LocalFolderProvider(Provider):
     def describe(self) -> str:
         try:
             return str(self.folder)
-        except (StorageError, ValidationFailed):
+        except (base.StorageError, ValidationFailed):
             return self.label
 
     # -- the namespace, walked without following links -----------------------------------
@@ -180,13 +185,13 @@ class LocalFolderProvider(Provider):
         wrote it (it may be a link); the owner's directory and the folder are opened with
         ``O_NOFOLLOW`` (created 0700 when ``create``), so a link there is refused."""
         folder = self.folder
-        base = self.base_dir
+        base_dir = self.base_dir
         try:
-            base_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+            base_fd = os.open(base_dir, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-                raise StorageNotFound(f"the server folder {base} does not exist") from None
-            raise _oserror(exc, str(base)) from None
+                raise base.StorageNotFound(f"the server folder {base_dir} does not exist") from None
+            raise _oserror(exc, str(base_dir)) from None
         fds = [base_fd]
         try:
             for component in (folder.parent.name, folder.name):
@@ -249,7 +254,7 @@ class LocalFolderProvider(Provider):
                 raise
             _fsync_dir(dir_fd)
         info = self.stat(name)
-        self.verify_landed(info, data, sha256_hex(data))
+        self.verify_landed(info, data, base.sha256_hex(data))
         logger.info("local storage: stored %d bytes at %s", len(data), info.location)
         return info
 
@@ -280,15 +285,15 @@ class LocalFolderProvider(Provider):
         try:
             with self._folder_fd(create=False) as dir_fd:
                 return self._stat_at(dir_fd, name, path)
-        except StorageNotFound:
-            raise StorageNotFound(f"{path} does not exist") from None
+        except base.StorageNotFound:
+            raise base.StorageNotFound(f"{path} does not exist") from None
 
     @staticmethod
     def _stat_at(dir_fd: int, name: str, path: Path) -> ObjectInfo:
         try:
             fd = os.open(name, _FILE_READ_FLAGS, dir_fd=dir_fd)
         except FileNotFoundError:
-            raise StorageNotFound(f"{path} does not exist") from None
+            raise base.StorageNotFound(f"{path} does not exist") from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise _refused_link(str(path)) from None
@@ -326,7 +331,7 @@ class LocalFolderProvider(Provider):
                     return
                 except OSError as exc:
                     raise _oserror(exc, str(path)) from None
-        except StorageNotFound:
+        except base.StorageNotFound:
             return  # no folder: nothing to delete
 
 

@@ -41,20 +41,8 @@ from contextvars import ContextVar
 from typing import Any, ClassVar
 
 from strongroom.core.errors import ValidationFailed
-from strongroom.storage import net
-from strongroom.storage.base import (
-    ConfigField,
-    ObjectInfo,
-    Provider,
-    ProxyConfig,
-    StorageAuthError,
-    StorageError,
-    StorageNotFound,
-    StoragePermanentError,
-    StoragePermissionError,
-    StorageTransientError,
-    TestResult,
-)
+from strongroom.storage import base, http, net
+from strongroom.storage.base import ConfigField, ObjectInfo, Provider
 from strongroom.storage.names import check_object_name
 from strongroom.storage.registry import register
 
@@ -114,7 +102,7 @@ def _session() -> Any:
             def get_frozen_credentials(self) -> Any:
                 bound = _CALL_CREDENTIALS.get()
                 if bound is None:
-                    raise StoragePermanentError("no S3 credentials are bound to this request")
+                    raise base.StoragePermanentError("no S3 credentials are bound to this request")
                 return bound
 
         class CallCredentialProvider(CredentialProvider):
@@ -163,25 +151,8 @@ TRANSIENT_CODES = {
 }
 
 
-def _retry_after(headers: dict[str, str]) -> float | None:
-    value = (headers or {}).get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        from django.utils import timezone
-
-        try:
-            return max(0.0, (parsedate_to_datetime(value) - timezone.now()).total_seconds())
-        except (TypeError, ValueError):
-            return None
-
-
-def _classify(exc: BaseException, *, bucket: str, where: str = "") -> StorageError:
-    """Map a botocore/boto3/s3transfer exception to a typed StorageError."""
+def _classify(exc: BaseException, *, bucket: str, where: str = "") -> base.StorageError:
+    """Map a botocore/boto3/s3transfer exception to a typed base.StorageError."""
     from botocore import exceptions as bce
 
     # boto3's S3UploadFailedError wraps the ClientError: walk the chain.
@@ -191,28 +162,28 @@ def _classify(exc: BaseException, *, bucket: str, where: str = "") -> StorageErr
             exc = seen
             break
         seen = seen.__cause__ or seen.__context__
-    if isinstance(exc, StorageError):
+    if isinstance(exc, base.StorageError):
         return exc
     # A refusal raised inside botocore's send (net.connect_checked) arrives wrapped.
     inner = (getattr(exc, "kwargs", None) or {}).get("error")
-    if isinstance(inner, StorageError):
+    if isinstance(inner, base.StorageError):
         return inner
     if isinstance(exc, bce.ClientError):
         err = exc.response.get("Error", {}) or {}
         meta = exc.response.get("ResponseMetadata", {}) or {}
         code = str(err.get("Code") or meta.get("HTTPStatusCode") or "")
         status = int(meta.get("HTTPStatusCode") or 0)
-        retry_after = _retry_after(meta.get("HTTPHeaders", {}))
+        retry_after = http.retry_after(meta.get("HTTPHeaders", {}))
         if status == 407:
-            return StoragePermanentError("the proxy refused the credentials (HTTP 407)")
+            return base.StoragePermanentError("the proxy refused the credentials (HTTP 407)")
         if code in AUTH_CODES:
-            return StorageAuthError(AUTH_CODES[code])
+            return base.StorageAuthError(AUTH_CODES[code])
         if code == "NoSuchBucket" or (code in {"404", "NotFound"} and not where):
-            return StorageNotFound(f"no such bucket: {bucket}")
+            return base.StorageNotFound(f"no such bucket: {bucket}")
         if code in NOT_FOUND_CODES:
-            return StorageNotFound(f"no such object: {where}")
+            return base.StorageNotFound(f"no such object: {where}")
         if code in PERMISSION_CODES or status == 403:
-            return StoragePermissionError(
+            return base.StoragePermissionError(
                 f"access denied: the key is not allowed to use bucket {bucket}"
             )
         if code in TRANSIENT_CODES or status == 429 or status >= 500:
@@ -220,36 +191,37 @@ def _classify(exc: BaseException, *, bucket: str, where: str = "") -> StorageErr
             msg = f"S3 is unavailable or throttling ({label})"
             if retry_after is not None:
                 msg += f"; retry after {retry_after:g} s"
-            return StorageTransientError(msg, retry_after=retry_after)
-        return StoragePermanentError(f"S3 refused the request ({code or status})")
+            return base.StorageTransientError(msg, retry_after=retry_after)
+        return base.StoragePermanentError(f"S3 refused the request ({code or status})")
     if isinstance(exc, bce.SSLError):
         if net.tls_connection_cut(exc):
-            return StorageTransientError("the TLS connection to S3 was cut")
-        return StoragePermanentError("endpoint unreachable: TLS verification failed")
+            return base.StorageTransientError("the TLS connection to S3 was cut")
+        return base.StoragePermanentError("endpoint unreachable: TLS verification failed")
     if isinstance(exc, bce.ProxyConnectionError):
-        return StorageTransientError("endpoint unreachable: the proxy refused the connection")
+        return base.StorageTransientError("endpoint unreachable: the proxy refused the connection")
     if isinstance(exc, bce.EndpointConnectionError):
-        return StorageTransientError("endpoint unreachable: could not connect")
+        return base.StorageTransientError("endpoint unreachable: could not connect")
     if isinstance(exc, (bce.ConnectTimeoutError, bce.ReadTimeoutError)):
-        return StorageTransientError("endpoint unreachable: the request timed out")
+        return base.StorageTransientError("endpoint unreachable: the request timed out")
     if isinstance(exc, (bce.ConnectionClosedError, bce.ConnectionError, bce.HTTPClientError)):
-        return StorageTransientError("the connection to S3 was reset")
+        return base.StorageTransientError("the connection to S3 was reset")
     if isinstance(exc, bce.NoCredentialsError):
-        return StorageAuthError("no credentials")
+        return base.StorageAuthError("no credentials")
     if isinstance(exc, (ConnectionError, TimeoutError)):
-        return StorageTransientError("the connection to S3 was reset")
-    return StoragePermanentError(f"S3 request failed ({type(exc).__name__})")
+        return base.StorageTransientError("the connection to S3 was reset")
+    return base.StoragePermanentError(f"S3 request failed ({type(exc).__name__})")
 
 
 class SendGuard:
     """botocore ``before-send`` hook: refuse any request to another host than allowed."""
 
     def __init__(self, endpoint_url: str | None) -> None:
-        self.endpoint_url = endpoint_url
+        self.origins = http.Origins([endpoint_url or ""], service="the endpoint")
+        self.aws = not endpoint_url
 
     def allowed(self, url: str) -> bool:
-        if self.endpoint_url:
-            return net.same_origin(url, self.endpoint_url)
+        if not self.aws:
+            return url in self.origins
         from urllib.parse import urlsplit
 
         parts = urlsplit(url)
@@ -258,7 +230,7 @@ class SendGuard:
 
     def __call__(self, request: Any, **kwargs: Any) -> None:
         if not self.allowed(request.url):
-            raise StoragePermanentError("refused a request to a host other than the endpoint")
+            raise http.RefusedRequest("refused a request to a host other than the endpoint")
         # The client is shared by every user: whatever botocore does inside, a request goes
         # out only if it is signed with the key bound to the call in progress.
         bound = _CALL_CREDENTIALS.get()
@@ -266,7 +238,7 @@ class SendGuard:
         if isinstance(authorization, str):
             authorization = authorization.encode("utf-8", "replace")
         if bound is None or f" Credential={bound.access_key}/".encode() not in authorization:
-            raise StoragePermanentError(
+            raise base.StoragePermanentError(
                 "refused to send a request not signed with the caller's own S3 key"
             )
 
@@ -275,10 +247,10 @@ def _refuse_redirect(response: Any = None, **kwargs: Any) -> None:
     """botocore ``needs-retry`` hook (registered first, S3-compatible endpoints only): a 3xx
     answer is refused, never re-sent elsewhere (botocore's redirect handling would
     otherwise retry it, and a 307 on every attempt ended in RecursionError)."""
-    http = response[0] if isinstance(response, tuple) and response else None
-    status = int(getattr(http, "status_code", 0) or 0)
+    answer = response[0] if isinstance(response, tuple) and response else None
+    status = int(getattr(answer, "status_code", 0) or 0)
     if 300 <= status < 400:
-        raise StoragePermanentError(
+        raise base.StoragePermanentError(
             f"the S3 endpoint answered with a redirect (HTTP {status}); redirects are "
             "refused: check the endpoint URL, the bucket name and its region"
         )
@@ -287,47 +259,37 @@ def _refuse_redirect(response: Any = None, **kwargs: Any) -> None:
 class S3Provider(Provider):
     name: ClassVar[str] = "s3"
     label: ClassVar[str] = "Amazon S3"
+    order: ClassVar[int] = 20
     fields: ClassVar[tuple[ConfigField, ...]] = (
-        ConfigField("access_key_id", "Access key ID", secret=True),
-        ConfigField("secret_access_key", "Secret access key", secret=True),
-        ConfigField("bucket", "Bucket"),
-        ConfigField("region", "Region", help="For example eu-west-1"),
-        ConfigField("prefix", "Key prefix", required=False, help="Optional, e.g. strongroom/"),
+        ConfigField("access_key_id", "Access key ID", secret=True, max_length=128),
+        ConfigField("secret_access_key", "Secret access key", secret=True, kind="password"),
+        ConfigField("bucket", "Bucket", max_length=63),
+        ConfigField("region", "Region", max_length=40, initial="us-east-1"),
+        ConfigField(
+            "prefix", "Key prefix", required=False, max_length=200, help="For example strongroom/"
+        ),
         ConfigField(
             "endpoint",
             "Endpoint",
             required=False,
-            help="S3-compatible service; only endpoints the administrator allowed",
+            kind="choice",
             choices_from_admin="endpoints",
+            empty_label="Amazon S3 (AWS)",
+        ),
+        ConfigField(
+            "endpoints",
+            "Allowed S3-compatible endpoints",
+            level="admin",
+            kind="lines",
+            required=False,
+            help="One per line, e.g. https://minio.example.com:9000. Empty: Amazon S3 only.",
         ),
     )
     default_chunk_threshold: ClassVar[int] = 8 * 1024 * 1024
+    allow_list_field: ClassVar[str] = "endpoints"
+    threshold_name: ClassVar[str] = "the multipart threshold"
 
     # -- configuration -------------------------------------------------------------------
-
-    @classmethod
-    def validate_admin_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        out = dict(config)
-        endpoints = config.get("endpoints") or []
-        if isinstance(endpoints, str):
-            endpoints = endpoints.split()
-        out["endpoints"] = net.normalize_allow_list(endpoints)
-        threshold = config.get("chunk_threshold")
-        if threshold not in (None, ""):
-            try:
-                value = int(threshold)
-            except (TypeError, ValueError):
-                raise ValidationFailed(
-                    "the multipart threshold must be a number of bytes", field="chunk_threshold"
-                ) from None
-            if value < 1024:
-                raise ValidationFailed(
-                    "the multipart threshold must be at least 1024 bytes", field="chunk_threshold"
-                )
-            out["chunk_threshold"] = value
-        else:
-            out.pop("chunk_threshold", None)
-        return out
 
     @classmethod
     def validate_config(
@@ -366,8 +328,8 @@ class S3Provider(Provider):
 
     @classmethod
     def test_connection(
-        cls, *, admin_config: dict[str, Any], proxy: ProxyConfig | None
-    ) -> TestResult:
+        cls, *, admin_config: dict[str, Any], proxy: base.ProxyConfig | None
+    ) -> base.TestResult:
         # A wildcard entry names no host to probe; an exact entry was named by the
         # administrator, so it may be internal (then the probe says only the stage).
         endpoints = [e for e in admin_config.get("endpoints") or [] if "://*." not in e]
@@ -402,8 +364,8 @@ class S3Provider(Provider):
         return self.prefix + check_object_name(name)
 
     def location(self, name: str) -> str:
-        base = f"s3://{self.bucket}/{self.key(name)}"
-        return f"{base} ({self.endpoint})" if self.endpoint else base
+        url = f"s3://{self.bucket}/{self.key(name)}"
+        return f"{url} ({self.endpoint})" if self.endpoint else url
 
     def describe(self) -> str:
         where = f"s3://{self.bucket}/{self.prefix}"
@@ -479,9 +441,9 @@ class S3Provider(Provider):
         )
         try:
             return fn(**kwargs)
-        except StorageError:
+        except base.StorageError:
             raise
-        except Exception as exc:  # classified at the edge, never re-raised raw
+        except Exception as exc:  # noqa: BLE001  any SDK or transport error, classified at the edge
             raise _classify(exc, bucket=self.bucket, where=where) from None
         finally:
             _CALL_CREDENTIALS.reset(bound)
@@ -502,7 +464,7 @@ class S3Provider(Provider):
         )
         try:
             self._call(client.delete_object, where=probe_key, Bucket=self.bucket, Key=probe_key)
-        except (StoragePermissionError, StorageNotFound):
+        except (base.StoragePermissionError, base.StorageNotFound):
             logger.info("s3 check: probe object not deletable in bucket %s", self.bucket)
         key_id = str(self.credentials.get("access_key_id") or "")
         return f"{self.describe()} (access key …{key_id[-4:]})"
@@ -512,6 +474,11 @@ class S3Provider(Provider):
 
         key = self.key(name)
         client = self._client()
+        kind = base.content_type_for(name)
+        extra = {"ServerSideEncryption": "AES256", "ChecksumAlgorithm": "SHA256"}
+        extra["ContentType"] = kind.mime
+        if kind.disposition:
+            extra["ContentDisposition"] = kind.disposition
         multipart = len(data) > self.chunk_threshold
         part_size = _part_size(len(data), self.chunk_threshold)
         transfer = TransferConfig(
@@ -528,12 +495,12 @@ class S3Provider(Provider):
             Fileobj=io.BytesIO(data),
             Bucket=self.bucket,
             Key=key,
-            ExtraArgs={"ServerSideEncryption": "AES256", "ChecksumAlgorithm": "SHA256"},
+            ExtraArgs=extra,
             Config=transfer,
         )
         info, head = self._head(name)
         if head.get("ServerSideEncryption") not in (None, "AES256", "aws:kms"):
-            raise StoragePermanentError(f"{info.location} was stored without encryption")
+            raise base.StoragePermanentError(f"{info.location} was stored without encryption")
         self.verify_landed(info, data, None)
         _verify_checksums(info, head, data, part_size if multipart else None)
         logger.info("s3: stored %d bytes at %s", len(data), info.location)
@@ -567,7 +534,7 @@ class S3Provider(Provider):
         key = self.key(name)
         try:
             self._call(self._client().delete_object, where=key, Bucket=self.bucket, Key=key)
-        except StorageNotFound as exc:
+        except base.StorageNotFound as exc:
             if "bucket" in exc.message:
                 raise
 
@@ -598,7 +565,7 @@ def _verify_checksums(
             # (and moto) omit the suffix.
             expected |= {f"{composite_b64}-{len(parts)}", composite_b64}
         if checksum not in expected:
-            raise StorageTransientError(
+            raise base.StorageTransientError(
                 f"upload verification failed for {info.location}: SHA-256 checksum differs"
             )
     etag = str(head.get("ETag") or "").strip('"')
@@ -611,7 +578,7 @@ def _verify_checksums(
                 f"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(parts)}"
             )
         if re.fullmatch(r"[0-9a-f]{32}(-\d+)?", etag) and etag not in expected_etags:
-            raise StorageTransientError(
+            raise base.StorageTransientError(
                 f"upload verification failed for {info.location}: ETag differs"
             )
 

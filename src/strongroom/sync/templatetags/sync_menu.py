@@ -13,9 +13,9 @@ register = template.Library()
 @register.simple_tag
 def sync_targets(user: Any) -> list[dict[str, Any]]:
     from strongroom.exports import policy as export_policy
+    from strongroom.sync.common import provider_label
     from strongroom.sync.forms import SyncForm
     from strongroom.sync.selectors import sync_targets as targets
-    from strongroom.sync.services import _provider_label
 
     if not getattr(user, "is_authenticated", False):
         return []
@@ -23,7 +23,7 @@ def sync_targets(user: Any) -> list[dict[str, Any]]:
     return [
         {
             "connection": conn,
-            "label": _provider_label(conn.provider),
+            "label": provider_label(conn.provider),
             "form": SyncForm(policy=current, auto_id=f"sync_{conn.provider}_%s"),
         }
         for conn in targets(user=user)

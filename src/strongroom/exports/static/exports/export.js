@@ -34,19 +34,37 @@
     for (const input of form.querySelectorAll("input[type=password]")) input.value = "";
   }
 
+  // The buttons open and close their dialogs by themselves (commandfor/command, HTML invoker
+  // commands), so they work before this script has loaded; on browsers without invoker
+  // commands this script does it. Either way the first passphrase field gets the focus.
+  const nativeCommands = "commandForElement" in HTMLButtonElement.prototype;
+
+  function focusFirstSecret(dialog) {
+    const first = dialog.querySelector("input[type=password]");
+    if (first) first.focus();
+  }
+
   for (const button of document.querySelectorAll("[data-open-dialog]")) {
+    const dialog = dialogOf(button.dataset.openDialog);
+    if (!dialog) continue;
+    if (nativeCommands) {
+      dialog.addEventListener("toggle", (event) => {
+        if (event.newState === "open") focusFirstSecret(dialog);
+      });
+      continue;
+    }
     button.addEventListener("click", () => {
-      const dialog = dialogOf(button.dataset.openDialog);
-      if (!dialog || typeof dialog.showModal !== "function") return;
+      if (typeof dialog.showModal !== "function" || dialog.open) return;
       dialog.showModal();
-      const first = dialog.querySelector("input[type=password]");
-      if (first) first.focus();
+      focusFirstSecret(dialog);
     });
   }
   for (const dialog of document.querySelectorAll("dialog")) {
     const form = dialog.querySelector("form");
-    for (const cancel of dialog.querySelectorAll("[data-close-dialog]")) {
-      cancel.addEventListener("click", () => dialog.close());
+    if (!nativeCommands) {
+      for (const cancel of dialog.querySelectorAll("[data-close-dialog]")) {
+        cancel.addEventListener("click", () => dialog.close());
+      }
     }
     dialog.addEventListener("close", () => { if (form) clearSecrets(form); });
     if (dialog.hasAttribute("data-open-on-load") && typeof dialog.showModal === "function") {
@@ -55,46 +73,11 @@
   }
 
   // ------------------------------------------------------------------ errors
-  function fieldBox(form, name) {
-    const input = form.querySelector("[name='" + name + "']");
-    return input ? input.closest(".field") || input.closest("fieldset") : null;
-  }
-
-  function clearErrors(form) {
-    for (const list of form.querySelectorAll("[data-field-error]")) list.remove();
-    for (const box of form.querySelectorAll(".has-error")) box.classList.remove("has-error");
-    const general = form.querySelector("[data-form-error]");
-    if (general) { general.textContent = ""; general.hidden = true; }
-  }
-
-  function addError(list, text) {
-    const item = document.createElement("li");
-    item.textContent = text;
-    list.appendChild(item);
-  }
+  // web/form_errors.js (loaded first) renders them, as for the sync dialogs.
+  const formErrors = window.StrongroomFormErrors;
 
   function showErrors(form, error) {
-    clearErrors(form);
-    const fields = (error && error.fields) || {};
-    let placed = false;
-    for (const name of Object.keys(fields)) {
-      const box = fieldBox(form, name);
-      if (!box) continue;
-      box.classList.add("has-error");
-      const list = document.createElement("ul");
-      list.className = "errorlist";
-      list.setAttribute("data-field-error", "");
-      for (const text of fields[name]) addError(list, text);
-      box.appendChild(list);
-      placed = true;
-    }
-    const general = form.querySelector("[data-form-error]");
-    if (general && (!placed || !Object.keys(fields).length)) {
-      addError(general, (error && error.message) || "The export failed. Try again.");
-      general.hidden = false;
-    }
-    const focus = form.querySelector(".has-error input, .has-error textarea, .has-error select");
-    if (focus) focus.focus();
+    formErrors.show(form, error, { fallback: "The export failed. Try again.", focus: true });
   }
 
   // ------------------------------------------------------------------ download
@@ -119,11 +102,11 @@
   for (const form of document.querySelectorAll("[data-export-form]")) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      clearErrors(form);
+      formErrors.clear(form);
       const first = form.querySelector("input[name=passphrase]");
       const again = form.querySelector("input[name=passphrase_confirm]");
       if (first && again && first.value !== again.value) {
-        showErrors(form, { fields: { passphrase_confirm: ["The two passphrases differ."] } });
+        showErrors(form, formErrors.fieldError("passphrase_confirm", "The two passphrases differ."));
         return;
       }
       const submit = form.querySelector("button[type=submit]");
@@ -162,4 +145,6 @@
       }
     });
   }
+  // Tests and slow devices alike: everything above is wired.
+  document.body.dataset.exportJs = "ready";
 })();

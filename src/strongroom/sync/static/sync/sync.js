@@ -7,50 +7,21 @@
 
   const status = document.querySelector("[data-export-status]");
 
-  function clearErrors(form) {
-    for (const list of form.querySelectorAll("[data-field-error]")) list.remove();
-    for (const box of form.querySelectorAll(".has-error")) box.classList.remove("has-error");
-    const general = form.querySelector("[data-form-error]");
-    if (general) { general.textContent = ""; general.hidden = true; }
-  }
-
-  function addError(list, text) {
-    const item = document.createElement("li");
-    item.textContent = text;
-    list.appendChild(item);
-  }
+  // web/form_errors.js (loaded first) renders errors, as for the export dialogs.
+  const formErrors = window.StrongroomFormErrors;
 
   function showErrors(form, error) {
-    clearErrors(form);
-    const fields = (error && error.fields) || {};
-    let placed = false;
-    for (const name of Object.keys(fields)) {
-      const input = form.querySelector("[name='" + name + "']");
-      const box = input ? input.closest(".field") : null;
-      if (!box) continue;
-      box.classList.add("has-error");
-      const list = document.createElement("ul");
-      list.className = "errorlist";
-      list.setAttribute("data-field-error", "");
-      for (const text of fields[name]) addError(list, text);
-      box.appendChild(list);
-      placed = true;
-    }
-    const general = form.querySelector("[data-form-error]");
-    if (general && !placed) {
-      addError(general, (error && error.message) || "The sync could not start. Try again.");
-      general.hidden = false;
-    }
+    formErrors.show(form, error, { fallback: "The sync could not start. Try again." });
   }
 
   for (const form of document.querySelectorAll("[data-sync-form]")) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      clearErrors(form);
+      formErrors.clear(form);
       const first = form.querySelector("input[name=passphrase]");
       const again = form.querySelector("input[name=passphrase_confirm]");
       if (first && again && first.value !== again.value) {
-        showErrors(form, { fields: { passphrase_confirm: ["The two passphrases differ."] } });
+        showErrors(form, formErrors.fieldError("passphrase_confirm", "The two passphrases differ."));
         return;
       }
       const submit = form.querySelector("button[type=submit]");
@@ -84,4 +55,5 @@
       }
     });
   }
+  document.body.dataset.syncJs = "ready";
 })();

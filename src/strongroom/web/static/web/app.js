@@ -73,6 +73,32 @@
       && !link.startsWith("/\\");
   }
 
+  // Notifications (docs/web-ui.md, "Notifications"): success and info toasts fade after
+  // data-fade-ms and stay unread in the bell; warnings and errors stay until dismissed. On a
+  // phone at most one toast is shown at a time (the rest wait in the bell). A toast never
+  // covers a button of the page: the area moves to the top, and if it would cover a
+  // button there too, it tucks away until the page scrolls.
+  const PHONE = "(max-width: 640px)";
+  const FADED_KEY = "strongroom.toasts.faded";
+  const ACTIONS = "main .btn, main button, main input[type=submit]";
+
+  function fadedIds() {
+    try {
+      return new Set(JSON.parse(sessionStorage.getItem(FADED_KEY) || "[]"));
+    } catch (_error) {
+      return new Set();
+    }
+  }
+
+  function rememberFaded(id) {
+    const ids = [...fadedIds(), id].slice(-200);
+    try { sessionStorage.setItem(FADED_KEY, JSON.stringify(ids)); } catch (_error) { /* private mode */ }
+  }
+
+  function overlaps(a, b) {
+    return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  }
+
   function initNotifications() {
     const area = document.getElementById("notifications");
     if (!area) return;
@@ -80,12 +106,16 @@
     const listUrl = area.dataset.listUrl;
     const readUrl = area.dataset.readUrl;
     const csrf = area.dataset.csrf;
+    const fadeMs = Math.max(0, Number(area.dataset.fadeMs) || 6000);
+    const phone = window.matchMedia(PHONE);
+    const canHover = window.matchMedia("(hover: hover) and (pointer: fine)");
     const zero = "00000000-0000-0000-0000-000000000000";
     const counter = document.querySelector("[data-unread-count]");
     const toasts = new Map();
     let more = null;
     let timer = null;
     let busy = false;
+    let placing = 0;
 
     function setCount(unread) {
       if (!counter) return;
@@ -93,9 +123,44 @@
       counter.hidden = unread === 0;
     }
 
-    async function dismiss(id) {
+    // Whether a shown toast overlaps a button of the page that is on screen.
+    function coversAction() {
+      const boxes = [...area.children].map((el) => el.getBoundingClientRect())
+        .filter((r) => r.width > 0 && r.height > 0);
+      if (!boxes.length) return false;
+      for (const el of document.querySelectorAll(ACTIONS)) {
+        const r = el.getBoundingClientRect();
+        if (!r.width || !r.height || r.bottom <= 0 || r.top >= window.innerHeight) continue;
+        if (boxes.some((box) => overlaps(box, r))) return true;
+      }
+      return false;
+    }
+
+    function place() {
+      placing = 0;
+      const bar = document.querySelector(".topbar");
+      const top = bar ? Math.max(0, bar.getBoundingClientRect().bottom) : 0;
+      area.style.setProperty("--toast-top", (top + 8) + "px");
+      area.classList.remove("at-top", "tucked");
+      if (!coversAction()) return;
+      area.classList.add("at-top");
+      if (!coversAction()) return;
+      area.classList.remove("at-top");
+      area.classList.add("tucked");
+    }
+
+    function placeSoon() {
+      if (!placing) placing = window.requestAnimationFrame(place);
+    }
+
+    function drop(id) {
       const toast = toasts.get(id);
       if (toast) { toast.remove(); toasts.delete(id); }
+    }
+
+    async function dismiss(id) {
+      drop(id);
+      placeSoon();
       try {
         const response = await fetch(readUrl.replace(zero, encodeURIComponent(id)), {
           method: "POST",
@@ -110,6 +175,25 @@
         // Offline for a moment: the notification comes back on the next poll.
       }
       poll();
+    }
+
+    // A faded toast stays unread (the bell and the notification list have it) and does not
+    // pop up again in this tab.
+    function fadeLater(toast, id) {
+      window.setTimeout(function fade() {
+        // Taken off screen meanwhile (dismissed, or a phone showed another): not faded.
+        if (toasts.get(id) !== toast) return;
+        // Kept while being read with a mouse or used from the keyboard (a touch screen's
+        // :hover sticks where the last tap was, so it does not count).
+        if (toast.matches(":focus-within") || (canHover.matches && toast.matches(":hover"))) {
+          window.setTimeout(fade, 1000);
+          return;
+        }
+        rememberFaded(id);
+        drop(id);
+        placeSoon();
+        poll();
+      }, fadeMs);
     }
 
     function makeToast(item) {
@@ -141,23 +225,34 @@
         link.textContent = "Open";
         toast.append(link);
       }
+      if (level === "success" || level === "info") fadeLater(toast, item.id);
       return toast;
     }
 
     function render(data) {
-      const ids = new Set(data.items.map((item) => item.id));
-      for (const [id, toast] of toasts) {
-        if (!ids.has(id)) { toast.remove(); toasts.delete(id); }
+      const faded = fadedIds();
+      const waiting = data.items.filter((item) => !faded.has(item.id));
+      // Newest first. A phone shows one: the newest warning or error, else the newest;
+      // the others wait in the bell (and come back when it is dismissed or has faded).
+      let shown = waiting;
+      if (phone.matches) {
+        const urgent = waiting.find((item) => item.level === "error" || item.level === "warning");
+        const pick = urgent || waiting[0];
+        shown = pick ? [pick] : [];
+      }
+      const ids = new Set(shown.map((item) => item.id));
+      for (const id of [...toasts.keys()]) {
+        if (!ids.has(id)) drop(id);
       }
       // Oldest first, so the newest ends up nearest the corner's top (column-reverse).
-      for (const item of [...data.items].reverse()) {
+      for (const item of [...shown].reverse()) {
         if (toasts.has(item.id)) continue;
         const toast = makeToast(item);
         toasts.set(item.id, toast);
         area.append(toast);
       }
-      const hidden = data.unread - data.items.length;
-      if (hidden > 0) {
+      const hidden = data.unread - shown.length;
+      if (hidden > 0 && !phone.matches) {
         if (!more) {
           more = document.createElement("a");
           more.className = "toast-more";
@@ -170,6 +265,7 @@
         more = null;
       }
       setCount(data.unread);
+      placeSoon();
     }
 
     async function poll() {
@@ -208,6 +304,8 @@
       if (document.visibilityState === "visible") { poll(); schedule(); }
       else clearInterval(timer);
     });
+    window.addEventListener("scroll", placeSoon, { passive: true });
+    window.addEventListener("resize", placeSoon);
     poll();
     schedule();
   }

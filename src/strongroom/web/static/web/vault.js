@@ -422,6 +422,36 @@
     });
   }
 
+  // ------------------------------------------------------------------ bulk selection
+
+  // The action bar is a plain form: without this script the boxes are ticked one by one
+  // and the buttons post. The script adds "select all on this page" and the count.
+  function initBulk(form) {
+    const boxes = Array.from(form.querySelectorAll('input[type=checkbox][name="resource"]'));
+    const all = form.querySelector("[data-select-all]");
+    const label = form.querySelector("[data-select-all-label]");
+    const count = form.querySelector("[data-bulk-count]");
+    function update() {
+      const n = boxes.filter((b) => b.checked).length;
+      if (all) {
+        all.checked = n > 0 && n === boxes.length;
+        all.indeterminate = n > 0 && n < boxes.length;
+      }
+      if (count) count.textContent = n ? n + " selected:" : "Tick resources, then:";
+      form.classList.toggle("has-selection", n > 0);
+    }
+    if (all && label) {
+      label.hidden = false;
+      all.addEventListener("change", () => {
+        boxes.forEach((b) => { b.checked = all.checked; });
+        update();
+      });
+    }
+    boxes.forEach((b) => b.addEventListener("change", update));
+    form.classList.add("js");
+    update();
+  }
+
   // ------------------------------------------------------------------ start
 
   function init() {
@@ -429,6 +459,7 @@
     document.querySelectorAll("[data-generator]").forEach(initGenerator);
     document.querySelectorAll("[data-toggle-password]").forEach(initPasswordToggle);
     document.querySelectorAll("[data-custom-fields]").forEach(initCustomFields);
+    document.querySelectorAll("form[data-bulk]").forEach(initBulk);
     document.querySelectorAll("[data-copy-text]").forEach((button) => {
       button.addEventListener("click", async () => {
         if (await clipboardWrite(button.dataset.copyText)) announce("Username copied.");

@@ -1,0 +1,95 @@
+"""Every action the audit trail records, as one enum.
+
+A StrEnum: members are their string values (``"user.create"``), so stored audit records,
+exports, filters and the hash chain's canonical JSON are unchanged. Name actions
+``noun.verb``; add one here (members are kept sorted) and use it as
+``action=AuditAction.X``. Core (below the audit app) passes
+its few actions (``key.*``) as plain strings through ``core.auditing``; they are listed here
+too so the catalogue is complete.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    """What happened, in the words the audit trail stores."""
+
+    # enumify: begin
+    ACCOUNT_CREATE = "account.create"
+    ACCOUNT_DELETE = "account.delete"
+    ACCOUNT_UPDATE = "account.update"
+    API_TOKEN_CREATE = "api_token.create"
+    API_TOKEN_REVOKE = "api_token.revoke"
+    ATTACHMENT_DELETE = "attachment.delete"
+    ATTACHMENT_DOWNLOAD = "attachment.download"
+    ATTACHMENT_UPLOAD = "attachment.upload"
+    AUDIT_EXPORT = "audit.export"
+    AUTH_LOGIN = "auth.login"
+    AUTH_LOGIN_FAILED = "auth.login_failed"
+    AUTH_LOGOUT = "auth.logout"
+    AUTH_REAUTH = "auth.reauth"
+    EMAIL_SETTINGS = "email.settings"
+    EXPORT_POLICY_UPDATE = "export_policy.update"
+    EXPORT_RULE_DELETE = "export_rule.delete"
+    EXPORT_RULE_SET = "export_rule.set"
+    EXPOSURE_INCIDENT_REPORT = "exposure.incident_report"
+    HEALTH_BREACHED_LIST_CLEAR = "health.breached_list_clear"
+    HEALTH_BREACHED_LIST_LOAD = "health.breached_list_load"
+    HEALTH_RUN = "health.run"
+    HEALTH_RUN_REQUEST = "health.run_request"
+    KEY_DATA_REENCRYPTED = "key.data_reencrypted"
+    KEY_MASTER_ROTATED = "key.master_rotated"
+    PASSWORD_HISTORY_RETRIEVE = "password_history.retrieve"
+    PASSWORD_RETRIEVE = "password.retrieve"
+    RESOURCE_CREATE = "resource.create"
+    RESOURCE_DELETE = "resource.delete"
+    RESOURCE_EXPORT = "resource.export"
+    RESOURCE_GROUP_ADD_RESOURCE = "resource_group.add_resource"
+    RESOURCE_GROUP_CREATE = "resource_group.create"
+    RESOURCE_GROUP_DELETE = "resource_group.delete"
+    RESOURCE_GROUP_REMOVE_RESOURCE = "resource_group.remove_resource"
+    RESOURCE_GROUP_UPDATE = "resource_group.update"
+    RESOURCE_MOVE = "resource.move"
+    RESOURCE_UPDATE = "resource.update"
+    SETTINGS_UPDATE = "settings.update"
+    SHARE_GRANT = "share.grant"
+    SHARE_REVOKE = "share.revoke"
+    SSO_PROVIDER_CREATE = "sso_provider.create"
+    SSO_PROVIDER_DELETE = "sso_provider.delete"
+    SSO_PROVIDER_UPDATE = "sso_provider.update"
+    STORAGE_CONNECT = "storage.connect"
+    STORAGE_DISCONNECT = "storage.disconnect"
+    STORAGE_NEEDS_REAUTH = "storage.needs_reauth"
+    STORAGE_OAUTH_START = "storage.oauth_start"
+    STORAGE_PROVIDER_SETTINGS = "storage.provider_settings"
+    STORAGE_PROXY_SETTINGS = "storage.proxy_settings"
+    STORAGE_TEST_CONNECTION = "storage.test_connection"
+    SYNC_AUTO_STOP = "sync.auto_stop"
+    SYNC_CANCEL = "sync.cancel"
+    SYNC_KEEP = "sync.keep"
+    SYNC_REKEY = "sync.rekey"
+    SYNC_REQUEST = "sync.request"
+    SYNC_RESYNC = "sync.resync"
+    SYNC_UPLOAD = "sync.upload"
+    TOTP_GENERATE = "totp.generate"
+    USER_ACTIVATE = "user.activate"
+    USER_CREATE = "user.create"
+    USER_DEACTIVATE = "user.deactivate"
+    USER_DELETE = "user.delete"
+    USER_GROUP_ADD_MEMBER = "user_group.add_member"
+    USER_GROUP_CREATE = "user_group.create"
+    USER_GROUP_DELETE = "user_group.delete"
+    USER_GROUP_REMOVE_MEMBER = "user_group.remove_member"
+    USER_GROUP_UPDATE = "user_group.update"
+    USER_PASSWORD_CHANGE = "user.password_change"
+    USER_PASSWORD_RESET = "user.password_reset"
+    USER_RECOVERY_CODES_REGENERATE = "user.recovery_codes_regenerate"
+    USER_TOTP_DISABLE = "user.totp_disable"
+    USER_TOTP_ENABLE = "user.totp_enable"
+    USER_TOTP_ENROL = "user.totp_enrol"
+    USER_TOTP_RESET = "user.totp_reset"
+    USER_UPDATE = "user.update"
+    VAULT_IMPORT = "vault.import"
+    # enumify: end

@@ -1,0 +1,1 @@
+"""Sign-in through the company directory: LDAP / Active Directory (bind, groups, sync)."""
