@@ -21,7 +21,7 @@ find_python() {
 source "$ROOT/scripts/apt.sh"
 
 PY="$(find_python)"
-stamp=".venv/.installed-$(sha256sum requirements.lock pyproject.toml scripts/bootstrap-tools.txt | sha256sum | cut -c1-16)"
+stamp=".venv/.installed-$(sha256sum requirements.lock pyproject.toml scripts/bootstrap-tools.txt scripts/bootstrap.sh | sha256sum | cut -c1-16)"
 if [ ! -x .venv/bin/python ]; then
   if ! "$PY" -m venv .venv 2>/dev/null; then
     rm -rf .venv
@@ -34,10 +34,14 @@ if [ ! -f "$stamp" ]; then
   echo "Installing Strongroom and its locked dependencies into .venv ..." >&2
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
   # uv (pinned with hashes in scripts/bootstrap-tools.txt) installs the lock in seconds; pip is
-  # the fallback where uv cannot be installed. Both check every hash in the lock.
+  # the fallback where uv cannot be installed. Both check every hash in the lock. Both write
+  # the bytecode (.pyc) at install time: where PYTHONDONTWRITEBYTECODE is set (this image sets
+  # it) nothing else ever would, and every `strongroom` process would compile Django, ninja,
+  # huey... from source again (2.6 s of CPU for a one-line command instead of 1.1 s).
   if .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes \
     -r scripts/bootstrap-tools.txt >/dev/null 2>&1 &&
-    .venv/bin/uv pip install -q --python .venv/bin/python --require-hashes -r requirements.lock; then
+    .venv/bin/uv pip install -q --compile-bytecode --python .venv/bin/python --require-hashes \
+      -r requirements.lock; then
     :
   else
     echo "uv unavailable: installing with pip (a few minutes) ..." >&2
@@ -52,4 +56,6 @@ sys.exit(f"missing after install: {missing}" if missing else 0)'
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# The project's own modules too (up-to-date files are skipped: well under a second).
+.venv/bin/python -m compileall -q -j 0 src >/dev/null
 export PATH="$ROOT/.venv/bin:$PATH"
