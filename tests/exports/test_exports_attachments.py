@@ -74,7 +74,9 @@ def test_a_users_html_copy_carries_their_scopes_attachments_within_the_policys_c
     user may see; files over the per-file cap, or past the total cap in list order, are
     listed by name and size but not carried; the audit record counts both."""
     policy_set(
-        kdf_iterations=TEST_ITERATIONS, html_attachment_max_bytes=100, html_attachments_total_bytes=12
+        kdf_iterations=TEST_ITERATIONS,
+        html_attachment_max_bytes=100,
+        html_attachments_total_bytes=12,
     )
     owner = user_make("password_admin")
     reader = user_make("password_user")
@@ -83,8 +85,14 @@ def test_a_users_html_copy_carries_their_scopes_attachments_within_the_policys_c
     shared_account = account_make(owner, shared, "svc")
     private_account = account_make(owner, private, "root")
     services.share_grant(actor=owner, resource_id=shared.pk, user_id=reader.pk, level="view")
-    for name, data in (("a-ca.pem", b"SHARED-CA"), ("b-note.txt", b"NOTE!"), ("big.bin", b"B" * 200)):
-        attachments.attachment_upload(actor=owner, account_id=shared_account.pk, name=name, data=data)
+    for name, data in (
+        ("a-ca.pem", b"SHARED-CA"),
+        ("b-note.txt", b"NOTE!"),
+        ("big.bin", b"B" * 200),
+    ):
+        attachments.attachment_upload(
+            actor=owner, account_id=shared_account.pk, name=name, data=data
+        )
     attachments.attachment_upload(
         actor=owner, account_id=private_account.pk, name="secret.key", data=b"PRIVATE-KEY"
     )

@@ -654,43 +654,84 @@ KEY2 = forge.file_segment(2, "id_ed25519", KEY)
 ROWS += [
     # --- version 4: attachments (sealed by the keyholder, so only the layout can refuse)
     Row("valid-v4", "ok", lambda: make(4)),
-    Row("v4-markup-and-emoji-name-is-text", "ok",
-        lambda: v4_named("<img src=x onerror=alert(1)> =1+1 🔐.pem")),
-    Row("v4-no-attachments", "ok",
-        lambda: v4_json([[*row, []] for row in rows_v3()], [])),
+    Row(
+        "v4-markup-and-emoji-name-is-text",
+        "ok",
+        lambda: v4_named("<img src=x onerror=alert(1)> =1+1 🔐.pem"),
+    ),
+    Row("v4-no-attachments", "ok", lambda: v4_json([[*row, []] for row in rows_v3()], [])),
     Row("v4-forgery-against-v4-copy", "damaged", lambda: forged(4)),
-    Row("v4-version-3-rows-in-a-version-4-file", "damaged",
-        lambda: make(4, segments=forge.segments_json(rows_v3()))),
+    Row(
+        "v4-version-3-rows-in-a-version-4-file",
+        "damaged",
+        lambda: make(4, segments=forge.segments_json(rows_v3())),
+    ),
     Row("v4-header-relabelled-3", "damaged", lambda: make(4, header_version=3)),
     # sizes: declared vs decoded, and the size's exact text
-    Row("v4-attachment-size-larger-than-data", "damaged",
-        lambda: v4_listed(["ca.pem", str(len(CERT) + 1), SHA_CERT])),
-    Row("v4-attachment-size-smaller-than-data", "damaged",
-        lambda: v4_listed(["ca.pem", str(len(CERT) - 1), SHA_CERT])),
-    Row("v4-attachment-size-a-json-number", "damaged",
-        lambda: v4_listed(["ca.pem", len(CERT), SHA_CERT])),
-    Row("v4-attachment-size-leading-zero", "damaged",
-        lambda: v4_listed(["ca.pem", "0" + str(len(CERT)), SHA_CERT])),
+    Row(
+        "v4-attachment-size-larger-than-data",
+        "damaged",
+        lambda: v4_listed(["ca.pem", str(len(CERT) + 1), SHA_CERT]),
+    ),
+    Row(
+        "v4-attachment-size-smaller-than-data",
+        "damaged",
+        lambda: v4_listed(["ca.pem", str(len(CERT) - 1), SHA_CERT]),
+    ),
+    Row(
+        "v4-attachment-size-a-json-number",
+        "damaged",
+        lambda: v4_listed(["ca.pem", len(CERT), SHA_CERT]),
+    ),
+    Row(
+        "v4-attachment-size-leading-zero",
+        "damaged",
+        lambda: v4_listed(["ca.pem", "0" + str(len(CERT)), SHA_CERT]),
+    ),
     Row("v4-attachment-size-zero", "damaged", lambda: v4_listed(["disk.iso", "0", None])),
-    Row("v4-attachment-size-over-100-mib", "damaged",
-        lambda: v4_listed(["disk.iso", "104857601", None])),
-    Row("v4-attachment-size-arabic-digits", "damaged",
-        lambda: v4_listed(["disk.iso", "\u0665", None])),
+    Row(
+        "v4-attachment-size-over-100-mib",
+        "damaged",
+        lambda: v4_listed(["disk.iso", "104857601", None]),
+    ),
+    Row(
+        "v4-attachment-size-arabic-digits",
+        "damaged",
+        lambda: v4_listed(["disk.iso", "\u0665", None]),
+    ),
     # digests
-    Row("v4-attachment-digest-of-other-bytes", "damaged",
-        lambda: v4_listed(["ca.pem", str(len(CERT)), forge.attachment("x", KEY)[2]])),
-    Row("v4-attachment-digest-upper-case", "damaged",
-        lambda: v4_listed(["ca.pem", str(len(CERT)), SHA_CERT.upper()])),
+    Row(
+        "v4-attachment-digest-of-other-bytes",
+        "damaged",
+        lambda: v4_listed(["ca.pem", str(len(CERT)), forge.attachment("x", KEY)[2]]),
+    ),
+    Row(
+        "v4-attachment-digest-upper-case",
+        "damaged",
+        lambda: v4_listed(["ca.pem", str(len(CERT)), SHA_CERT.upper()]),
+    ),
     Row("v4-attachment-item-of-two-values", "damaged", lambda: v4_listed(["ca.pem", "5"])),
     # base64 of the bytes
-    Row("v4-attachment-base64-with-line-break", "damaged",
-        lambda: v4_files([CA0[0], CA0[1], CA0[2][:8] + "\n" + CA0[2][8:]], KEY2)),
-    Row("v4-attachment-base64-unpadded", "damaged",
-        lambda: v4_files([CA0[0], CA0[1], CA0[2].rstrip("=")], KEY2)),
-    Row("v4-attachment-base64-url-alphabet", "damaged",
-        lambda: v4_files([CA0[0], CA0[1], "-_" + CA0[2][2:]], KEY2)),
-    Row("v4-attachment-base64-noncanonical", "damaged",
-        lambda: v4_files([CA0[0], CA0[1], _flip_pad_bits(CA0[2].encode()).decode()], KEY2)),
+    Row(
+        "v4-attachment-base64-with-line-break",
+        "damaged",
+        lambda: v4_files([CA0[0], CA0[1], CA0[2][:8] + "\n" + CA0[2][8:]], KEY2),
+    ),
+    Row(
+        "v4-attachment-base64-unpadded",
+        "damaged",
+        lambda: v4_files([CA0[0], CA0[1], CA0[2].rstrip("=")], KEY2),
+    ),
+    Row(
+        "v4-attachment-base64-url-alphabet",
+        "damaged",
+        lambda: v4_files([CA0[0], CA0[1], "-_" + CA0[2][2:]], KEY2),
+    ),
+    Row(
+        "v4-attachment-base64-noncanonical",
+        "damaged",
+        lambda: v4_files([CA0[0], CA0[1], _flip_pad_bits(CA0[2].encode()).decode()], KEY2),
+    ),
     # names: paths, controls, direction marks, white space, duplicates
     Row("v4-name-parent-path", "damaged", lambda: v4_named("../../.ssh/authorized_keys")),
     Row("v4-name-with-slash", "damaged", lambda: v4_named("keys/id_rsa")),
@@ -706,39 +747,93 @@ ROWS += [
     Row("v4-name-256-characters", "damaged", lambda: v4_named("a" * 256)),
     Row("v4-name-256-bytes-of-utf8", "damaged", lambda: v4_named("é" * 128)),
     Row("v4-name-lone-surrogate", "damaged", lambda: v4_named("ca\ud800.pem")),
-    Row("v4-two-attachments-of-one-name", "damaged",
-        lambda: v4_json([[*rows_v4()[0][:-1], [forge.attachment("ca.pem", CERT),
-                                                forge.attachment("ca.pem", None, 7)]],
-                         *rows_v4()[1:]])),
+    Row(
+        "v4-two-attachments-of-one-name",
+        "damaged",
+        lambda: v4_json(
+            [
+                [
+                    *rows_v4()[0][:-1],
+                    [forge.attachment("ca.pem", CERT), forge.attachment("ca.pem", None, 7)],
+                ],
+                *rows_v4()[1:],
+            ]
+        ),
+    ),
     # which row and which segment
-    Row("v4-attachment-moved-to-another-row", "damaged",  # listed on row 1, segment says 0
-        lambda: v4_json([[*rows_v4()[0][:-1], rows_v4()[0][-1][1:]],
-                         [*rows_v4()[1][:-1], rows_v4()[0][-1][:1]], rows_v4()[2]],
-                        [CA0, KEY2])),
-    Row("v4-attachment-segment-names-another-file", "damaged",
-        lambda: v4_files(["0", "other.pem", CA0[2]], KEY2)),
-    Row("v4-attachment-position-as-number", "damaged",
-        lambda: make(4, segments=[*forge.segments_json(rows_v4(), version=4)[:3],
-                                  forge.dumps([0, "ca.pem", CA0[2]]),
-                                  forge.dumps(KEY2)])),
+    Row(
+        "v4-attachment-moved-to-another-row",
+        "damaged",  # listed on row 1, segment says 0
+        lambda: v4_json(
+            [
+                [*rows_v4()[0][:-1], rows_v4()[0][-1][1:]],
+                [*rows_v4()[1][:-1], rows_v4()[0][-1][:1]],
+                rows_v4()[2],
+            ],
+            [CA0, KEY2],
+        ),
+    ),
+    Row(
+        "v4-attachment-segment-names-another-file",
+        "damaged",
+        lambda: v4_files(["0", "other.pem", CA0[2]], KEY2),
+    ),
+    Row(
+        "v4-attachment-position-as-number",
+        "damaged",
+        lambda: make(
+            4,
+            segments=[
+                *forge.segments_json(rows_v4(), version=4)[:3],
+                forge.dumps([0, "ca.pem", CA0[2]]),
+                forge.dumps(KEY2),
+            ],
+        ),
+    ),
     Row("v4-attachment-position-01", "damaged", lambda: v4_files(["00", "ca.pem", CA0[2]], KEY2)),
     Row("v4-attachment-segments-swapped", "damaged", lambda: v4_files(KEY2, CA0)),
     Row("v4-attachment-segment-missing", "damaged", lambda: v4_files(CA0)),
     Row("v4-attachment-segment-extra", "damaged", lambda: v4_files(CA0, KEY2, KEY2)),
-    Row("v4-attachment-segment-before-the-rows-end", "damaged",
-        lambda: make(4, segments=[forge.segments_json(rows_v4(), version=4)[0],
-                                  forge.dumps(CA0),
-                                  *forge.segments_json(rows_v4(), version=4)[1:3],
-                                  forge.dumps(KEY2)])),
-    Row("v4-listed-only-file-with-a-segment", "damaged",
-        lambda: v4_files(CA0, ["0", "disk.iso", forge.b64(b"x" * 10)], KEY2)),
-    Row("v4-row-without-its-attachment-list", "damaged",
-        lambda: make(4, segments=[forge.dumps(["strongroom-offline-payload", 4, forge.V4_FIELDS,
-                                               v3_names(), v3_rest()])])),
-    Row("v4-attachments-not-a-list", "damaged",
-        lambda: v4_json([[*rows_v4()[0][:-1], {"ca.pem": 1}], *rows_v4()[1:]], [KEY2])),
-    Row("v4-attachment-segments-cut-off", "damaged",
-        lambda: make(4, payload_b64_edit=lambda p: b".".join(p.split(b".")[:4]))),
+    Row(
+        "v4-attachment-segment-before-the-rows-end",
+        "damaged",
+        lambda: make(
+            4,
+            segments=[
+                forge.segments_json(rows_v4(), version=4)[0],
+                forge.dumps(CA0),
+                *forge.segments_json(rows_v4(), version=4)[1:3],
+                forge.dumps(KEY2),
+            ],
+        ),
+    ),
+    Row(
+        "v4-listed-only-file-with-a-segment",
+        "damaged",
+        lambda: v4_files(CA0, ["0", "disk.iso", forge.b64(b"x" * 10)], KEY2),
+    ),
+    Row(
+        "v4-row-without-its-attachment-list",
+        "damaged",
+        lambda: make(
+            4,
+            segments=[
+                forge.dumps(
+                    ["strongroom-offline-payload", 4, forge.V4_FIELDS, v3_names(), v3_rest()]
+                )
+            ],
+        ),
+    ),
+    Row(
+        "v4-attachments-not-a-list",
+        "damaged",
+        lambda: v4_json([[*rows_v4()[0][:-1], {"ca.pem": 1}], *rows_v4()[1:]], [KEY2]),
+    ),
+    Row(
+        "v4-attachment-segments-cut-off",
+        "damaged",
+        lambda: make(4, payload_b64_edit=lambda p: b".".join(p.split(b".")[:4])),
+    ),
     Row("v4-attachment-segment-from-another-file", "damaged", v4_spliced),
 ]
 

@@ -264,8 +264,14 @@ def test_the_version_4_example_refuses_its_attachment_segment_cut_moved_or_repea
     rows_only = base64.b64encode(
         key.encrypt(spec_vector.segment_nonce(1, last=True), vector.more_gzipped, vector.header)
     )
-    for payload in (seg0 + b"." + seg2 + b"." + seg1, seg0 + b"." + rows_only,
-                    seg0 + b"." + seg1 + b"." + seg2 + b"." + seg2, seg0 + b"." + seg1):  # fmt: skip
+    payloads = [
+        [seg0, seg2, seg1],  # the attachment's segment among the rows
+        [seg0, rows_only],  # the attachment's segment cut off, the rows resealed as last
+        [seg0, seg1, seg2, seg2],  # repeated
+        [seg0, seg1],  # cut off
+    ]
+    for parts in payloads:
+        payload = b".".join(parts)
         with pytest.raises(offline.OfflineFileDamaged):
             offline_file.offline_file_open(
                 html=_with_payload(vector, payload), passphrase=PASSPHRASE

@@ -318,9 +318,7 @@ def attachment_name_valid(name: Any) -> bool:
         return False
     if unicodedata.category(name[0]) in _SPACES or unicodedata.category(name[-1]) in _SPACES:
         return False
-    return not any(
-        unicodedata.category(c) == "Cc" or c in ATTACHMENT_NAME_INVISIBLE for c in name
-    )
+    return not any(unicodedata.category(c) == "Cc" or c in ATTACHMENT_NAME_INVISIBLE for c in name)
 
 
 _SPACES = frozenset({"Zs", "Zl", "Zp"})
@@ -1212,8 +1210,9 @@ def _attachments_fill(entries: list[OfflineEntry], plaintexts: list[bytes]) -> l
     for position, entry in enumerate(entries):
         files = filled.get(position, list(entry.attachments))
         plain = tuple(
-            OfflineAttachment(name=f.name, data=f.data, size=f.size) if type(f) is not
-            OfflineAttachment else f
+            OfflineAttachment(name=f.name, data=f.data, size=f.size)
+            if type(f) is not OfflineAttachment
+            else f
             for f in files
         )
         out.append(replace(entry, attachments=plain) if plain else entry)

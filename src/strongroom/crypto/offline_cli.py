@@ -206,7 +206,9 @@ def payload_table(
 
 
 # Characters no file system takes in a name, or that a shell or Windows treats specially.
-_UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]')
+_UNSAFE_IN_NAME = re.compile(
+    r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]'
+)
 _WINDOWS_RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?")
 
 

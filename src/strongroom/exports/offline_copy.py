@@ -69,9 +69,7 @@ def entries_with_attachments(
             )
             if fits and budget is not None:
                 budget -= len(data)
-            carried.append(
-                offline.OfflineAttachment(name, data if fits else None, size=len(data))
-            )
+            carried.append(offline.OfflineAttachment(name, data if fits else None, size=len(data)))
         out.append(replace(entry, attachments=tuple(carried)))
     return out
 
