@@ -192,8 +192,9 @@ class PolicyForm(forms.Form):
         label="Encrypted web page copies: all attachments carried together (bytes)",
         min_value=0,
         max_value=HTML_ATTACHMENTS_TOTAL_CEILING_BYTES,
-        help_text="Files are taken in list order while the total stays within this; the "
-        "rest are listed only. Keeps the copy quick to open on a phone.",
+        help_text="In list order, a file is carried if it still fits in what the files "
+        "before it left of this total; the rest are listed only. Keeps the copy quick to open "
+        "on a phone.",
     )
 
     def __init__(self, *args: Any, **kw: Any) -> None:
