@@ -18,11 +18,10 @@ from factories import (
 )
 from kdbx.test_attachments import keepassxc_attachment
 from strongroom.audit.models import AuditEvent
-from strongroom.core.errors import ValidationFailed
 from strongroom.exports import offline_file
 from strongroom.vault import attachments, services
 
-from .helpers import policy_set
+from .helpers import admin, policy_set
 
 
 @pytest.mark.django_db
@@ -127,16 +126,31 @@ def test_a_users_html_copy_carries_their_scopes_attachments_within_the_policys_c
 
 @pytest.mark.django_db
 def test_the_html_attachment_caps_are_set_through_the_api_with_clear_errors():
-    policy_set(html_attachment_max_bytes=2_000_000, html_attachments_total_bytes=50_000_000)
-    with pytest.raises(ValidationFailed) as refused:
-        policy_set(html_attachment_max_bytes=26_214_401)
-    assert refused.value.details["field"] == "html_attachment_max_bytes"
-    with pytest.raises(ValidationFailed):
-        policy_set(html_attachments_total_bytes=-1)
-    from strongroom.exports.policy import policy_get
-
-    current = policy_get()
-    assert (current.html_attachment_max_bytes, current.html_attachments_total_bytes) == (
+    api = api_for(admin())
+    got = api.get("/export-policy").json()
+    assert (got["html_attachment_max_bytes"], got["html_attachments_total_bytes"]) == (
+        1_048_576,
+        16_777_216,
+    )
+    put = api.put(
+        "/export-policy",
+        {"html_attachment_max_bytes": 2_000_000, "html_attachments_total_bytes": 50_000_000},
+    )
+    assert put.status_code == 200, put.content
+    assert put.json()["html_attachment_max_bytes"] == 2_000_000
+    for field, value in (
+        ("html_attachment_max_bytes", 26_214_401),
+        ("html_attachments_total_bytes", -1),
+        ("html_attachments_total_bytes", "16MiB"),
+    ):
+        bad = api.put("/export-policy", {field: value})
+        assert bad.status_code == 400
+        assert bad.json()["error"]["details"]["fields"][0]["field"] == field
+    # Nothing changed by the refused requests; the change was audited with old and new.
+    current = api.get("/export-policy").json()
+    assert (current["html_attachment_max_bytes"], current["html_attachments_total_bytes"]) == (
         2_000_000,
         50_000_000,
     )
+    event = AuditEvent.objects.filter(action="export_policy.update").latest("at")
+    assert "html_attachment_max_bytes" in str(event.details)
