@@ -117,3 +117,15 @@ def test_save_attachments_writes_safe_names_inside_the_folder_and_never_overwrit
 )
 def test_safe_file_name_is_one_name_and_never_a_path(name, safe):
     assert offline_cli.safe_file_name(name) == safe
+
+
+def test_save_attachments_refuses_a_symbolic_link_planted_as_an_entry_folder(folder, tmp_path):
+    out = tmp_path / "saved"
+    elsewhere = tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "1 .._.._etc_passwd").symlink_to(elsewhere, target_is_directory=True)
+    done = run(folder, str(folder / "copy.html"), "--passphrase-file", str(folder / "pass.txt"),
+               "--save-attachments", str(out))  # fmt: skip
+    assert done.returncode == 1 and "refusing to write outside" in done.stderr
+    assert list(elsewhere.iterdir()) == []

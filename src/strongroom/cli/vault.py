@@ -189,12 +189,17 @@ def _attachments_save(everything: list[Any], entries: list[Any], folder: Path) -
             continue
         number = str(position[id(entry)] + 1).zfill(width)
         place = root / offline_cli.safe_file_name(f"{number} {entry.name}")
+        try:
+            place.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"cannot make {place}: {exc.strerror}") from exc
+        # The entry's folder must be a real folder right inside DIR: a symbolic link put
+        # there beforehand (to /etc, say) would carry the files elsewhere.
+        if place.is_symlink() or place.resolve() != root / place.name:
+            raise CommandError(f"refusing to write outside {folder}: {place}")
         for item in files:
             target = place / offline_cli.safe_file_name(item.name)
-            if target.resolve().parent != place.resolve() or place.parent != root:
-                raise CommandError(f"refusing to write outside {folder}: {target}")
             try:
-                place.mkdir(exist_ok=True)
                 handle = os.open(
                     target,
                     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
