@@ -155,6 +155,8 @@ def test_export_options_tell_the_user_what_they_may_do(owner):
         "kdbx_memory_mib": 64,
         "kdbx_iterations": 3,
         "kdbx_parallelism": 2,
+        "html_attachment_max_bytes": 1_048_576,
+        "html_attachments_total_bytes": 16_777_216,
         "entry_count": 1,
     }
 

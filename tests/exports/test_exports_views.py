@@ -215,6 +215,8 @@ def test_admin_saves_the_policy_and_rules(owner):
             "kdbx_memory_mib": "32",
             "kdbx_iterations": "2",
             "kdbx_parallelism": "1",
+            "html_attachment_max_bytes": "500000",
+            "html_attachments_total_bytes": "0",
         },
     )
     assert response.status_code == 302
@@ -230,6 +232,8 @@ def test_admin_saves_the_policy_and_rules(owner):
         "kdbx_memory_mib": 32,
         "kdbx_iterations": 2,
         "kdbx_parallelism": 1,
+        "html_attachment_max_bytes": 500_000,
+        "html_attachments_total_bytes": 0,
     }
     bad = client.post(
         "/admin/export/",

@@ -1,4 +1,4 @@
-"""An independent maker of offline files, versions 1, 2 and 3, for the hostile-file tests.
+"""An independent maker of offline files, versions 1 to 4, for the hostile-file tests.
 
 It uses the ``cryptography`` primitives only (never strongroom.crypto.offline's builder or
 reader), so that a file it makes tests the readers against the format's text
@@ -16,13 +16,17 @@ against a version-2 copy the attacker lacks the build key B.
 Version 3 files are segmented: :attr:`Spec.segments` holds each segment's JSON (default:
 the rows split one per segment after the first), :attr:`Spec.seal_as` the (index, last
 flag) each segment's nonce is made with (default: its own), and ``payload_b64_edit`` can
-reorder, repeat or drop the "."-separated segments of the finished file.
+reorder, repeat or drop the "."-separated segments of the finished file. Version 4 rows
+carry a fifteenth value (the attachment list, :func:`attachment`), and
+:func:`segments_json` with ``version=4`` appends one segment per carried file
+(:func:`file_segment`).
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -46,11 +50,13 @@ V1_FIELDS = [
     "folder", "department", "location", "updated",
 ]  # fmt: skip
 V2_FIELDS = [*V1_FIELDS, "description", "custom"]
+V4_FIELDS = [*V2_FIELDS, "attachments"]
 LABELS = {
     1: (b"strongroom-offline/1 private key\0", b"strongroom-offline/1 content key\0"),
     2: (b"strongroom-offline/2 private key\0", b"strongroom-offline/2 content key\0"),
     # Version 3 files carry version 2 copy keys: the wrap label stays version 2's.
     3: (b"strongroom-offline/2 private key\0", b"strongroom-offline/3 content key\0"),
+    4: (b"strongroom-offline/2 private key\0", b"strongroom-offline/4 content key\0"),
 }
 FORGED_MADE = "2099-01-01T00:00:00Z"
 
@@ -149,18 +155,57 @@ def row_v2(**values: Any) -> list[Any]:
     return [defaults[name] for name in V2_FIELDS]
 
 
+def row_v4(attachments: list[list[Any]] | None = None, **values: Any) -> list[Any]:
+    return [*row_v2(**values), attachments or []]
+
+
+def attachment(name: str, data: bytes | None, size: int | None = None) -> list[Any]:
+    """A version 4 attachment list item: [name, size text, sha256 hex or null]."""
+    if data is None:
+        assert size is not None, "a listed-only file needs its size"
+        return [name, str(size), None]
+    return [name, str(len(data) if size is None else size), hashlib.sha256(data).hexdigest()]
+
+
+def file_segment(position: int, name: str, data: bytes) -> list[str]:
+    """A version 4 attachment segment: [row position text, name, base64 of the bytes]."""
+    return [str(position), name, b64(data)]
+
+
 def dumps(document: Any) -> bytes:
     return json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
-def segments_json(rows: list[list[Any]], first: int = 1, chunk: int = 1) -> list[bytes]:
+def segments_json(
+    rows: list[list[Any]],
+    first: int = 1,
+    chunk: int = 1,
+    version: int = 3,
+    files: list[list[str]] | None = None,
+) -> list[bytes]:
     """Version 3 segments for full (14-value) rows: segment 0 ``[format, 3, fields, names,
-    first rows without names]``, then ``chunk`` rows (without names) per segment."""
+    first rows without names]``, then ``chunk`` rows (without names) per segment. Version 4
+    (15-value rows): the same with its fields, then one segment per document in ``files``
+    (default: the carried files the rows list, with the bytes ``FILE_BYTES`` names)."""
     names = [row[0] for row in rows]
     rest = [row[1:] for row in rows]
-    out = [dumps([PAYLOAD_FORMAT, 3, V2_FIELDS, names, rest[:first]])]
+    fields = V4_FIELDS if version == 4 else V2_FIELDS
+    out = [dumps([PAYLOAD_FORMAT, version, fields, names, rest[:first]])]
     out += [dumps(rest[i : i + chunk]) for i in range(first, len(rest), chunk)]
+    if version == 4:
+        if files is None:
+            files = [
+                file_segment(p, item[0], FILE_BYTES[item[0]])
+                for p, row in enumerate(rows)
+                for item in row[-1]
+                if item[2] is not None
+            ]
+        out += [dumps(doc) for doc in files]
     return out
+
+
+#: The bytes of the attachments the hostile table's version 4 rows carry, by name.
+FILE_BYTES: dict[str, bytes] = {}
 
 
 def segment_nonce(nonce: bytes, index: int, last: bool) -> bytes:
@@ -281,7 +326,7 @@ def build(page: Page, keys: Keys, spec: Spec, *, kek: bytes | None = None) -> by
             header_bytes = spec.header_text_edit(header_bytes)
     if spec.gzipped is not None:
         gz = spec.gzipped
-    elif version == 3:
+    elif version >= 3:
         gz = b""  # per segment below
     else:
         gz = gzip_one(
@@ -295,8 +340,12 @@ def build(page: Page, keys: Keys, spec: Spec, *, kek: bytes | None = None) -> by
         ephemeral=ephemeral,
         public=keys.public,
     )
-    if version == 3:
-        texts = spec.segments if spec.segments is not None else segments_json(spec.rows)
+    if version >= 3:
+        texts = (
+            spec.segments
+            if spec.segments is not None
+            else segments_json(spec.rows, version=version)
+        )
         if spec.plaintext is not None or spec.gzipped is not None:
             texts = [spec.plaintext or b"", *texts[1:]]
         seal_as = spec.seal_as or [(i, i == len(texts) - 1) for i in range(len(texts))]
@@ -354,7 +403,7 @@ def forge_from_copy(
     )
     forged_bytes = canonical(forged)
     if rows is None:
-        make = row_v2 if version >= 2 else row_v1
+        make = row_v4 if version >= 4 else row_v2 if version >= 2 else row_v1
         rows = [
             make(name="Bank (forged)", username="victim", password="attacker-chosen",
                  url="https://attacker.example/login"),
@@ -366,8 +415,8 @@ def forge_from_copy(
         ephemeral=ephemeral,
         public=public,
     )
-    if version == 3:
-        texts = segments_json(rows)
+    if version >= 3:
+        texts = segments_json(rows, version=version)
         payload = b".".join(
             b64(
                 AESGCM(key).encrypt(
@@ -399,14 +448,17 @@ __all__ = [
     "Keys",
     "Page",
     "Spec",
+    "attachment",
     "build",
     "canonical",
     "edit_header_text",
+    "file_segment",
     "forge_from_copy",
     "gzip_one",
     "payload_json",
     "row_v1",
     "row_v2",
+    "row_v4",
     "segment_nonce",
     "segments_json",
     "split_file",

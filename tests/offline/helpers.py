@@ -99,7 +99,7 @@ def hostile_entries() -> list[OfflineEntry]:
     text_fields = [
         f.name
         for f in dataclasses.fields(OfflineEntry)
-        if f.name not in {"updated_at", "custom_fields"}
+        if f.name not in {"updated_at", "custom_fields", "attachments"}
     ]
     entries = []
     for kind, value in HOSTILE.items():

@@ -1,5 +1,5 @@
 """The table of hostile offline files: each row a file (made by tests/offline/forge.py) and
-the verdict both readers must give it (the spec's strict reading rules): ``ok`` (version 2),
+the verdict both readers must give it (the spec's strict reading rules): ``ok`` (versions 2-4),
 ``ok_v1``, ``wrong_passphrase``, ``damaged`` or ``unsupported``.
 
 Cheap PBKDF2 (1,000 iterations) everywhere except the rows about the iteration count.
@@ -78,8 +78,50 @@ def rows_v3() -> list[list[object]]:
     return [*rows_v2(), forge.row_v2(name="Door code", password="4711", custom=[["Floor", "3"]])]
 
 
+# Version 4: the attachments the rows carry (bytes by name) and list.
+CERT = b"-----BEGIN CERTIFICATE-----\nMIIB\xff\x00 binary tail\n"
+KEY = b"\x00\x01\x02 ssh key bytes \xfe\xff"
+forge.FILE_BYTES.update({"ca.pem": CERT, "id_ed25519": KEY})
+
+
+def rows_v4() -> list[list[object]]:
+    """Three entries as in version 3; the first carries ca.pem and lists an image over the
+    cap, the third carries id_ed25519. Segments: 0 (names, first row), 1, 2 (rows), then 3
+    (ca.pem's bytes) and 4 (id_ed25519's, the last)."""
+    rows = [[*row, []] for row in rows_v3()]
+    rows[0][-1] = [forge.attachment("ca.pem", CERT), forge.attachment("disk.iso", None, 5_000_000)]
+    rows[2][-1] = [forge.attachment("id_ed25519", KEY)]
+    return rows
+
+
+def v4_json(rows: list[list[object]], files: list[list[str]] | None = None) -> bytes:
+    """A version 4 file sealed by the keyholder: these rows, and these attachment segments
+    (default: the honest ones for the carried files the rows list)."""
+    return make(4, rows=rows, segments=forge.segments_json(rows, version=4, files=files))
+
+
+def v4_named(name: str) -> bytes:
+    """ca.pem carried under another name, in its row and its segment alike."""
+    rows = rows_v4()
+    rows[0][-1][0][0] = name
+    files = [forge.file_segment(0, name, CERT), forge.file_segment(2, "id_ed25519", KEY)]
+    return v4_json(rows, files)
+
+
+def v4_listed(item: list[object]) -> bytes:
+    """The first row's first attachment list item replaced (its segment unchanged)."""
+    rows = rows_v4()
+    rows[0][-1][0] = item
+    return v4_json(rows, [forge.file_segment(0, "ca.pem", CERT),
+                          forge.file_segment(2, "id_ed25519", KEY)])  # fmt: skip
+
+
+def v4_files(*files: list[str]) -> bytes:
+    return v4_json(rows_v4(), list(files))
+
+
 def make(version: int = 2, **changes: object) -> bytes:
-    rows = {1: rows_v1, 2: rows_v2, 3: rows_v3}[version]()
+    rows = {1: rows_v1, 2: rows_v2, 3: rows_v3, 4: rows_v4}[version]()
     spec = Spec(version=version, rows=rows)
     for key, value in changes.items():
         setattr(spec, key, value)
@@ -226,6 +268,18 @@ def v3_spliced() -> bytes:
         return b".".join(parts)
 
     return make(3, payload_b64_edit=splice)
+
+
+def v4_spliced() -> bytes:
+    """Segment 3 (ca.pem's bytes) of another file of the same copy in its place."""
+    other = forge.split_file(make(4))[1].split(b".")
+
+    def splice(payload: bytes) -> bytes:
+        parts = payload.split(b".")
+        parts[3] = other[3]
+        return b".".join(parts)
+
+    return make(4, payload_b64_edit=splice)
 
 
 def v3_json(*segments: object) -> bytes:
@@ -429,7 +483,7 @@ ROWS: list[Row] = [
     ),
     # --- rule 3: format and version
     Row("header-version-string", "damaged", lambda: make(header_version="2")),
-    Row("header-version-4", "unsupported", lambda: make(header_version=4)),
+    Row("header-version-5", "unsupported", lambda: make(header_version=5)),
     # A version 2 file relabelled 3: another content key (and one segment sealed as v2).
     Row("header-version-2-relabelled-3", "damaged", lambda: make(header_version=3)),
     Row("header-version-3-relabelled-2", "damaged", lambda: make(3, header_version=2)),
@@ -591,6 +645,196 @@ ROWS: list[Row] = [
         "damaged",
         lambda: make(plaintext=payload_json(2, rows_v2()).decode().encode("utf-16-le")),
     ),
+]
+
+SHA_CERT = forge.attachment("ca.pem", CERT)[2]
+CA0 = forge.file_segment(0, "ca.pem", CERT)
+KEY2 = forge.file_segment(2, "id_ed25519", KEY)
+
+ROWS += [
+    # --- version 4: attachments (sealed by the keyholder, so only the layout can refuse)
+    Row("valid-v4", "ok", lambda: make(4)),
+    Row(
+        "v4-markup-and-emoji-name-is-text",
+        "ok",
+        lambda: v4_named("<img src=x onerror=alert(1)> =1+1 🔐.pem"),
+    ),
+    Row("v4-no-attachments", "ok", lambda: v4_json([[*row, []] for row in rows_v3()], [])),
+    Row("v4-forgery-against-v4-copy", "damaged", lambda: forged(4)),
+    Row(
+        "v4-version-3-rows-in-a-version-4-file",
+        "damaged",
+        lambda: make(4, segments=forge.segments_json(rows_v3())),
+    ),
+    Row("v4-header-relabelled-3", "damaged", lambda: make(4, header_version=3)),
+    # sizes: declared vs decoded, and the size's exact text
+    Row(
+        "v4-attachment-size-larger-than-data",
+        "damaged",
+        lambda: v4_listed(["ca.pem", str(len(CERT) + 1), SHA_CERT]),
+    ),
+    Row(
+        "v4-attachment-size-smaller-than-data",
+        "damaged",
+        lambda: v4_listed(["ca.pem", str(len(CERT) - 1), SHA_CERT]),
+    ),
+    Row(
+        "v4-attachment-size-a-json-number",
+        "damaged",
+        lambda: v4_listed(["ca.pem", len(CERT), SHA_CERT]),
+    ),
+    Row(
+        "v4-attachment-size-leading-zero",
+        "damaged",
+        lambda: v4_listed(["ca.pem", "0" + str(len(CERT)), SHA_CERT]),
+    ),
+    Row("v4-attachment-size-zero", "damaged", lambda: v4_listed(["disk.iso", "0", None])),
+    Row(
+        "v4-attachment-size-over-100-mib",
+        "damaged",
+        lambda: v4_listed(["disk.iso", "104857601", None]),
+    ),
+    Row(
+        "v4-attachment-size-arabic-digits",
+        "damaged",
+        lambda: v4_listed(["disk.iso", "\u0665", None]),
+    ),
+    # digests
+    Row(
+        "v4-attachment-digest-of-other-bytes",
+        "damaged",
+        lambda: v4_listed(["ca.pem", str(len(CERT)), forge.attachment("x", KEY)[2]]),
+    ),
+    Row(
+        "v4-attachment-digest-upper-case",
+        "damaged",
+        lambda: v4_listed(["ca.pem", str(len(CERT)), SHA_CERT.upper()]),
+    ),
+    Row("v4-attachment-item-of-two-values", "damaged", lambda: v4_listed(["ca.pem", "5"])),
+    # base64 of the bytes
+    Row(
+        "v4-attachment-base64-with-line-break",
+        "damaged",
+        lambda: v4_files([CA0[0], CA0[1], CA0[2][:8] + "\n" + CA0[2][8:]], KEY2),
+    ),
+    Row(
+        "v4-attachment-base64-unpadded",
+        "damaged",
+        lambda: v4_files([CA0[0], CA0[1], CA0[2].rstrip("=")], KEY2),
+    ),
+    Row(
+        "v4-attachment-base64-url-alphabet",
+        "damaged",
+        lambda: v4_files([CA0[0], CA0[1], "-_" + CA0[2][2:]], KEY2),
+    ),
+    Row(
+        "v4-attachment-base64-noncanonical",
+        "damaged",
+        lambda: v4_files([CA0[0], CA0[1], _flip_pad_bits(CA0[2].encode()).decode()], KEY2),
+    ),
+    # names: paths, controls, direction marks, white space, duplicates
+    Row("v4-name-parent-path", "damaged", lambda: v4_named("../../.ssh/authorized_keys")),
+    Row("v4-name-with-slash", "damaged", lambda: v4_named("keys/id_rsa")),
+    Row("v4-name-with-backslash", "damaged", lambda: v4_named("..\\boot.ini")),
+    Row("v4-name-dot-dot", "damaged", lambda: v4_named("..")),
+    Row("v4-name-empty", "damaged", lambda: v4_named("")),
+    Row("v4-name-line-break", "damaged", lambda: v4_named("ca\n.pem")),
+    Row("v4-name-nul", "damaged", lambda: v4_named("ca.pem\x00.exe")),
+    Row("v4-name-right-to-left-override", "damaged", lambda: v4_named("id_rsa\u202etxt.exe")),
+    Row("v4-name-zero-width-space", "damaged", lambda: v4_named("ca\u200b.pem")),
+    Row("v4-name-trailing-space", "damaged", lambda: v4_named("ca.pem ")),
+    Row("v4-name-leading-no-break-space", "damaged", lambda: v4_named("\u00a0ca.pem")),
+    Row("v4-name-256-characters", "damaged", lambda: v4_named("a" * 256)),
+    Row("v4-name-256-bytes-of-utf8", "damaged", lambda: v4_named("é" * 128)),
+    Row("v4-name-lone-surrogate", "damaged", lambda: v4_named("ca\ud800.pem")),
+    Row(
+        "v4-two-attachments-of-one-name",
+        "damaged",
+        lambda: v4_json(
+            [
+                [
+                    *rows_v4()[0][:-1],
+                    [forge.attachment("ca.pem", CERT), forge.attachment("ca.pem", None, 7)],
+                ],
+                *rows_v4()[1:],
+            ]
+        ),
+    ),
+    # which row and which segment
+    Row(
+        "v4-attachment-moved-to-another-row",
+        "damaged",  # listed on row 1, segment says 0
+        lambda: v4_json(
+            [
+                [*rows_v4()[0][:-1], rows_v4()[0][-1][1:]],
+                [*rows_v4()[1][:-1], rows_v4()[0][-1][:1]],
+                rows_v4()[2],
+            ],
+            [CA0, KEY2],
+        ),
+    ),
+    Row(
+        "v4-attachment-segment-names-another-file",
+        "damaged",
+        lambda: v4_files(["0", "other.pem", CA0[2]], KEY2),
+    ),
+    Row(
+        "v4-attachment-position-as-number",
+        "damaged",
+        lambda: make(
+            4,
+            segments=[
+                *forge.segments_json(rows_v4(), version=4)[:3],
+                forge.dumps([0, "ca.pem", CA0[2]]),
+                forge.dumps(KEY2),
+            ],
+        ),
+    ),
+    Row("v4-attachment-position-01", "damaged", lambda: v4_files(["00", "ca.pem", CA0[2]], KEY2)),
+    Row("v4-attachment-segments-swapped", "damaged", lambda: v4_files(KEY2, CA0)),
+    Row("v4-attachment-segment-missing", "damaged", lambda: v4_files(CA0)),
+    Row("v4-attachment-segment-extra", "damaged", lambda: v4_files(CA0, KEY2, KEY2)),
+    Row(
+        "v4-attachment-segment-before-the-rows-end",
+        "damaged",
+        lambda: make(
+            4,
+            segments=[
+                forge.segments_json(rows_v4(), version=4)[0],
+                forge.dumps(CA0),
+                *forge.segments_json(rows_v4(), version=4)[1:3],
+                forge.dumps(KEY2),
+            ],
+        ),
+    ),
+    Row(
+        "v4-listed-only-file-with-a-segment",
+        "damaged",
+        lambda: v4_files(CA0, ["0", "disk.iso", forge.b64(b"x" * 10)], KEY2),
+    ),
+    Row(
+        "v4-row-without-its-attachment-list",
+        "damaged",
+        lambda: make(
+            4,
+            segments=[
+                forge.dumps(
+                    ["strongroom-offline-payload", 4, forge.V4_FIELDS, v3_names(), v3_rest()]
+                )
+            ],
+        ),
+    ),
+    Row(
+        "v4-attachments-not-a-list",
+        "damaged",
+        lambda: v4_json([[*rows_v4()[0][:-1], {"ca.pem": 1}], *rows_v4()[1:]], [KEY2]),
+    ),
+    Row(
+        "v4-attachment-segments-cut-off",
+        "damaged",
+        lambda: make(4, payload_b64_edit=lambda p: b".".join(p.split(b".")[:4])),
+    ),
+    Row("v4-attachment-segment-from-another-file", "damaged", v4_spliced),
 ]
 
 ROWS_BY_NAME = {row.name: row for row in ROWS}

@@ -83,6 +83,17 @@ ENTRY_V3_SECOND = [
 ]
 
 
+# Version 4: rows gain the account's attachments, [[name, size text, SHA-256 hex or null]].
+# The first entry lists two files: a certificate the copy carries (its bytes in segment 2,
+# after the rows, the last segment) and an image over the policy's cap (listed only).
+FIELDS_V4 = [*FIELDS_V2, "attachments"]
+ATTACHMENT_BYTES = b"-----BEGIN CERTIFICATE-----\nMIIBexample\n-----END CERTIFICATE-----\n"
+ATTACHMENTS_V4 = [
+    ["ca.pem", str(len(ATTACHMENT_BYTES)), hashlib.sha256(ATTACHMENT_BYTES).hexdigest()],
+    ["disk image.iso", "5000000", None],
+]
+
+
 def segment_nonce(index: int, last: bool) -> bytes:
     """Version 3: payload_nonce XOR (7 zero bytes || uint32-be index || last flag)."""
     mask = bytes(7) + struct.pack(">I", index) + (b"\x01" if last else b"\x00")
@@ -107,6 +118,10 @@ class Vector:
     more_json: bytes = b""
     more_gzipped: bytes = b""
     more_ciphertext: bytes = b""
+    # Version 4: segment 2's (the carried attachment's) JSON, gzip member and ciphertext.
+    file_json: bytes = b""
+    file_gzipped: bytes = b""
+    file_ciphertext: bytes = b""
 
     @property
     def payload_text(self) -> bytes:
@@ -114,6 +129,8 @@ class Vector:
         text = base64.b64encode(self.ciphertext)
         if self.more_ciphertext:
             text += b"." + base64.b64encode(self.more_ciphertext)
+        if self.file_ciphertext:
+            text += b"." + base64.b64encode(self.file_ciphertext)
         return text
 
 
@@ -122,9 +139,12 @@ def _public(private: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def make(
-    gzipped: bytes | None = None, version: int = 1, more_gzipped: bytes | None = None
+    gzipped: bytes | None = None,
+    version: int = 1,
+    more_gzipped: bytes | None = None,
+    file_gzipped: bytes | None = None,
 ) -> Vector:
-    """The worked example of ``version`` (1, 2 or 3), step by step."""
+    """The worked example of ``version`` (1 to 4), step by step."""
     kek = PBKDF2HMAC(hashes.SHA256(), 32, SALT, ITERATIONS).derive(
         unicodedata.normalize("NFC", PASSPHRASE).encode()
     )
@@ -183,10 +203,23 @@ def make(
             [ENTRY_V2[1:]],
         ]
         more = [ENTRY_V3_SECOND[1:]]
+    file_document: object = None
+    if version == 4:
+        # As version 3, each row one value longer (its attachments); then one segment per
+        # carried file: [position of its row as text, its name, base64 of its bytes].
+        document = [
+            "strongroom-offline-payload",
+            4,
+            FIELDS_V4,
+            [ENTRY_V2[0], ENTRY_V3_SECOND[0]],
+            [[*ENTRY_V2[1:], ATTACHMENTS_V4]],
+        ]
+        more = [[*ENTRY_V3_SECOND[1:], []]]
+        file_document = ["0", "ca.pem", base64.b64encode(ATTACHMENT_BYTES).decode()]
     plaintext = json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode()
     if gzipped is None:
         gzipped = gzip.compress(plaintext, compresslevel=6, mtime=0)
-    nonce = segment_nonce(0, last=False) if version == 3 else PAYLOAD_NONCE
+    nonce = segment_nonce(0, last=False) if version >= 3 else PAYLOAD_NONCE
     ciphertext = AESGCM(content_key).encrypt(nonce, gzipped, header_bytes)
     extra: dict[str, bytes] = {}
     if more is not None:
@@ -197,7 +230,18 @@ def make(
             "more_json": more_json,
             "more_gzipped": more_gzipped,
             "more_ciphertext": AESGCM(content_key).encrypt(
-                segment_nonce(1, last=True), more_gzipped, header_bytes
+                segment_nonce(1, last=file_document is None), more_gzipped, header_bytes
+            ),
+        }
+    if file_document is not None:
+        file_json = json.dumps(file_document, ensure_ascii=True, separators=(",", ":")).encode()
+        if file_gzipped is None:
+            file_gzipped = gzip.compress(file_json, compresslevel=6, mtime=0)
+        extra |= {
+            "file_json": file_json,
+            "file_gzipped": file_gzipped,
+            "file_ciphertext": AESGCM(content_key).encrypt(
+                segment_nonce(2, last=True), file_gzipped, header_bytes
             ),
         }
     return Vector(
@@ -252,8 +296,13 @@ if __name__ == "__main__":
     print("ciphertext (base64)     ", base64.b64encode(v.ciphertext).decode())
     if v.more_json:
         print("segment 0 nonce         ", segment_nonce(0, last=False).hex())
-        print("segment 1 nonce         ", segment_nonce(1, last=True).hex())
+        print("segment 1 nonce         ", segment_nonce(1, last=not v.file_json).hex())
         print("segment 1 JSON          ", v.more_json.decode())
         print("segment 1 gzipped       ", v.more_gzipped.hex())
         print("segment 1 (base64)      ", base64.b64encode(v.more_ciphertext).decode())
+        if v.file_json:
+            print("segment 2 nonce         ", segment_nonce(2, last=True).hex())
+            print("segment 2 JSON          ", v.file_json.decode())
+            print("segment 2 gzipped       ", v.file_gzipped.hex())
+            print("segment 2 (base64)      ", base64.b64encode(v.file_ciphertext).decode())
         print("payload element text    ", v.payload_text.decode())

@@ -50,7 +50,7 @@ def files(tmp_path_factory) -> Path:
     header = offline_file_header(html)
     tampered = html.replace(header["generated_at"].encode(), b"2030-01-01T00:00:00Z", 1)
     (folder / "edited.html").write_bytes(tampered)
-    (folder / "newer.html").write_bytes(html.replace(b'"version":3', b'"version":4', 1))
+    (folder / "newer.html").write_bytes(html.replace(b'"version":4', b'"version":5', 1))
     (folder / "other.html").write_bytes(b"<html><body>not ours</body></html>")
     # The attack of the review: the viewer edited to post the passphrase elsewhere, the
     # data untouched (it still decrypts and authenticates).
@@ -115,6 +115,7 @@ def test_json_output_is_every_entry_exactly(files):
         "updated_at": "2025-01-02T03:04:05Z",
         "description": expected.description,
         "custom_fields": [list(pair) for pair in expected.custom_fields],
+        "attachments": [],
     }
     by_name = {e["name"]: e for e in document["entries"]}
     for kind, value in HOSTILE.items():
@@ -203,7 +204,7 @@ def test_expired_copy_opens_with_a_warning(files):
     [
         ("copy.html", "wrong.txt", 2, "wrong passphrase"),
         ("edited.html", "pass.txt", 3, "damaged or was edited"),
-        ("newer.html", "pass.txt", 4, "version 4"),
+        ("newer.html", "pass.txt", 4, "version 5"),
         ("phish.html", "pass.txt", 5, "viewer is not Strongroom's: do not open it in a browser"),
         ("restyled.html", "pass.txt", 5, "viewer is not Strongroom's"),
         # Only the line end is taken off: a trailing space is part of the passphrase, and

@@ -212,7 +212,7 @@ def test_header_is_canonical_readable_and_authenticated_as_is(keys):
     assert b"\n" not in raw and b"\r" not in raw and b": " not in raw and b", " not in raw
     assert list(header) == sorted(header)
     assert header["format"] == "strongroom-offline"
-    assert header["version"] == 3
+    assert header["version"] == 4
     assert header["kdf_iterations"] == CHEAP_ITERATIONS
     assert header["generated_at"] == "2025-03-14T09:26:53Z"
     assert header["expires_at"] == "2025-03-15T09:26:53Z"
@@ -336,18 +336,18 @@ def test_text_that_merely_looks_like_an_escape_is_fine(keys):
     assert offline_file_open(html=build(keys, [entry]), passphrase=PASSPHRASE).entries == [entry]
 
 
-def test_copy_keys_made_for_format_2_build_format_3_files_without_the_passphrase():
+def test_copy_keys_made_for_format_2_build_format_4_files_without_the_passphrase():
     """Migration: a kept copy's keys as the format 2 release stored them (public part as
-    JSON, the build key sealed beside it) build format 3 files as they are: the server
-    needs no passphrase to move a copy to format 3, and the old passphrase opens them."""
+    JSON, the build key sealed beside it) build format 4 files as they are: the server
+    needs no passphrase to move a copy to format 4, and the old passphrase opens them."""
     stored = json.loads((FIXTURES / "v2-copy-keys.json").read_text(encoding="utf-8"))
     build_key = bytes.fromhex(stored.pop("build_key_hex_sealed_on_the_server"))
     keys = offline.CopyKeys.from_dict(stored, build_key=build_key)
     assert keys.version == offline.KEY_VERSION == 2 and keys.can_build
     html = build(keys, sample_entries())
-    assert offline_file_header(html)["version"] == offline.VERSION == 3
+    assert offline_file_header(html)["version"] == offline.VERSION == 4
     opened = offline_file_open(html=html, passphrase=PASSPHRASE)
-    assert opened.version == 3 and opened.authenticated
+    assert opened.version == 4 and opened.authenticated
     assert opened.entries == sample_entries()
     offline.copy_keys_verify(copy_keys=keys, passphrase=PASSPHRASE)
 

@@ -1,5 +1,5 @@
 """docs/offline-file-format.md is precise enough to write a decrypter from: its worked
-examples (version 3, and versions 2 and 1 which readers still open), made from the spec alone
+examples (version 4, and versions 3, 2 and 1 which readers still open), made from the spec alone
 (spec_vector.py, the `cryptography` primitives only), open in the reference reader and in
 the browser viewer, and every value the document lists is the one computed here."""
 
@@ -27,11 +27,16 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "offline-file-format.md"
 # The document lists the gzip bytes of each example (zlib versions may compress the same
 # JSON differently), after these markers.
 GZIP_MARKERS = {
+    4: "version 4 segment 0 gzip member (hex):",
     3: "version 3 segment 0 gzip member (hex):",
     2: "version 2 gzip member (hex):",
     1: "version 1 gzip member (hex):",
 }
-MORE_MARKER = "version 3 segment 1 gzip member (hex):"
+MORE_MARKERS = {
+    3: "version 3 segment 1 gzip member (hex):",
+    4: "version 4 segment 1 gzip member (hex):",
+}
+FILE_MARKER = "version 4 segment 2 gzip member (hex):"
 PASSPHRASE = "correct horse battery staple"
 
 
@@ -41,13 +46,17 @@ def _listed_hex(doc: str, marker: str) -> bytes:
 
 def _vector(version: int) -> spec_vector.Vector:
     doc = DOC.read_text(encoding="utf-8")
-    more = _listed_hex(doc, MORE_MARKER) if version == 3 else None
+    more = _listed_hex(doc, MORE_MARKERS[version]) if version >= 3 else None
+    file = _listed_hex(doc, FILE_MARKER) if version == 4 else None
     return spec_vector.make(
-        gzipped=_listed_hex(doc, GZIP_MARKERS[version]), version=version, more_gzipped=more
+        gzipped=_listed_hex(doc, GZIP_MARKERS[version]),
+        version=version,
+        more_gzipped=more,
+        file_gzipped=file,
     )
 
 
-@pytest.fixture(scope="module", params=[3, 2, 1], ids=["v3", "v2", "v1"])
+@pytest.fixture(scope="module", params=[4, 3, 2, 1], ids=["v4", "v3", "v2", "v1"])
 def vector(request) -> spec_vector.Vector:
     return _vector(request.param)
 
@@ -77,9 +86,18 @@ def test_every_listed_value_is_in_the_document(vector):
             vector.more_json.decode(),
             vector.more_gzipped.hex(),
             spec_vector.segment_nonce(0, last=False).hex(),
-            spec_vector.segment_nonce(1, last=True).hex(),
+            spec_vector.segment_nonce(1, last=not vector.file_json).hex(),
         ]
         assert gzip.decompress(vector.more_gzipped) == vector.more_json
+    if vector.file_json:
+        values += [
+            vector.file_json.decode(),
+            vector.file_gzipped.hex(),
+            spec_vector.segment_nonce(2, last=True).hex(),
+            spec_vector.ATTACHMENT_BYTES.hex(),
+            spec_vector.ATTACHMENTS_V4[0][2],
+        ]
+        assert gzip.decompress(vector.file_gzipped) == vector.file_json
     for value in values:
         assert value in doc, value[:60]
     assert gzip.decompress(vector.gzipped) == vector.plaintext_json
@@ -92,11 +110,20 @@ def test_the_reference_reader_opens_the_worked_examples(vector):
     version = json.loads(vector.header)["version"]
     assert opened.version == version and opened.authenticated == (version >= 2)
     assert opened.title == "Example <copy>" and opened.owner == "alice"
-    if version == 3:
+    if version >= 3:
         entry, second = opened.entries
         assert second.name == "Example router" and second.password == "\u00e9t\u00e9 2025"
         assert second.totp_seed is None and second.custom_fields == ()
-    else:
+        assert second.attachments == ()
+    if version == 4:
+        carried, listed = entry.attachments
+        assert (carried.name, carried.size, carried.data) == (
+            "ca.pem",
+            len(spec_vector.ATTACHMENT_BYTES),
+            spec_vector.ATTACHMENT_BYTES,
+        )
+        assert (listed.name, listed.size, listed.data) == ("disk image.iso", 5_000_000, None)
+    if version <= 2:
         [entry] = opened.entries
     assert entry.password == "p<a>ss&\"'"
     assert entry.totp_seed == "JBSWY3DPEHPK3PXP"
@@ -111,7 +138,7 @@ def test_the_reference_reader_opens_the_worked_examples(vector):
     assert offline.header_serialise(json.loads(vector.header)) == vector.header
 
 
-@pytest.mark.parametrize("version", [3, 2])
+@pytest.mark.parametrize("version", [4, 3, 2])
 def test_the_example_cannot_be_made_without_the_build_key(version):
     """The attack version 2 closes: everything public in the example, and a payload of the
     attacker's choosing, encrypted as version 1 did (content key from ECDH alone)."""
@@ -120,15 +147,21 @@ def test_the_example_cannot_be_made_without_the_build_key(version):
         spec_vector.hashes.SHA256(), 32, bytes(32), genuine.hkdf_info
     ).derive(genuine.shared)
     aead = AESGCM(forged_key)
-    if version == 3:
+    if version >= 3:
         changes = {
             "ciphertext": aead.encrypt(
                 spec_vector.segment_nonce(0, last=False), genuine.gzipped, genuine.header
             ),
             "more_ciphertext": aead.encrypt(
-                spec_vector.segment_nonce(1, last=True), genuine.more_gzipped, genuine.header
+                spec_vector.segment_nonce(1, last=version == 3),
+                genuine.more_gzipped,
+                genuine.header,
             ),
         }
+        if version == 4:
+            changes["file_ciphertext"] = aead.encrypt(
+                spec_vector.segment_nonce(2, last=True), genuine.file_gzipped, genuine.header
+            )
     else:
         changes = {
             "ciphertext": aead.encrypt(spec_vector.PAYLOAD_NONCE, genuine.gzipped, genuine.header)
@@ -163,7 +196,7 @@ def test_the_builder_follows_the_same_steps():
     followed by the build key, and a file built with them derives its content key from
     ECDH and the build key as the spec says."""
     keys = offline.copy_keys_create(passphrase="pw", iterations=1_000, minimum_iterations=1)
-    assert keys.version == 2  # format 3 files carry version 2 copy keys
+    assert keys.version == 2  # format 4 files carry version 2 copy keys
     kek = offline._kek("pw", keys.salt, keys.iterations)
     aad = b"strongroom-offline/2 private key\x00" + keys.iterations.to_bytes(4, "big") + keys.salt
     opened = AESGCM(kek).decrypt(
@@ -188,7 +221,7 @@ def test_the_builder_follows_the_same_steps():
         ec.ECDH(),
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), ephemeral),
     )
-    info = b"strongroom-offline/3 content key\x00" + ephemeral + keys.public_key
+    info = b"strongroom-offline/4 content key\x00" + ephemeral + keys.public_key
     key = HKDF(hashes.SHA256(), 32, bytes(32), info).derive(shared + keys.build_key)
     payload = html.split(offline_file.PAYLOAD_OPEN, 1)[1].split(b"</script>", 1)[0]
     nonce = base64.b64decode(header["payload_nonce"])
@@ -199,15 +232,15 @@ def test_the_builder_follows_the_same_steps():
     document = json.loads(gzip.decompress(plaintext))
     assert document == [
         "strongroom-offline-payload",
-        3,
-        spec_vector.FIELDS_V2,
+        4,
+        spec_vector.FIELDS_V4,
         ["n"],
-        [["", "", "", "u", "p", "", None, "", "", "", None, "", []]],
+        [["", "", "", "u", "p", "", None, "", "", "", None, "", [], []]],
     ]
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("version", [3, 2, 1])
+@pytest.mark.parametrize("version", [4, 3, 2, 1])
 def test_the_viewer_opens_the_worked_examples(open_file, tmp_path, version):
     vector = _vector(version)
     page_bytes = offline_file._render(vector.header, vector.payload_text)
@@ -221,3 +254,25 @@ def test_the_viewer_opens_the_worked_examples(open_file, tmp_path, version):
     page.locator(".row").first.click()
     page.get_by_role("button", name="Reveal").click()
     expect(page.locator("#detail-password")).to_have_text("p<a>ss&\"'")
+
+
+def test_the_version_4_example_refuses_its_attachment_segment_cut_moved_or_repeated():
+    vector = _vector(4)
+    seg0, seg1, seg2 = vector.payload_text.split(b".")
+    key = AESGCM(vector.content_key)
+    # Segment 1 resealed by the keyholder as the last: rows complete, the file's bytes gone.
+    rows_only = base64.b64encode(
+        key.encrypt(spec_vector.segment_nonce(1, last=True), vector.more_gzipped, vector.header)
+    )
+    payloads = [
+        [seg0, seg2, seg1],  # the attachment's segment among the rows
+        [seg0, rows_only],  # the attachment's segment cut off, the rows resealed as last
+        [seg0, seg1, seg2, seg2],  # repeated
+        [seg0, seg1],  # cut off
+    ]
+    for parts in payloads:
+        payload = b".".join(parts)
+        with pytest.raises(offline.OfflineFileDamaged):
+            offline_file.offline_file_open(
+                html=_with_payload(vector, payload), passphrase=PASSPHRASE
+            )

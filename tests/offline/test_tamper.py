@@ -192,7 +192,7 @@ def test_implausible_iteration_counts_are_refused_before_any_work(html):
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (4, OfflineFormatUnsupported),  # a version this reader does not know
+        (5, OfflineFormatUnsupported),  # a version this reader does not know
         (0, OfflineFormatUnsupported),
         # Version 1's rules on a version 3 file: its wrapped key is the wrong size.
         (1, OfflineFileDamaged),

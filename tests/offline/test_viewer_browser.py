@@ -84,7 +84,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
         b'"kdf_iterations":600000', b'"kdf_iterations":600001', 1
     )
     # The header comes before the viewer script: the first "version" is the header's.
-    made["newer"] = html.replace(b'"version":3', b'"version":4', 1)
+    made["newer"] = html.replace(b'"version":4', b'"version":5', 1)
     paths = {}
     for name, data in made.items():
         path = folder / f"{name}.html"

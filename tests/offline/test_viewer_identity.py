@@ -17,6 +17,8 @@ from .helpers import PASSPHRASE, build, cheap_keys, sample_entries
 V1_RELEASED = Path(__file__).resolve().parent / "fixtures" / "v1-released-viewer.html"
 # A format 2 file as the format 2 release built it (its viewer reads formats 1 and 2).
 V2_RELEASED = Path(__file__).resolve().parent / "fixtures" / "v2-released-viewer.html"
+# A format 3 file as the format 3 release built it (its viewer reads formats 1, 2 and 3).
+V3_RELEASED = Path(__file__).resolve().parent / "fixtures" / "v3-released-viewer.html"
 
 
 def _listed() -> dict[str, str]:
@@ -41,7 +43,7 @@ def test_the_released_version_1_viewer_stays_accepted():
 
 def test_the_released_version_2_viewer_and_its_files_stay_accepted():
     """A kept format 2 file still opens (and its page is still Strongroom's); the viewer
-    this version builds with reads formats 1, 2 and 3."""
+    this version builds with reads formats 1 to 4."""
     html = V2_RELEASED.read_bytes()
     assert offline_file.viewer_check(html).startswith("viewer 2")
     opened = offline_file.offline_file_open(html=html, passphrase=PASSPHRASE)
@@ -51,7 +53,18 @@ def test_the_released_version_2_viewer_and_its_files_stay_accepted():
         (resources.files("strongroom.exports") / "viewer_hashes.json").read_text("utf-8")
     )["viewers"]
     own = next(entry for entry in listed if entry["sha256"] == offline_file.viewer_own_sha256())
-    assert own["formats"] == [1, 2, 3]
+    assert own["formats"] == [1, 2, 3, 4]
+
+
+def test_the_released_version_3_viewer_and_its_files_stay_accepted():
+    """A kept format 3 file (made by the format 3 release, with its viewer) still opens,
+    with no attachments (format 3 has none), and its page is still Strongroom's."""
+    html = V3_RELEASED.read_bytes()
+    assert offline_file.viewer_check(html).startswith("viewer 3")
+    opened = offline_file.offline_file_open(html=html, passphrase=PASSPHRASE)
+    assert opened.version == 3 and opened.authenticated
+    assert [entry.name for entry in opened.entries][:2] == ["Released viewer 3", "Core router"]
+    assert all(entry.attachments == () for entry in opened.entries)
 
 
 @pytest.mark.parametrize(
@@ -74,9 +87,11 @@ def test_any_edit_outside_the_data_is_a_foreign_viewer(edit):
     assert offline_file.offline_file_open(html=edited, passphrase=PASSPHRASE)
 
 
-@pytest.mark.parametrize("older", [V1_RELEASED, V2_RELEASED], ids=["viewer-1", "viewer-2"])
-def test_an_older_viewer_around_version_3_data_is_unsupported_as_it_would_say(older):
-    """The red team's splice: genuine format 3 data inside a released older page. That
+@pytest.mark.parametrize(
+    "older", [V1_RELEASED, V2_RELEASED, V3_RELEASED], ids=["viewer-1", "viewer-2", "viewer-3"]
+)
+def test_an_older_viewer_around_version_4_data_is_unsupported_as_it_would_say(older):
+    """The red team's splice: genuine format 4 data inside a released older page. That
     page says "unsupported" in a browser; `strongroom open` says the same."""
     old_page = older.read_bytes()
     genuine = build(cheap_keys(), sample_entries())
@@ -90,5 +105,5 @@ def test_an_older_viewer_around_version_3_data_is_unsupported_as_it_would_say(ol
             opening + element(old_page, opening), opening + element(genuine, opening), 1
         )
     assert offline_file.offline_file_open(html=spliced, passphrase=PASSPHRASE)  # the data is fine
-    with pytest.raises(offline.OfflineFormatUnsupported, match="cannot read format 3"):
+    with pytest.raises(offline.OfflineFormatUnsupported, match="cannot read format 4"):
         offline_file.viewer_check(spliced)

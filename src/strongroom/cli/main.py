@@ -293,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="only entries whose name, username, host, URL or folder contain TEXT",
         metavar="TEXT",
     )
+    p.add_argument(
+        "--save-attachments",
+        metavar="DIR",
+        help="also save the attachments the copy carries (of the matching entries) under DIR, "
+        "one folder per entry; never overwrites a file",
+    )
     p.set_defaults(func=cmd_open, needs_django=False)
 
     p = sub.add_parser(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,9 @@ def cmd_open(args: argparse.Namespace) -> int:
     except offline.OfflineFormatUnsupported as exc:
         raise CommandError(f"strongroom: {exc.message}", OPEN_EXIT_UNSUPPORTED) from exc
     entries = offline_cli.entries_search(payload.entries, args.search or "")
+    if args.save_attachments:
+        saved = _attachments_save(payload.entries, entries, Path(args.save_attachments))
+        err(f"saved {saved} attachment{'' if saved == 1 else 's'} to {args.save_attachments}")
     if args.json:
         sys.stdout.write(offline_cli.payload_json(payload, entries) + "\n")
     else:
@@ -162,6 +166,53 @@ def cmd_open(args: argparse.Namespace) -> int:
     if payload.is_expired():
         err("warning: this offline copy is past its advisory expiry date; get a fresh copy")
     return EXIT_OK
+
+
+def _attachments_save(everything: list[Any], entries: list[Any], folder: Path) -> int:
+    """Write the carried attachments of ``entries`` under ``folder``: one folder per entry,
+    ``<position> <entry name>``, holding its files under their names, both made safe for
+    any file system (offline_cli.safe_file_name). Never overwrites, never follows a link,
+    never writes outside ``folder`` (checked on the resolved path too)."""
+    from strongroom.crypto import offline_cli
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        root = folder.resolve(strict=True)
+    except OSError as exc:
+        raise CommandError(f"cannot use {folder} for attachments: {exc.strerror}") from exc
+    position = {id(entry): index for index, entry in enumerate(everything)}
+    width = len(str(len(everything)))
+    saved = 0
+    for entry in entries:
+        files = [item for item in entry.attachments if item.included]
+        if not files:
+            continue
+        number = str(position[id(entry)] + 1).zfill(width)
+        place = root / offline_cli.safe_file_name(f"{number} {entry.name}")
+        try:
+            place.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"cannot make {place}: {exc.strerror}") from exc
+        # The entry's folder must be a real folder right inside DIR: a symbolic link put
+        # there beforehand (to /etc, say) would carry the files elsewhere.
+        if place.is_symlink() or place.resolve() != root / place.name:
+            raise CommandError(f"refusing to write outside {folder}: {place}")
+        for item in files:
+            target = place / offline_cli.safe_file_name(item.name)
+            try:
+                handle = os.open(
+                    target,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                    0o600,
+                )
+            except FileExistsError as exc:
+                raise CommandError(f"refusing to overwrite {target}") from exc
+            except OSError as exc:
+                raise CommandError(f"cannot write {target}: {exc.strerror}") from exc
+            with os.fdopen(handle, "wb") as out:
+                out.write(item.data)
+            saved += 1
+    return saved
 
 
 # --------------------------------------------------------------------------------------

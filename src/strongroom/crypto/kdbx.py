@@ -640,6 +640,8 @@ def kdbx_build(
     binary_fields: list[bytes] = []
     for index, entry in enumerate(entries):
         for attachment in entry.attachments:
+            if attachment.data is None:
+                raise ValueError("a KeePass copy carries every attachment's bytes")
             binaries.setdefault(index, []).append((attachment.name, len(binary_fields)))
             binary_fields.append(_header_field(_INNER_BINARY, b"\x01" + attachment.data))
     inner_header = b"".join(

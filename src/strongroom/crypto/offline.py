@@ -2,7 +2,7 @@
 is ``strongroom.exports.offline_file``'s).
 
 Pure functions: no models, no I/O. The format is specified in
-``docs/offline-file-format.md`` (version 3); this module, ``exports/offline_file.py`` and
+``docs/offline-file-format.md`` (version 4); this module, ``exports/offline_file.py`` and
 the viewer in ``exports/templates/offline_viewer/`` are its reference implementation.
 
 In short:
@@ -33,7 +33,7 @@ import struct
 import unicodedata
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,14 +47,14 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 FORMAT = "strongroom-offline"
 PAYLOAD_FORMAT = "strongroom-offline-payload"
 #: The file format version this code writes; it reads every version in ``READABLE_VERSIONS``.
-VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 #: The copy-key version this code makes. Format 3 files use version 2 copy keys as they
 #: are (a kept copy moves to format 3 without its passphrase); format 1 files, version 1.
 KEY_VERSION = 2
 KEY_VERSIONS = (1, 2)
 #: Which copy-key version each file format carries in ``wrapped_private_key``.
-KEY_VERSION_OF_FILE = {1: 1, 2: 2, 3: 2}
+KEY_VERSION_OF_FILE = {1: 1, 2: 2, 3: 2, 4: 2}
 #: The least PBKDF2 work any real file gets (OWASP 2023 for PBKDF2-HMAC-SHA256).
 MIN_ITERATIONS = 600_000
 #: Readers refuse more than this, so an edited header cannot hang a browser for hours.
@@ -79,6 +79,7 @@ HKDF_INFO_LABELS = {
     1: b"strongroom-offline/1 content key\x00",
     2: b"strongroom-offline/2 content key\x00",
     3: b"strongroom-offline/3 content key\x00",
+    4: b"strongroom-offline/4 content key\x00",
 }
 WRAP_AAD_LABEL = WRAP_AAD_LABELS[KEY_VERSION]
 HKDF_INFO_LABEL = HKDF_INFO_LABELS[VERSION]
@@ -114,7 +115,21 @@ ENTRY_FIELDS = (
 )
 #: Version 2 adds the resource's description and custom fields ([label, value] pairs).
 ENTRY_FIELDS_V2 = (*ENTRY_FIELDS, "description", "custom")
-PAYLOAD_FIELDS = {1: ENTRY_FIELDS, 2: ENTRY_FIELDS_V2, 3: ENTRY_FIELDS_V2}
+#: Version 4 adds the account's attachments: ``[[name, size, sha256 or null], ...]``.
+ENTRY_FIELDS_V4 = (*ENTRY_FIELDS_V2, "attachments")
+PAYLOAD_FIELDS = {1: ENTRY_FIELDS, 2: ENTRY_FIELDS_V2, 3: ENTRY_FIELDS_V2, 4: ENTRY_FIELDS_V4}
+#: Version 4 attachments (docs/offline-file-format.md §8.4): at most this many per entry, of
+#: 1 byte to 100 MiB each (the vault's ceiling), names that are file names (the vault's rule).
+MAX_ATTACHMENTS_PER_ENTRY = 100
+MAX_ATTACHMENT_BYTES = 104_857_600
+MAX_ATTACHMENT_NAME = 255
+#: Bidirectional controls and zero-width marks: never in an attachment name (the vault's set).
+ATTACHMENT_NAME_INVISIBLE = frozenset(
+    "\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2066\u2067\u2068\u2069\ufeff"
+)
+_SIZE_RE = re.compile(r"[1-9][0-9]{0,8}")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 #: Version 3 segments the payload: segment 0 holds every entry's name (list order) and the
 #: first FIRST_ROWS entries' other fields; then CHUNK_ROWS entries per chunk (the last may
 #: hold fewer). Readers take any split the spec allows; these are what the builder writes.
@@ -259,10 +274,54 @@ class CopyKeys:
 
 @dataclass(frozen=True)
 class OfflineAttachment:
-    """A file attached to an account: its name (a file name, never a path) and bytes."""
+    """A file attached to an account: its name (a file name, never a path), its bytes and
+    size. ``data`` is None for a file an HTML copy lists but does not carry (larger than the
+    export policy's cap, format version 4); ``size`` is then required, and otherwise
+    defaults to ``len(data)``."""
 
     name: str
-    data: bytes = field(repr=False)
+    data: bytes | None = field(repr=False)
+    size: int = -1
+
+    def __post_init__(self) -> None:
+        if self.size == -1:
+            if self.data is None:
+                raise ValueError("an attachment without its data needs its size")
+            object.__setattr__(self, "size", len(self.data))
+        elif self.data is not None and len(self.data) != self.size:
+            raise ValueError("an attachment's size must be its data's length")
+
+    @property
+    def included(self) -> bool:
+        """Whether the file's bytes are here (an HTML copy may list a file it left out)."""
+        return self.data is not None
+
+    @property
+    def sha256(self) -> str | None:
+        return None if self.data is None else hashlib.sha256(self.data).hexdigest()
+
+
+def attachment_name_valid(name: Any) -> bool:
+    """The vault's rule for attachment names (docs/attachments.md), which readers of format
+    4 apply too (the viewer in the same words): 1-255 code points and at most 255 bytes of
+    UTF-8, valid Unicode, not ``.`` or ``..``, no ``/`` or ``\\``, no control character
+    (category Cc) or bidirectional / zero-width mark anywhere, and no white space (category
+    Zs, Zl or Zp) first or last. Markup, formulas and emoji are ordinary text."""
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_ATTACHMENT_NAME:
+        return False
+    try:
+        if len(name.encode("utf-8")) > MAX_ATTACHMENT_NAME:
+            return False
+    except UnicodeEncodeError:
+        return False
+    if name in (".", "..") or "/" in name or "\\" in name:
+        return False
+    if unicodedata.category(name[0]) in _SPACES or unicodedata.category(name[-1]) in _SPACES:
+        return False
+    return not any(unicodedata.category(c) == "Cc" or c in ATTACHMENT_NAME_INVISIBLE for c in name)
+
+
+_SPACES = frozenset({"Zs", "Zl", "Zp"})
 
 
 @dataclass(frozen=True)
@@ -296,8 +355,9 @@ class OfflineEntry:
     #: The account's ID: only the KeePass writer (``crypto.kdbx``) uses it, to derive a
     #: stable entry UUID; the HTML file ignores it (and equality does too).
     entry_id: str = field(default="", compare=False)
-    #: The account's attachments: only the KeePass writer carries them (as KDBX binaries);
-    #: the HTML file (version 3) has no place for them, so equality ignores them too.
+    #: The account's attachments: KeePass copies carry them as KDBX binaries, HTML copies
+    #: (format 4) in their own payload segments, or listed only (``data`` None) when the
+    #: export policy's cap left them out. Equality ignores them.
     attachments: tuple[OfflineAttachment, ...] = field(default=(), compare=False)
 
 
@@ -459,7 +519,7 @@ def payload_seal(
     minimum_iterations: int = MIN_ITERATIONS,
 ) -> tuple[bytes, bytes]:
     """The sealed data of one offline file: the canonical header bytes and the payload
-    element's text (format 3: base64 segments joined by "."), readable only with the
+    element's text (format 4: base64 segments joined by "."), readable only with the
     passphrase the ``copy_keys`` were created with. Needs the copy's public key and build
     key, never the passphrase or private key. Entries keep the order given. The page
     around them is ``exports.offline_file``'s."""
@@ -606,20 +666,52 @@ def _payload_rows(entries: list[OfflineEntry]) -> list[list[Any]]:
 
 
 def _payload_documents(entries: list[OfflineEntry]) -> list[Any]:
-    """The version 3 segments before JSON (no objects, so no key can appear twice): segment
-    0 ``[format, 3, fields, names, rows]`` with every entry's name in list order and the
-    first ``FIRST_ROWS`` entries' other 13 values; then ``[rows]`` of ``CHUNK_ROWS``
-    entries each (the rows never repeat the name)."""
+    """The version 4 segments before JSON (no objects, so no key can appear twice): segment
+    0 ``[format, 4, fields, names, rows]`` with every entry's name in list order and the
+    first ``FIRST_ROWS`` entries' other 14 values; then ``[rows]`` of ``CHUNK_ROWS``
+    entries each (the rows never repeat the name); then one segment per attachment the
+    copy carries, ``[position, name, base64]``, in the order the rows list them."""
     rows = _payload_rows(entries)
     names = [row[0] for row in rows]
-    for row in rows:
+    carried: list[list[str]] = []
+    for position, (row, entry) in enumerate(zip(rows, entries, strict=True)):
         del row[0]
+        row.append(_attachment_list(entry, position, carried))
     groups = [rows[:FIRST_ROWS]] + [
         rows[start : start + CHUNK_ROWS] for start in range(FIRST_ROWS, len(rows), CHUNK_ROWS)
     ]
-    documents: list[Any] = [[PAYLOAD_FORMAT, VERSION, list(ENTRY_FIELDS_V2), names, groups[0]]]
+    documents: list[Any] = [[PAYLOAD_FORMAT, VERSION, list(ENTRY_FIELDS_V4), names, groups[0]]]
     documents += groups[1:]
+    documents += carried
     return documents
+
+
+def _attachment_list(
+    entry: OfflineEntry, position: int, carried: list[list[str]]
+) -> list[list[str | None]]:
+    """One entry's ``attachments`` value, ``[[name, size, sha256 or null], ...]``; each file
+    whose bytes the copy carries is added to ``carried`` as its segment's document."""
+    files = entry.attachments
+    if not isinstance(files, tuple | list) or len(files) > MAX_ATTACHMENTS_PER_ENTRY:
+        raise ValueError(
+            f"entry {position} attachments: at most {MAX_ATTACHMENTS_PER_ENTRY} per entry"
+        )
+    listed: list[list[str | None]] = []
+    seen: set[str] = set()
+    for item in files:
+        if not isinstance(item, OfflineAttachment):
+            raise TypeError(f"entry {position} attachments must be OfflineAttachment")
+        if not attachment_name_valid(item.name):
+            raise ValueError(f"entry {position} attachment name is not a file name")
+        if item.name in seen:
+            raise ValueError(f"entry {position} has two attachments named alike")
+        seen.add(item.name)
+        if type(item.size) is not int or not 1 <= item.size <= MAX_ATTACHMENT_BYTES:
+            raise ValueError(f"entry {position} attachment size must be 1..{MAX_ATTACHMENT_BYTES}")
+        listed.append([item.name, str(item.size), item.sha256])
+        if item.data is not None:
+            carried.append([str(position), item.name, _b64(item.data)])
+    return listed
 
 
 def _segment_json(document: Any, entries: list[OfflineEntry]) -> bytes:
@@ -883,7 +975,7 @@ def payload_open(*, header_bytes: bytes, payload_text: bytes, passphrase: str) -
                 "the file is damaged or was edited: its contents failed the integrity check"
             ) from None
     if fields.version >= 3:
-        entries = _entries_from_segments(plaintexts)
+        entries = _entries_from_segments(plaintexts, fields.version)
     else:
         entries = _entries_from_payload(plaintexts[0], fields.version)
     return OfflinePayload(
@@ -974,7 +1066,7 @@ def _entries_from_payload(plaintext: bytes, version: int) -> list[OfflineEntry]:
     return entries
 
 
-_V3_PREFIX = b'["' + PAYLOAD_FORMAT.encode() + b'",3,'
+_SEGMENT_PREFIXES = {v: b'["' + PAYLOAD_FORMAT.encode() + b'",%d,' % v for v in (3, 4)}
 
 
 def _segment_document(plaintext: bytes, prefix: bytes = b"") -> tuple[Any, bool]:
@@ -993,44 +1085,138 @@ def _segment_document(plaintext: bytes, prefix: bytes = b"") -> tuple[Any, bool]
     return document, _has_lone_surrogate(text)
 
 
-def _entries_from_segments(plaintexts: list[bytes]) -> list[OfflineEntry]:
-    """Version 3: segment 0 ``[format, 3, fields, names, rows]``, then ``[rows]`` per
-    segment; every row holds the 13 values after the name. Every segment after the first
-    holds at least one row, and the rows add up to exactly one per name."""
-    document, surrogate = _segment_document(plaintexts[0], _V3_PREFIX)
+def _entries_from_segments(plaintexts: list[bytes], version: int) -> list[OfflineEntry]:
+    """Versions 3 and 4: segment 0 ``[format, version, fields, names, rows]``, then
+    ``[rows]`` per segment; every row holds the values after the name (13, version 4: 14).
+    Every row segment after the first holds at least one row, and the rows add up to
+    exactly one per name. Version 4: then one segment per carried attachment (§8.4)."""
+    fields = PAYLOAD_FIELDS[version]
+    document, surrogate = _segment_document(plaintexts[0], _SEGMENT_PREFIXES[version])
     if (
         not isinstance(document, list)
         or len(document) != 5
         or document[0] != PAYLOAD_FORMAT
         or type(document[1]) is not int
-        or document[1] != 3
-        or document[2] != list(ENTRY_FIELDS_V2)
+        or document[1] != version
+        or document[2] != list(fields)
         or not isinstance(document[3], list)
         or not isinstance(document[4], list)
     ):
         raise _damaged("payload layout")
     names: list[Any] = document[3]
     groups: list[Any] = [document[4]]
-    for plaintext in plaintexts[1:]:
-        rows, lone = _segment_document(plaintext)
+    count = len(document[4])
+    later = 1
+    # Row segments until there is one row per name; in version 4 what follows is the
+    # attachments' (a row segment that would overshoot is damage, as in version 3).
+    while later < len(plaintexts) and (version == 3 or count < len(names)):
+        rows, lone = _segment_document(plaintexts[later])
         if not isinstance(rows, list) or not rows:
             raise _damaged("payload segment")
         groups.append(rows)
+        count += len(rows)
         surrogate = surrogate or lone
-    if sum(map(len, groups)) != len(names):
+        later += 1
+    if count != len(names):
         raise _damaged("payload segments do not hold one row per name")
     full: list[Any] = []
     position = 0
     for rows in groups:
         for row in rows:
-            if not isinstance(row, list) or len(row) != len(ENTRY_FIELDS_V2) - 1:
+            if not isinstance(row, list) or len(row) != len(fields) - 1:
                 raise _damaged("payload row")
             full.append([names[position], *row])
             position += 1
-    entries = _rows_entries(full, 3)
+    entries = _rows_entries(full, version)
     if surrogate:
         _lone_surrogate_check(entries)
+    if version >= 4:
+        entries = _attachments_fill(entries, plaintexts[later:])
     return entries
+
+
+def _attachment_descriptors(value: Any) -> tuple[OfflineAttachment, ...]:
+    """A version 4 row's ``attachments``: ``[[name, size, sha256 or null], ...]``, each name
+    a file name (the vault's rule), unique in the row, each size the decimal text of 1 …
+    MAX_ATTACHMENT_BYTES, each digest 64 lower-case hex digits or null (not carried). The
+    carried ones come back with ``data`` still None: their segments fill it in."""
+    if not isinstance(value, list) or len(value) > MAX_ATTACHMENTS_PER_ENTRY:
+        raise _damaged("payload attachments")
+    found: list[OfflineAttachment] = []
+    seen: set[str] = set()
+    for item in value:
+        if not isinstance(item, list) or len(item) != 3:
+            raise _damaged("payload attachment")
+        name, size, digest = item
+        if not attachment_name_valid(name) or name in seen:
+            raise _damaged("an attachment name that is not a file name")
+        seen.add(name)
+        if (
+            not isinstance(size, str)
+            or _SIZE_RE.fullmatch(size) is None
+            or int(size) > MAX_ATTACHMENT_BYTES
+        ):
+            raise _damaged("an attachment size")
+        if digest is not None and (
+            not isinstance(digest, str) or _SHA256_RE.fullmatch(digest) is None
+        ):
+            raise _damaged("an attachment digest")
+        found.append(_Listed(name=name, data=None, size=int(size), digest=digest))
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class _Listed(OfflineAttachment):
+    """An attachment as its row lists it, before its segment (if carried) is read."""
+
+    digest: str | None = None
+
+
+def _attachments_fill(entries: list[OfflineEntry], plaintexts: list[bytes]) -> list[OfflineEntry]:
+    """Version 4: each carried attachment's segment ``[position, name, base64]``, in the
+    order the rows list them: the position (decimal text) and name must be the listing
+    row's, the base64 strict and of exactly the listed size, its SHA-256 the listed one.
+    One segment per carried attachment, no more, no fewer."""
+    wanted = [
+        (position, index, item)
+        for position, entry in enumerate(entries)
+        for index, item in enumerate(entry.attachments)
+        if isinstance(item, _Listed) and item.digest is not None
+    ]
+    if len(plaintexts) != len(wanted):
+        raise _damaged("attachment segments do not match the attachments listed")
+    filled: dict[int, list[OfflineAttachment]] = {}
+    for (position, index, item), plaintext in zip(wanted, plaintexts, strict=True):
+        document, _ = _segment_document(plaintext)
+        if (
+            not isinstance(document, list)
+            or len(document) != 3
+            or document[0] != str(position)
+            or document[1] != item.name
+            or not isinstance(document[2], str)
+        ):
+            raise _damaged("an attachment segment that is not its row's")
+        try:
+            data = _unb64(document[2])
+        except (ValueError, binascii.Error):
+            raise _damaged("an attachment's base64") from None
+        if len(data) != item.size:
+            raise _damaged("an attachment whose size is not the listed size")
+        if hashlib.sha256(data).hexdigest() != item.digest:
+            raise _damaged("an attachment whose SHA-256 is not the listed one")
+        files = filled.setdefault(position, list(entries[position].attachments))
+        files[index] = OfflineAttachment(name=item.name, data=data)
+    out = []
+    for position, entry in enumerate(entries):
+        files = filled.get(position, list(entry.attachments))
+        plain = tuple(
+            OfflineAttachment(name=f.name, data=f.data, size=f.size)
+            if type(f) is not OfflineAttachment
+            else f
+            for f in files
+        )
+        out.append(replace(entry, attachments=plain) if plain else entry)
+    return out
 
 
 def _rows_entries(rows: list[Any], version: int) -> list[OfflineEntry]:
@@ -1063,6 +1249,7 @@ def _rows_entries(rows: list[Any], version: int) -> list[OfflineEntry]:
         for text in texts:
             if len(text) > MAX_TEXT:
                 raise _damaged("a value longer than 1,000,000 characters")
+        attachments = _attachment_descriptors(row[14]) if version >= 4 else ()
         updated = row[_UPDATED_COLUMN]
         entries.append(
             OfflineEntry(
@@ -1080,6 +1267,7 @@ def _rows_entries(rows: list[Any], version: int) -> list[OfflineEntry]:
                 updated_at=None if updated is None else _parse_iso(updated, "updated"),
                 description=description,
                 custom_fields=custom,
+                attachments=attachments,
             )
         )
     return entries

@@ -8,6 +8,7 @@ clear the screen or reorder the line); JSON escapes them.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import hmac
 import json
@@ -18,7 +19,7 @@ import unicodedata
 from dataclasses import asdict
 from urllib.parse import parse_qsl, urlsplit
 
-from strongroom.crypto.offline import OfflineEntry, OfflinePayload
+from strongroom.crypto.offline import OfflineAttachment, OfflineEntry, OfflinePayload
 
 # C0/C1 controls, DEL, and the Unicode bidi controls (embeddings, overrides, isolates,
 # marks) plus line/paragraph separators.
@@ -196,14 +197,50 @@ def payload_table(
         if with_totp:
             row += "  " + totp_now(entry.totp_seed)
         lines.append(row.rstrip())
+        for item in entry.attachments:
+            lines.append(
+                f"    attachment {_visible(item.name)} ({item.size:,} bytes"
+                + (")" if item.included else ", not included in the offline copy)")
+            )
     return "\n".join(lines) + "\n"
+
+
+# Characters no file system takes in a name, or that a shell or Windows treats specially.
+_UNSAFE_IN_NAME = re.compile(
+    r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]'
+)
+_WINDOWS_RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?")
+
+
+def safe_file_name(name: str) -> str:
+    """``name`` as a file name any system accepts as one name, never a path: separators,
+    controls, direction marks and ``:*?"<>|`` become ``_``; leading dots and spaces and
+    trailing dots and spaces go (no ``.``, ``..`` or hidden file); Windows device names
+    get a ``_`` in front; at most 120 characters; ``_`` if nothing is left."""
+    clean = _UNSAFE_IN_NAME.sub("_", name).strip(" .")
+    if _WINDOWS_RESERVED.fullmatch(clean):
+        clean = "_" + clean
+    clean = clean[:120].rstrip(" .")
+    return clean or "_"
+
+
+def attachment_dict(item: OfflineAttachment) -> dict[str, object]:
+    """An attachment in ``--json``: name, size, whether the copy carries it, its SHA-256
+    and its bytes as standard base64 (null when not included)."""
+    return {
+        "name": item.name,
+        "size": item.size,
+        "included": item.included,
+        "sha256": item.sha256,
+        "data_base64": None if item.data is None else base64.b64encode(item.data).decode(),
+    }
 
 
 def payload_json(payload: OfflinePayload, entries: list[OfflineEntry]) -> str:
     def entry_dict(entry: OfflineEntry) -> dict[str, object]:
         data = asdict(entry)
         data.pop("entry_id", None)  # the server's account ID: never in an offline file
-        data.pop("attachments", None)  # the HTML copy carries no attachments (docs/attachments.md)
+        data["attachments"] = [attachment_dict(item) for item in entry.attachments]
         data["updated_at"] = (
             None if entry.updated_at is None else entry.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         )

@@ -66,6 +66,8 @@ class ExportOptionsOut(Schema):
     kdbx_memory_mib: int
     kdbx_iterations: int
     kdbx_parallelism: int
+    html_attachment_max_bytes: int
+    html_attachments_total_bytes: int
     entry_count: int
 
 
@@ -90,6 +92,8 @@ class PolicyOut(Schema):
     kdbx_memory_mib: int
     kdbx_iterations: int
     kdbx_parallelism: int
+    html_attachment_max_bytes: int
+    html_attachments_total_bytes: int
     rules: list[RuleOut]
 
 

@@ -10,6 +10,10 @@ from django.core.validators import MinValueValidator
 
 from strongroom.accounts.models import Role, User, UserGroup
 from strongroom.exports import policy as export_policy
+from strongroom.exports.models import (
+    HTML_ATTACHMENT_CEILING_BYTES,
+    HTML_ATTACHMENTS_TOTAL_CEILING_BYTES,
+)
 
 SCOPE_CHOICES = (("all", "Everything I can view"), ("groups", "Only the resource groups I choose"))
 
@@ -176,6 +180,21 @@ class PolicyForm(forms.Form):
     )
     kdbx_parallelism = forms.IntegerField(
         label="KeePass copies: Argon2id lanes", min_value=1, max_value=16
+    )
+    html_attachment_max_bytes = forms.IntegerField(
+        label="Encrypted web page copies: largest attachment carried (bytes)",
+        min_value=0,
+        max_value=HTML_ATTACHMENT_CEILING_BYTES,
+        help_text="Larger files are listed by name and size, marked \u201cnot included in "
+        "the offline copy\u201d. 0 carries none. KeePass copies always carry every file.",
+    )
+    html_attachments_total_bytes = forms.IntegerField(
+        label="Encrypted web page copies: all attachments carried together (bytes)",
+        min_value=0,
+        max_value=HTML_ATTACHMENTS_TOTAL_CEILING_BYTES,
+        help_text="In list order, a file is carried if it still fits in what the files "
+        "before it left of this total; the rest are listed only. Keeps the copy quick to open "
+        "on a phone.",
     )
 
     def __init__(self, *args: Any, **kw: Any) -> None:

@@ -20,6 +20,13 @@ OFFLINE_FORMATS = ("html", "kdbx")
 DEFAULT_KDBX_MEMORY_MIB = 64
 DEFAULT_KDBX_ITERATIONS = 3
 DEFAULT_KDBX_PARALLELISM = 2
+# What an encrypted HTML copy (format 4) carries of the accounts' attachments: files up to
+# the first size, while the running total stays within the second; the others are listed by
+# name and size only (docs/attachments.md).
+DEFAULT_HTML_ATTACHMENT_MAX_BYTES = 1_048_576
+DEFAULT_HTML_ATTACHMENTS_TOTAL_BYTES = 16_777_216
+HTML_ATTACHMENT_CEILING_BYTES = 26_214_400
+HTML_ATTACHMENTS_TOTAL_CEILING_BYTES = 104_857_600
 
 
 def default_offline_formats() -> list[str]:
@@ -43,6 +50,12 @@ class ExportPolicy(models.Model):
     kdbx_memory_mib = models.PositiveIntegerField(default=DEFAULT_KDBX_MEMORY_MIB)
     kdbx_iterations = models.PositiveSmallIntegerField(default=DEFAULT_KDBX_ITERATIONS)
     kdbx_parallelism = models.PositiveSmallIntegerField(default=DEFAULT_KDBX_PARALLELISM)
+    html_attachment_max_bytes = models.PositiveIntegerField(
+        default=DEFAULT_HTML_ATTACHMENT_MAX_BYTES
+    )
+    html_attachments_total_bytes = models.PositiveIntegerField(
+        default=DEFAULT_HTML_ATTACHMENTS_TOTAL_BYTES
+    )
     updated_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

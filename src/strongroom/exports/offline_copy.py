@@ -42,23 +42,36 @@ def copy_keys_make(*, passphrase: str, fmt: str, policy: export_policy.Policy) -
     )
 
 
-def entries_with_attachments(entries: list[offline.OfflineEntry]) -> list[offline.OfflineEntry]:
-    """The entries with their accounts' attachments (KeePass copies carry them as
-    binaries; docs/attachments.md). The entries are already the user's scope."""
+def entries_with_attachments(
+    entries: list[offline.OfflineEntry],
+    *,
+    max_bytes: int | None = None,
+    total_bytes: int | None = None,
+) -> list[offline.OfflineEntry]:
+    """The entries with their accounts' attachments (docs/attachments.md). The entries are
+    already the user's scope. KeePass copies carry every file (no limits); an HTML copy
+    carries a file of at most ``max_bytes`` while the running total, in list order, stays
+    within ``total_bytes``, and lists the others by name and size only (``data`` None)."""
     found = attachments_for_accounts(entry.entry_id for entry in entries)
     if not found:
         return entries
-    return [
-        replace(
-            entry,
-            attachments=tuple(
-                offline.OfflineAttachment(name, data) for name, data in found[entry.entry_id]
-            ),
-        )
-        if entry.entry_id in found
-        else entry
-        for entry in entries
-    ]
+    budget = total_bytes
+    out = []
+    for entry in entries:
+        files = found.get(entry.entry_id)
+        if not files:
+            out.append(entry)
+            continue
+        carried = []
+        for name, data in files:
+            fits = (max_bytes is None or len(data) <= max_bytes) and (
+                budget is None or len(data) <= budget
+            )
+            if fits and budget is not None:
+                budget -= len(data)
+            carried.append(offline.OfflineAttachment(name, data if fits else None, size=len(data)))
+        out.append(replace(entry, attachments=tuple(carried)))
+    return out
 
 
 def kdbx_description(*, owner: str, generated_at: Any, expires_at: Any) -> str:
@@ -77,8 +90,10 @@ class OfflineCopy:
     expires_at: datetime | None
     # The exposure register's record of this build.
     build_id: Any = None
-    # Files attached to the accounts it holds (KeePass copies only).
+    # Files attached to the accounts it holds that it carries (an HTML copy lists larger
+    # ones without carrying them: ``attachments_listed_only``).
     attachment_count: int = 0
+    attachments_listed_only: int = 0
 
 
 @gc_paused()  # the entries and the file alike: see exports/memory.py
@@ -116,6 +131,11 @@ def offline_copy_build(
             ),
         )
     else:
+        entries = entries_with_attachments(
+            entries,
+            max_bytes=policy.html_attachment_max_bytes,
+            total_bytes=policy.html_attachments_total_bytes,
+        )
         content = offline_file.offline_file_build(
             copy_keys=keys,
             entries=entries,
@@ -138,5 +158,8 @@ def offline_copy_build(
         sha256=hashlib.sha256(content).hexdigest(),
         entry_count=len(entries),
         expires_at=expires_at,
-        attachment_count=sum(len(entry.attachments) for entry in entries),
+        attachment_count=sum(item.included for entry in entries for item in entry.attachments),
+        attachments_listed_only=sum(
+            not item.included for entry in entries for item in entry.attachments
+        ),
     )

@@ -36,7 +36,13 @@ from zxcvbn import zxcvbn
 from strongroom.accounts.models import Role, User, UserGroup
 from strongroom.core.errors import ErrorCode, PermissionDenied, Throttled, ValidationFailed
 from strongroom.crypto import kdbx, offline
-from strongroom.exports.models import OFFLINE_FORMATS, ExportPolicy, ExportRule
+from strongroom.exports.models import (
+    DEFAULT_HTML_ATTACHMENT_MAX_BYTES,
+    DEFAULT_HTML_ATTACHMENTS_TOTAL_BYTES,
+    OFFLINE_FORMATS,
+    ExportPolicy,
+    ExportRule,
+)
 
 PRODUCTION_MIN_ITERATIONS = offline.MIN_ITERATIONS  # 600,000
 MAX_ITERATIONS = offline.MAX_ITERATIONS
@@ -67,6 +73,8 @@ class Policy:
     kdbx_memory_mib: int = kdbx.DEFAULT_MEMORY_KIB // 1024
     kdbx_iterations: int = kdbx.DEFAULT_ITERATIONS
     kdbx_parallelism: int = kdbx.DEFAULT_PARALLELISM
+    html_attachment_max_bytes: int = DEFAULT_HTML_ATTACHMENT_MAX_BYTES
+    html_attachments_total_bytes: int = DEFAULT_HTML_ATTACHMENTS_TOTAL_BYTES
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +89,8 @@ class Policy:
             "kdbx_memory_mib": self.kdbx_memory_mib,
             "kdbx_iterations": self.kdbx_iterations,
             "kdbx_parallelism": self.kdbx_parallelism,
+            "html_attachment_max_bytes": self.html_attachment_max_bytes,
+            "html_attachments_total_bytes": self.html_attachments_total_bytes,
         }
 
     def kdbx_keys_create(self, passphrase: str) -> kdbx.KdbxKeys:
@@ -122,6 +132,8 @@ def policy_get() -> Policy:
         kdbx_memory_mib=row.kdbx_memory_mib,
         kdbx_iterations=row.kdbx_iterations,
         kdbx_parallelism=row.kdbx_parallelism,
+        html_attachment_max_bytes=row.html_attachment_max_bytes,
+        html_attachments_total_bytes=row.html_attachments_total_bytes,
     )
 
 

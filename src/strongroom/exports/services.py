@@ -38,7 +38,13 @@ from strongroom.core.progress import ProgressFactory, no_progress
 from strongroom.crypto import kdbx
 from strongroom.exports import policy as export_policy
 from strongroom.exports import selectors, spreadsheet
-from strongroom.exports.models import OFFLINE_FORMATS, ExportPolicy, ExportRule
+from strongroom.exports.models import (
+    HTML_ATTACHMENT_CEILING_BYTES,
+    HTML_ATTACHMENTS_TOTAL_CEILING_BYTES,
+    OFFLINE_FORMATS,
+    ExportPolicy,
+    ExportRule,
+)
 from strongroom.exports.offline_copy import copy_keys_make, offline_copy_build
 from strongroom.exports.policy import Policy
 from strongroom.exposure.models import Destination
@@ -377,6 +383,9 @@ def export_offline(
         extra["attachment_count"] = built.attachment_count
     else:
         extra.update({"kdf_iterations": keys.iterations, "key_fingerprint": keys.fingerprint})
+        # Format 4: the files it carries, and those over the policy's cap it only lists.
+        extra["attachment_count"] = built.attachment_count
+        extra["attachments_listed_only"] = built.attachments_listed_only
     try:
         result = _deliver(
             actor=actor,
@@ -512,6 +521,8 @@ def _policy_validators() -> dict[str, Callable[[str, Any], Any]]:
         "kdbx_memory_mib": _int_between(kdbx.MIN_MEMORY_KIB // 1024, kdbx.MAX_MEMORY_KIB // 1024),
         "kdbx_iterations": _int_between(kdbx.MIN_ITERATIONS, kdbx.MAX_ITERATIONS),
         "kdbx_parallelism": _int_between(kdbx.MIN_PARALLELISM, kdbx.MAX_PARALLELISM),
+        "html_attachment_max_bytes": _int_between(0, HTML_ATTACHMENT_CEILING_BYTES),
+        "html_attachments_total_bytes": _int_between(0, HTML_ATTACHMENTS_TOTAL_CEILING_BYTES),
     }
 
 

@@ -633,6 +633,7 @@ def _audit_and_upload(
                 "attempt": job.attempts,
                 "entry_count": built.entry_count,
                 "attachment_count": built.attachment_count,
+                "attachments_listed_only": built.attachments_listed_only,
                 "size": len(built.content),
                 "sha256": built.sha256,
                 "format": job.format,

@@ -1,5 +1,7 @@
 "use strict";
-// Strongroom offline viewer: reads format versions 1, 2 and 3 (docs/offline-file-format.md).
+// Strongroom offline viewer: reads format versions 1 to 4 (docs/offline-file-format.md).
+// Version 4 adds each account's attachments: listed in its row, the bytes of the ones the
+// copy carries in segments after the rows (downloaded from a Blob, never rendered).
 // Version 3 payloads come in segments: the first rows are drawn as soon as segment 0 (every
 // name and the first screenful) authenticates; the rest is decrypted a segment at a time,
 // yielding to the page between segments, and searched as it arrives.
@@ -28,6 +30,7 @@
   const V1_FIELDS = ["name", "type", "host", "url", "username", "password", "notes", "totp",
     "folder", "department", "location", "updated"];
   const V2_FIELDS = V1_FIELDS.concat(["description", "custom"]);
+  const V4_FIELDS = V2_FIELDS.concat(["attachments"]);
   const VERSIONS = {
     1: { wrap: "strongroom-offline/1 private key\u0000",
       hkdf: "strongroom-offline/1 content key\u0000", wrapped: 60, fields: V1_FIELDS },
@@ -36,16 +39,28 @@
     // Version 3 carries version 2 copy keys as they are (same wrap label and size).
     3: { wrap: "strongroom-offline/2 private key\u0000",
       hkdf: "strongroom-offline/3 content key\u0000", wrapped: 92, fields: V2_FIELDS },
+    4: { wrap: "strongroom-offline/2 private key\u0000",
+      hkdf: "strongroom-offline/4 content key\u0000", wrapped: 92, fields: V4_FIELDS },
   };
+  // Version 4 attachments (§8.4): per entry at most 100, 1 byte to 100 MiB each, names
+  // that are file names (the vault's rule, as `strongroom open` applies it).
+  const MAX_ATTACHMENTS = 100;
+  const MAX_ATTACHMENT_BYTES = 104857600;
+  const MAX_ATTACHMENT_NAME = 255;
+  const SIZE_RE = /^[1-9][0-9]{0,8}$/;
+  const SHA256_RE = /^[0-9a-f]{64}$/;
+  const NAME_BAD = /[\p{Cc}\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/u;
+  const NAME_SPACE_END = /^[\p{Zs}\p{Zl}\p{Zp}]|[\p{Zs}\p{Zl}\p{Zp}]$/u;
   const MAX_SEGMENTS = 1 << 24;
   // The most bytes one payload (version 3: one segment) may decompress to: Chromium's
   // longest string, so every engine and `strongroom open` refuse the same files.
   const MAX_PAYLOAD_BYTES = (1 << 29) - 24;
   // Value kinds per column (both versions share the first twelve columns).
-  const K_STR = 0, K_TOTP = 1, K_DATE = 2, K_CUSTOM = 3;
+  const K_STR = 0, K_TOTP = 1, K_DATE = 2, K_CUSTOM = 3, K_FILES = 4;
   const V1_KINDS = [K_STR, K_STR, K_STR, K_STR, K_STR, K_STR, K_STR, K_TOTP, K_STR, K_STR,
     K_STR, K_DATE];
   const V2_KINDS = V1_KINDS.concat([K_STR, K_CUSTOM]);
+  const V4_KINDS = V2_KINDS.concat([K_FILES]);
   const FUTURE_SLACK_MS = 5 * 60 * 1000;
   const IDLE_MS = 5 * 60 * 1000;
   const CLIPBOARD_MS = 30 * 1000;
@@ -342,7 +357,7 @@
     const version = intOf(h.version);
     if (isNaN(version)) throw damaged("version");
     const v = VERSIONS[version];
-    if (!v || version !== 1 && version !== 2 && version !== 3) {
+    if (!v || version !== 1 && version !== 2 && version !== 3 && version !== 4) {
       throw unsupported("version " + h.version.source);
     }
     const keys = Object.keys(h);
@@ -501,19 +516,20 @@
       throw damaged("payload is not JSON");
     }
     performance.mark("strongroom:parsed");
-    const data = header.version === 3 ? layoutV3(doc, text)
+    const data = header.version >= 3 ? layoutV3(doc, text, header.version)
       : header.version === 2 ? layoutV2(doc, text) : layoutV1(doc, text);
     if (loneSurrogate(text)) throw damaged("lone surrogate");
-    if (header.version === 3) {
+    if (header.version >= 3) {
       data.segments = count;
       data.openSegment = (index) => openSegment(index, segmentBytes(parts, index));
     }
     return data;
   }
 
-  // One later segment of a version 3 payload: [ROWS], at least one row, each the 13 values
-  // after the name; returned as full rows (name first), checked like version 2 rows.
-  async function segmentRows(gz, names, at) {
+  // One later segment of a version 3 or 4 payload: [ROWS], at least one row, each the 13
+  // (version 4: 14) values after the name; returned as full rows (name first), checked
+  // like version 2 rows (version 4: and the attachment list).
+  async function segmentRows(gz, names, at, version) {
     const text = await gunzipAscii(gz);
     let rows;
     try {
@@ -523,16 +539,67 @@
     }
     if (!Array.isArray(rows) || !rows.length) throw damaged("payload segment");
     if (at + rows.length > names.length) throw damaged("more rows than names");
-    withNames(rows, names, at);
-    checkRows(rows, V2_KINDS);
+    const fields = VERSIONS[version].fields;
+    withNames(rows, names, at, fields);
+    checkRows(rows, version >= 4 ? V4_KINDS : V2_KINDS);
     if (loneSurrogate(text)) throw damaged("lone surrogate");
     return rows;
   }
 
-  function withNames(rows, names, at) {
+  // Version 4: one carried attachment's segment [POSITION, NAME, BASE64]: the position
+  // (decimal text) and name of the row that lists it, strict base64 of exactly the listed
+  // size, whose SHA-256 is the listed one. Returns its bytes.
+  async function segmentFile(gz, want) {
+    const text = await gunzipAscii(gz);
+    let doc;
+    try {
+      doc = JSON.parse(text);
+    } catch (e) {
+      throw damaged("payload is not JSON");
+    }
+    if (!Array.isArray(doc) || doc.length !== 3 || doc[0] !== String(want.position) ||
+      doc[1] !== want.name || typeof doc[2] !== "string") {
+      throw damaged("attachment segment");
+    }
+    const bytes = fromB64(doc[2]);
+    if (bytes.length !== want.size) throw damaged("attachment size");
+    const digest = new Uint8Array(await subtle.digest("SHA-256", bytes));
+    let hex = "";
+    for (let i = 0; i < digest.length; i++) hex += (digest[i] + 256).toString(16).slice(1);
+    if (hex !== want.sha256) throw damaged("attachment digest");
+    return bytes;
+  }
+
+  // A row's attachment list (version 4): [[NAME, SIZE, SHA256 or null], ...].
+  function badFiles(x) {
+    if (!Array.isArray(x) || x.length > MAX_ATTACHMENTS) return true;
+    const seen = new Set();
+    for (const item of x) {
+      if (!Array.isArray(item) || item.length !== 3) return true;
+      const [name, size, digest] = item;
+      if (!fileNameOk(name) || seen.has(name)) return true;
+      seen.add(name);
+      if (typeof size !== "string" || !SIZE_RE.test(size) || Number(size) > MAX_ATTACHMENT_BYTES) {
+        return true;
+      }
+      if (digest !== null && (typeof digest !== "string" || !SHA256_RE.test(digest))) return true;
+    }
+    return false;
+  }
+
+  function fileNameOk(name) {
+    if (typeof name !== "string" || !wellFormed(name)) return false;
+    const points = [...name].length;
+    if (points < 1 || points > MAX_ATTACHMENT_NAME) return false;
+    if (enc.encode(name).length > MAX_ATTACHMENT_NAME) return false;
+    if (name === "." || name === ".." || name.includes("/") || name.includes("\\")) return false;
+    return !NAME_SPACE_END.test(name) && !NAME_BAD.test(name);
+  }
+
+  function withNames(rows, names, at, fields) {
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i];
-      if (!Array.isArray(r) || r.length !== V2_FIELDS.length - 1) throw damaged("row shape");
+      if (!Array.isArray(r) || r.length !== fields.length - 1) throw damaged("row shape");
       r.unshift(names[at + i]);
     }
   }
@@ -613,6 +680,7 @@
     const t = r[7], u = r[11];
     if (!(t === null || plain(t)) || !(u === null || isoValid(u))) return false;
     if (width === 12) return true;
+    if (width === 15 && badFiles(r[14])) return false;
     const c = r[13];
     if (!plain(r[12]) || !Array.isArray(c)) return false;
     for (let k = 0; k < c.length; k++) {
@@ -640,6 +708,8 @@
           if (x !== null && badString(x)) throw damaged("row totp");
         } else if (kind === K_DATE) {
           if (x !== null && !isoValid(x)) throw damaged("row date");
+        } else if (kind === K_FILES) {
+          if (badFiles(x)) throw damaged("row attachments");
         } else {
           if (!Array.isArray(x)) throw damaged("row custom");
           for (const pair of x) {
@@ -668,12 +738,16 @@
     return { col: colsOf(V2_FIELDS), rows: doc[3], version: 2 };
   }
 
-  // ["strongroom-offline-payload", 3, FIELDS, NAMES, ROWS]: every name in list order, then
-  // the first rows without their names (the rest follow in later segments).
-  function layoutV3(doc, text) {
-    if (!text.startsWith("[\"" + PAYLOAD_FORMAT + "\",3,")) throw damaged("payload layout");
-    if (!Array.isArray(doc) || doc.length !== 5 || doc[0] !== PAYLOAD_FORMAT || doc[1] !== 3 ||
-      !sameList(doc[2], V2_FIELDS) || !Array.isArray(doc[3]) || !Array.isArray(doc[4])) {
+  // ["strongroom-offline-payload", 3 or 4, FIELDS, NAMES, ROWS]: every name in list order,
+  // then the first rows without their names (the rest follow in later segments).
+  function layoutV3(doc, text, version) {
+    const fields = VERSIONS[version].fields;
+    if (!text.startsWith("[\"" + PAYLOAD_FORMAT + "\"," + version + ",")) {
+      throw damaged("payload layout");
+    }
+    if (!Array.isArray(doc) || doc.length !== 5 || doc[0] !== PAYLOAD_FORMAT ||
+      doc[1] !== version || !sameList(doc[2], fields) || !Array.isArray(doc[3]) ||
+      !Array.isArray(doc[4])) {
       throw damaged("payload layout");
     }
     const names = doc[3], rows = doc[4];
@@ -681,9 +755,9 @@
       if (!plain(names[i]) && badString(names[i])) throw damaged("name");
     }
     if (rows.length > names.length) throw damaged("more rows than names");
-    withNames(rows, names, 0);
-    checkRows(rows, V2_KINDS);
-    return { col: colsOf(V2_FIELDS), rows, names, version: 3 };
+    withNames(rows, names, 0, fields);
+    checkRows(rows, version >= 4 ? V4_KINDS : V2_KINDS);
+    return { col: colsOf(fields), rows, names, version };
   }
 
   // {"format":..., "version":1, "fields":[12 names], "entries":[rows]}, each key once in the
@@ -912,7 +986,7 @@
         return;
       }
       openVault(data);
-      if (data.version === 3) {
+      if (data.version >= 3) {
         loadSegments(data, vault);
       } else {
         document.documentElement.dataset.verdict = data.version === 2 ? "ok" : "ok_v1";
@@ -961,12 +1035,23 @@
     };
     try {
       for (let i = 1; i < Math.min(data.segments, 1 + AHEAD); i++) pending.push(start(i));
+      let wanted = null; // version 4, once every row is in: the carried attachments, in order
       for (let index = 1; index < data.segments; index++) {
         const opening = pending.shift();
         if (index + AHEAD < data.segments) pending.push(start(index + AHEAD));
         const gz = await opening;
         if (vault !== opened) return; // locked meanwhile
-        const rows = await segmentRows(gz, names, opened.rows.length);
+        if (data.version >= 4 && opened.rows.length === names.length) {
+          if (!wanted) wanted = carried(opened);
+          const want = wanted[opened.files.length];
+          if (!want) throw damaged("more attachment segments than attachments");
+          const bytes = await segmentFile(gz, want);
+          if (vault !== opened) return;
+          opened.files.push(bytes);
+          fileArrived(opened);
+          continue;
+        }
+        const rows = await segmentRows(gz, names, opened.rows.length, data.version);
         if (vault !== opened) return;
         for (let k = 0; k < rows.length; k++) opened.rows.push(rows[k]);
         arrived(opened);
@@ -974,6 +1059,10 @@
         if (vault !== opened) return;
       }
       if (opened.rows.length !== names.length) throw damaged("fewer rows than names");
+      if (data.version >= 4) {
+        if (!wanted) wanted = carried(opened);
+        if (opened.files.length !== wanted.length) throw damaged("missing attachment segments");
+      }
     } catch (e) {
       if (vault !== opened) return;
       lock("refused");
@@ -985,6 +1074,36 @@
     document.documentElement.dataset.verdict = "ok";
     delete document.documentElement.dataset.loading;
     arrived(opened);
+  }
+
+  // Version 4: every attachment the rows list with a digest (the copy carries its bytes),
+  // in row order then list order; the k-th is in the k-th segment after the rows. Each row's
+  // list entry gets its index into vault.files.
+  function carried(opened) {
+    const out = [];
+    const at = opened.col.attachments;
+    for (let p = 0; p < opened.rows.length; p++) {
+      for (const item of opened.rows[p][at]) {
+        if (item[2] !== null) {
+          out.push({ position: p, name: item[0], size: Number(item[1]), sha256: item[2] });
+        }
+      }
+    }
+    return out;
+  }
+
+  // An attachment's bytes are in: refresh an open detail sheet whose Download waits for them.
+  function fileArrived(opened) {
+    if (selected >= 0 && !ui.detail.hidden && selected < opened.rows.length) {
+      for (const b of ui["detail-body"].querySelectorAll("button[data-file-wait]")) {
+        const k = Number(b.dataset.fileWait);
+        if (k < opened.files.length) {
+          b.disabled = false;
+          delete b.dataset.fileWait;
+          b.textContent = "Download";
+        }
+      }
+    }
   }
 
   // A macrotask boundary without setTimeout's clamping (a MessageChannel round trip).
@@ -1022,8 +1141,9 @@
     const all = new Int32Array(n);
     for (let i = 0; i < n; i++) all[i] = i;
     vault = { col: data.col, rows: data.rows, version: data.version, hay: [], results: all,
-      query: "", total: n, names: data.names || null, loading: data.version === 3 &&
-        data.rows.length < n, searchedRows: -1, searchTimer: 0, detailPending: false };
+      query: "", total: n, names: data.names || null, loading: data.version >= 3 &&
+        (data.rows.length < n || data.segments > 1), searchedRows: -1, searchTimer: 0,
+      detailPending: false, files: [], urls: [] };
     if (vault.loading) document.documentElement.dataset.loading = "1";
     lastActivity = Date.now();
     ui.lock.hidden = true;
@@ -1051,7 +1171,7 @@
       };
       step();
     }, 0));
-    if (!vault.loading && vault.version === 3) performance.mark("strongroom:all-rows");
+    if (!vault.loading && vault.version >= 3) performance.mark("strongroom:all-rows");
     if (!window.matchMedia("(pointer: coarse)").matches) ui.search.focus();
   }
 
@@ -1352,6 +1472,9 @@
         body.appendChild(c.wrap);
       }
     }
+    if (vault.version >= 4 && r[col.attachments] && r[col.attachments].length) {
+      body.appendChild(attachmentsField(idx, r[col.attachments], label));
+    }
     const facts = [["Folder", r[col.folder]], ["Type", r[col.type]],
       ["Department", r[col.department]], ["Location", r[col.location]]];
     for (const [label, value] of facts) {
@@ -1373,6 +1496,64 @@
     }
     render();
     ui["detail-close"].focus({ preventScroll: true });
+  }
+
+  // The entry's attachments (version 4): name and size, a Download button for each file the
+  // copy carries (enabled once its segment is in), "not included in the offline copy" for
+  // the others. Names are only ever text and the download attribute; the bytes go to a
+  // Blob of type application/octet-stream, so the browser saves and never renders them.
+  function attachmentsField(idx, list, label) {
+    const f = field("Attachments", "", { cls: "attachments" });
+    f.val.textContent = "";
+    const ul = el("ul", "files");
+    let k = 0; // index into vault.files of this row's first carried file
+    for (let p = 0; p < idx; p++) {
+      for (const item of vault.rows[p][vault.col.attachments]) if (item[2] !== null) k++;
+    }
+    for (const [name, size, digest] of list) {
+      const li = el("li", "file");
+      const nm = el("span", "file-name", name);
+      nm.dir = "auto";
+      li.append(nm, el("span", "file-size", fmtSize(Number(size))));
+      if (digest === null) {
+        li.classList.add("file-absent");
+        li.appendChild(el("span", "file-note", "not included in the offline copy"));
+      } else {
+        const index = k++;
+        const b = action(li, "Download", () => download(index, name));
+        b.setAttribute("aria-label", "Download " + name + " for " + label);
+        if (index >= vault.files.length) {
+          b.disabled = true;
+          b.dataset.fileWait = String(index);
+          b.textContent = "Decrypting…";
+        }
+      }
+      ul.appendChild(li);
+    }
+    f.val.appendChild(ul);
+    return f.wrap;
+  }
+
+  function fmtSize(n) {
+    if (n < 1024) return n + " B";
+    if (n < 1048576) return (n / 1024).toFixed(1) + " KiB";
+    return (n / 1048576).toFixed(1) + " MiB";
+  }
+
+  function download(index, name) {
+    if (!vault || index >= vault.files.length) return;
+    const url = URL.createObjectURL(new Blob([vault.files[index]],
+      { type: "application/octet-stream" }));
+    vault.urls.push(url);
+    const a = document.createElement("a");
+    a.href = url;
+    a.setAttribute("download", name);
+    a.rel = "noopener";
+    a.hidden = true;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    toast("Saving " + name);
   }
 
   function closeDetail() {
@@ -1483,6 +1664,7 @@
   function lock(reason) {
     if (!vault) return;
     // Drop every reference to decrypted data; the garbage collector does the rest.
+    for (const url of vault.urls) URL.revokeObjectURL(url);
     vault = null;
     closeDetail();
     for (const row of pool) row.remove();
