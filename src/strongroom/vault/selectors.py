@@ -41,7 +41,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Greatest, NullIf
+from django.db.models.functions import Coalesce
 
 from strongroom.accounts.models import User, UserGroup
 from strongroom.core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -54,6 +54,7 @@ from strongroom.vault.models import (
     Resource,
     ResourceGroup,
     Share,
+    Visibility,
 )
 from strongroom.vault.search import (
     pg_matches_at_most,
@@ -119,27 +120,13 @@ def _grantee_q(user: User) -> Q:
     )
 
 
-def _resource_level_expr(user: User) -> Case:
-    """The user's access level on each Resource row (NULL when none).
-
-    Direct shares and shares through resource groups are two separate subqueries (not one
-    with an OR) so that each can use its foreign-key index."""
-
-    def best(shares: QuerySet[Share]) -> Coalesce:
-        level = shares.filter(_grantee_q(user)).order_by("-level").values("level")[:1]
-        return Coalesce(Subquery(level, output_field=IntegerField()), Value(0))
-
-    direct = best(Share.objects.filter(resource_id=OuterRef("pk")))
-    via_groups = best(Share.objects.filter(resource_group__resources=OuterRef("pk")))
-    owns_a_group = Exists(
-        _RG_THROUGH.objects.filter(resource_id=OuterRef("pk"), resourcegroup__owner_id=user.pk)
-    )
-    return Case(
-        When(owner_id=user.pk, then=Value(int(AccessLevel.MANAGE))),
-        When(owns_a_group, then=Value(int(AccessLevel.MANAGE))),
-        default=NullIf(Greatest(direct, via_groups), Value(0)),
-        output_field=IntegerField(),
-    )
+def _resource_level_expr(user: User) -> Subquery:
+    """The user's access level on each Resource row (NULL when none), read from the
+    visibility table (``vault.visibility``: these rules, worked out ahead of time)."""
+    level = Visibility.objects.filter(user_id=user.pk, resource_id=OuterRef("pk")).values("level")[
+        :1
+    ]
+    return Subquery(level, output_field=IntegerField())
 
 
 def _resource_group_level_expr(user: User) -> Case:
@@ -156,64 +143,23 @@ def _resource_group_level_expr(user: User) -> Case:
 
 
 def _visible_resource_q(user: User) -> Q:
-    """Cheap, uncorrelated pre-filter: resources the user reaches in any way."""
-    user_shares = Share.objects.filter(_grantee_q(user))
-    direct = user_shares.filter(resource_id__isnull=False).values("resource_id")
-    via_shared_groups = _RG_THROUGH.objects.filter(
-        resourcegroup_id__in=user_shares.filter(resource_group_id__isnull=False).values(
-            "resource_group_id"
-        )
-    ).values("resource_id")
-    via_owned_groups = _RG_THROUGH.objects.filter(resourcegroup__owner_id=user.pk).values(
-        "resource_id"
-    )
-    return (
-        Q(owner_id=user.pk)
-        | Q(pk__in=direct)
-        | Q(pk__in=via_shared_groups)
-        | Q(pk__in=via_owned_groups)
-    )
+    """Resources the user can see, as a set: the user's rows of the visibility table
+    (``vault.visibility``), read from its (user, resource) index."""
+    return Q(pk__in=Visibility.objects.filter(user_id=user.pk).values("resource_id"))
 
 
 def _visible_resource_row_q(user: User) -> Q:
-    """The same rule as :func:`_visible_resource_q`, as a test of each row (correlated
-    EXISTS probes on the share and resource-group indexes). Used where rows are read in
-    (name, id) order and only a page is wanted: the database walks the name index and stops
-    after the page, instead of gathering every visible row and sorting it (a user who sees
-    22,500 resources through shares otherwise pays a sort of 22,500 rows per page)."""
-    shared_groups = Share.objects.filter(_grantee_q(user), resource_group_id__isnull=False)
-    return Q(
-        Q(owner_id=user.pk)
-        | Exists(Share.objects.filter(_grantee_q(user), resource_id=OuterRef("pk")))
-        | Exists(
-            _RG_THROUGH.objects.filter(
-                resource_id=OuterRef("pk"),
-                resourcegroup_id__in=shared_groups.values("resource_group_id"),
-            )
-        )
-        | Exists(
-            _RG_THROUGH.objects.filter(resource_id=OuterRef("pk"), resourcegroup__owner_id=user.pk)
-        )
-    )
+    """The same rule as :func:`_visible_resource_q`, as a test of each row (a probe of the
+    visibility table's (user, resource) index). Used where rows are read in (name, id) order
+    and only a page is wanted: the database walks the name index and stops after the page,
+    instead of gathering every visible row and sorting it."""
+    return Q(Exists(Visibility.objects.filter(user_id=user.pk, resource_id=OuterRef("pk"))))
 
 
 def _visible_resource_count(user: User) -> int:
-    """How many resources the user can see: the UNION of the resource IDs each way in
-    names (owned, shared directly, in a shared resource group, in an owned resource group:
-    :func:`_visible_resource_q`'s rule), each read from its own table's index, counted.
-    Testing every resource against the OR of the ways costs a lookup per resource."""
-    shared_groups = Share.objects.filter(_grantee_q(user), resource_group_id__isnull=False)
-    owned: QuerySet[Any, Any] = Resource.objects.filter(owner_id=user.pk).values_list("pk")
-    ways: list[QuerySet[Any, Any]] = [
-        Share.objects.filter(_grantee_q(user), resource_id__isnull=False).values_list(
-            "resource_id"
-        ),
-        _RG_THROUGH.objects.filter(
-            resourcegroup_id__in=shared_groups.values("resource_group_id")
-        ).values_list("resource_id"),
-        _RG_THROUGH.objects.filter(resourcegroup__owner_id=user.pk).values_list("resource_id"),
-    ]
-    return owned.order_by().union(*(way.order_by() for way in ways)).count()
+    """How many resources the user can see: their rows of the visibility table, counted
+    from its index."""
+    return Visibility.objects.filter(user_id=user.pk).count()
 
 
 # --------------------------------------------------------------------------- resources
@@ -486,12 +432,15 @@ def resource_filter_choices(
     # which the page would otherwise count in a second pass over the same visible rows.
     clean = _filter_clean("search", search)
     few_matches = search_matches_few(clean) if clean else None
-    pairs = (
-        _resources_filtered(user=user, search=search, few_matches=few_matches)
-        .order_by()
-        .values_list("resource_type", "department")
-        .annotate(n=Count("*"))
-    )
+    pairs: QuerySet[Any, Any]
+    if clean:
+        pairs = _resources_filtered(user=user, search=search, few_matches=few_matches)
+    else:
+        # Without a search: the user's rows of the visibility table, which carry each
+        # resource's type and department, read from their (user, type, department) index
+        # alone (not a lookup of every visible resource).
+        pairs = Visibility.objects.filter(user_id=user.pk)
+    pairs = pairs.order_by().values_list("resource_type", "department").annotate(n=Count("*"))
     types: set[str] = set()
     departments: set[str] = set()
     total = 0
