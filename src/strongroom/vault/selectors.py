@@ -56,11 +56,7 @@ from strongroom.vault.models import (
     Share,
     Visibility,
 )
-from strongroom.vault.search import (
-    pg_matches_at_most,
-    pg_resource_ids_matching,
-    resources_matching_q,
-)
+from strongroom.vault.search import pg_matching_ids_at_most, resources_matching_q
 from strongroom.vault.validation import text_clean
 
 MAX_FILTER = 500
@@ -68,8 +64,11 @@ WALK_MIN_VISIBLE = 2_000
 """The unfiltered first page walks the name index (testing each row) only for users who see
 at least this many resources; below it, gathering and sorting what they see is cheaper."""
 PG_PROBE_MAX_MATCHES = 500
-"""PostgreSQL: a search that finds at most this many resources tests each match's shares
-(index probes); one that finds more tests the set of everything the user can see."""
+"""PostgreSQL: a search that finds at most this many resources reads them by ID and probes
+each one's visibility; one that finds more is joined with everything the user can see."""
+FewMatches = list[Any] | bool | None
+"""How a search is applied on PostgreSQL: the matches' IDs when they are few (probed one
+by one), False when they are many (the set form), None when not decided yet."""
 _RG_THROUGH = ResourceGroup.resources.through
 _UG_THROUGH = UserGroup.members.through
 
@@ -173,7 +172,7 @@ def _resources_filtered(
     resource_group_id: Any = None,
     department: str | None = None,
     per_row: bool = False,
-    few_matches: bool | None = None,
+    few_matches: FewMatches = None,
 ) -> QuerySet[Resource]:
     """Resources the user can see, filtered and ordered, not yet annotated. ``per_row``
     tests visibility row by row (:func:`_visible_resource_row_q`): for reading one page in
@@ -186,8 +185,8 @@ def _resources_filtered(
     ``PG_PROBE_MAX_MATCHES`` it reads the matches from its indexes and probes each one's
     shares (3 times faster at 206 matches in bench/list_100k.py); above, the set form
     (hashed subplans), because probing row by row took seconds at 25,000 matches.
-    ``few_matches``: that choice made already (:func:`search_matches_few`), or None to make
-    it here (one query)."""
+    ``few_matches``: that choice made already (:func:`search_matches_few`: the matches'
+    IDs, or False for many), or None to make it here (one query)."""
     search, resource_type, department = (
         _filter_clean("search", search),
         _filter_clean("type", resource_type),
@@ -197,12 +196,10 @@ def _resources_filtered(
         return Resource.objects.none()
     if search and few_matches is None:
         few_matches = search_matches_few(search)
-    if search and few_matches and connection.vendor == "postgresql":
-        # A narrow search: its matches first (the trigram indexes), then each one's shares
-        # probed (the row form), instead of gathering everything the user can see.
-        qs = Resource.objects.filter(pk__in=pg_resource_ids_matching(search)).filter(
-            _visible_resource_row_q(user)
-        )
+    if search and isinstance(few_matches, list) and connection.vendor == "postgresql":
+        # A narrow search: its matches (read from the trigram indexes once per page), by
+        # primary key, each one's visibility probed (the row form).
+        qs = Resource.objects.filter(pk__in=few_matches).filter(_visible_resource_row_q(user))
     else:
         per_row = per_row or bool(search and connection.vendor == "sqlite")
         visible = _visible_resource_row_q(user) if per_row else _visible_resource_q(user)
@@ -223,12 +220,15 @@ def _resources_filtered(
     return qs.order_by("name", "id")
 
 
-def search_matches_few(search: str) -> bool:
-    """Whether a search is answered by probing each match's shares (PostgreSQL, at most
-    ``PG_PROBE_MAX_MATCHES`` matches; one query that reads at most that many from the
-    indexes) rather than with the set of everything visible. Only speed depends on it:
-    both forms give the same rows."""
-    return connection.vendor == "postgresql" and pg_matches_at_most(search, PG_PROBE_MAX_MATCHES)
+def search_matches_few(search: str) -> list[Any] | bool:
+    """The IDs a search finds when it is answered by probing each match's visibility
+    (PostgreSQL, at most ``PG_PROBE_MAX_MATCHES`` matches; one query that reads at most
+    that many from the indexes), else False: the set form, with everything visible. Only
+    speed depends on it: both forms give the same rows."""
+    if connection.vendor != "postgresql":
+        return False
+    ids = pg_matching_ids_at_most(search, PG_PROBE_MAX_MATCHES)
+    return False if ids is None else ids
 
 
 def _resources_annotate(qs: QuerySet[Resource], user: User) -> QuerySet[Resource]:
@@ -321,7 +321,7 @@ def resources_keyset_page(
     resource_group_id: Any = None,
     department: str | None = None,
     known_total: int | None = None,
-    few_matches: bool | None = None,
+    few_matches: FewMatches = None,
 ) -> ResourceKeysetPage:
     """A page of :func:`resources_visible` that starts after (or ends before) a key, and the
     total. Like :func:`resources_page`, the page's IDs are chosen first and only its rows are
@@ -410,7 +410,7 @@ class ResourceFilterChoices:
     """How many resources the user can see (with ``search``: how many of them it finds);
     pass it to :func:`resources_keyset_page` as ``known_total`` with the same search and no
     other filter."""
-    few_matches: bool | None = None
+    few_matches: FewMatches = None
     """With ``search``: :func:`search_matches_few`'s answer, for
     :func:`resources_keyset_page` with the same search."""
 
