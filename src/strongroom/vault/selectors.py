@@ -20,6 +20,11 @@ Access rules
 
 Levels: VIEW reads resources, accounts and their secrets (audited); MODIFY also adds and
 edits accounts; MANAGE also edits and deletes the resource, deletes accounts and shares.
+
+Lists, counts, searches and menus of resources read these rules from the visibility table
+(``vault.visibility``: worked out ahead of time, rewritten by the services with every
+change); one resource's level (:func:`resource_access_level`) is worked out from the shares
+directly.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ from django.db import migrations, models
 
 def backfill(apps, schema_editor):
     """Fill the table from the access rules (vault.visibility): plain SQL over the shares,
-    groups and memberships as they are now."""
+    groups and memberships as they are now. It calls the application's own code: if the
+    table ever gains a column, give this migration a frozen copy of today's SQL."""
     from strongroom.vault.visibility import rebuild
 
     rebuild(using=schema_editor.connection.alias)
