@@ -46,6 +46,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from strongroom.accounts.models import User, UserGroup
@@ -204,7 +205,11 @@ def _resources_filtered(
     if search and isinstance(few_matches, list) and connection.vendor == "postgresql":
         # A narrow search: its matches (read from the trigram indexes once per page), by
         # primary key, each one's visibility probed (the row form).
-        qs = Resource.objects.filter(pk__in=few_matches).filter(_visible_resource_row_q(user))
+        # The IDs as one array parameter unnested, not a list of literals: given `id IN
+        # (206 literals)` the planner scanned every resource (or the name index) testing
+        # each against the list; an unnested array is a small set it reads by primary key.
+        matches = RawSQL("SELECT unnest(%s::uuid[])", (few_matches,))
+        qs = Resource.objects.filter(pk__in=matches).filter(_visible_resource_row_q(user))
     else:
         per_row = per_row or bool(search and connection.vendor == "sqlite")
         visible = _visible_resource_row_q(user) if per_row else _visible_resource_q(user)
