@@ -10,6 +10,11 @@ affected and acts after commit. Keyword arguments (all iterables of primary keys
 ``cause``): ``cause`` (an audit-style action name), ``user_ids``, ``user_group_ids``,
 ``resource_ids``, ``resource_group_ids``. Receivers must not raise for a normal change;
 an exception propagates to the publishing service (and rolls its transaction back).
+
+``memberships_changed`` — the user-group memberships of these users changed (added to or
+taken out of a group, or a group deleted with its shares). Publish it *after* the change,
+in its transaction: the vault rewrites those users' rows of its visibility table
+(``vault.visibility``) from what the database holds then. Keyword argument: ``user_ids``.
 """
 
 from __future__ import annotations
@@ -40,3 +45,12 @@ def scope_changed(
         resource_ids=list(resource_ids),
         resource_group_ids=list(resource_group_ids),
     )
+
+
+memberships_changed_signal = Signal()
+
+
+def memberships_changed(*, user_ids: Iterable[Any]) -> None:
+    """Publish ``memberships_changed`` (synchronously, in the caller's transaction, after
+    the change)."""
+    memberships_changed_signal.send(sender=None, user_ids=list(user_ids))

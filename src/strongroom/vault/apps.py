@@ -14,9 +14,19 @@ def _search_index_ensure(sender: AppConfig, *, using: str = "default", **kwargs:
     index_ensure(connection=connections[using])
 
 
+def _memberships_changed(sender: Any, *, user_ids: list[Any], **kwargs: Any) -> None:
+    """Someone's user groups changed: rewrite their rows of the visibility table."""
+    from strongroom.vault.visibility import refresh
+
+    refresh(user_ids=user_ids)
+
+
 class VaultConfig(AppConfig):
     name = "strongroom.vault"
     label = "vault"
 
     def ready(self) -> None:
+        from strongroom.core.events import memberships_changed_signal
+
         post_migrate.connect(_search_index_ensure, sender=self)
+        memberships_changed_signal.connect(_memberships_changed, dispatch_uid="vault.visibility")

@@ -40,7 +40,7 @@ from strongroom.core.errors import (
 )
 from strongroom.core.events import scope_changed
 from strongroom.notifications.services import notification_post
-from strongroom.vault import selectors
+from strongroom.vault import selectors, visibility
 from strongroom.vault.models import AccessLevel, Resource, ResourceGroup, Share
 from strongroom.vault.services import _grantee_uuid, _level_clean
 
@@ -247,6 +247,7 @@ def resources_bulk_group_add(
         _RG_THROUGH.objects.bulk_create(
             [_RG_THROUGH(resourcegroup_id=group.pk, resource_id=pk) for pk in result.changed]
         )
+        visibility.refresh(resource_ids=result.changed)
         if result.changed:
             scope_changed(
                 cause="resource_group.add_resource",
@@ -332,6 +333,7 @@ def resources_bulk_move(
         _RG_THROUGH.objects.bulk_create(
             [_RG_THROUGH(resourcegroup_id=group.pk, resource_id=pk) for pk in joining]
         )
+        visibility.refresh(resource_ids=result.changed)
         if result.changed:
             # Before and after: people who reached a resource only through a group it left
             # lose it, the target group's people gain it.
@@ -445,6 +447,7 @@ def resources_bulk_share(
             raise Conflict(
                 "these shares were changed by someone else at the same moment; try again"
             ) from exc
+        visibility.refresh(resource_ids=result.changed)
         if result.changed:
             scope_changed(
                 cause="share.grant",

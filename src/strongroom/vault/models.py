@@ -150,6 +150,38 @@ class Share(models.Model):
         ]
 
 
+class Visibility(models.Model):
+    """Who can see which resource, at which level: the access rules of
+    ``vault.selectors`` worked out ahead of time (``vault.visibility``), one row per (user,
+    resource) pair the rules give a level. Lists, counts, searches and menus read it instead
+    of walking every share of the user on every query; the services rewrite the rows a
+    change touches in the change's own transaction. Inactive users keep their rows (the
+    selectors refuse inactive users before reading it), so (de)activation rewrites nothing.
+    """
+
+    # The unique (user, resource) index serves every read by user; no second one on user.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+    level = models.PositiveSmallIntegerField(choices=AccessLevel.choices)
+    # Copies of the resource's, for the list's type and department menus: read from the
+    # (user, type, department) index alone instead of looking up every visible resource.
+    resource_type = models.CharField(max_length=100, blank=True)
+    department = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        db_table = "strongroom_visibility"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "resource"], name="visibility_unique")
+        ]
+        indexes = [
+            models.Index(
+                fields=["user", "resource_type", "department"], name="visibility_user_menus"
+            )
+        ]
+
+
 class Favourite(models.Model):
     """A resource a user marked to find it quickly. Personal: nobody else sees it. A row
     outlives the user's access (a share revoked and granted again brings the star back), but

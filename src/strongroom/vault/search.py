@@ -182,13 +182,18 @@ def pg_resource_ids_matching(text: str, *, distinct: bool = True) -> QuerySet[An
     return in_resources.union(in_usernames, all=not distinct)
 
 
-def pg_matches_at_most(text: str, limit: int) -> bool:
-    """PostgreSQL: whether ``text`` finds at most ``limit`` resources (by field or username;
-    reads at most ``limit + 1`` matches from the indexes). Texts too short for a trigram
-    index are answered False without reading: they would scan every row to count."""
+def pg_matching_ids_at_most(text: str, limit: int) -> list[Any] | None:
+    """PostgreSQL: the IDs of the resources ``text`` finds if there are at most ``limit``
+    (reads at most ``limit + 1`` matches from the indexes), else None. Texts too short for
+    a trigram index are answered None without reading. A query that filters on the IDs
+    themselves reads them by primary key: the planner, given the index scans as a subquery,
+    expected twice the matches and hashed them against a scan of every resource."""
     if len(text) < MIN_INDEXED_LENGTH:
-        return False
-    return pg_resource_ids_matching(text, distinct=False)[: limit + 1].count() <= limit
+        return None
+    found = list(
+        pg_resource_ids_matching(text, distinct=False).values_list("pk", flat=True)[: limit + 1]
+    )
+    return sorted(set(found)) if len(found) <= limit else None
 
 
 def resources_matching_q(text: str) -> Q:

@@ -20,6 +20,11 @@ Access rules
 
 Levels: VIEW reads resources, accounts and their secrets (audited); MODIFY also adds and
 edits accounts; MANAGE also edits and deletes the resource, deletes accounts and shares.
+
+Lists, counts, searches and menus of resources read these rules from the visibility table
+(``vault.visibility``: worked out ahead of time, rewritten by the services with every
+change); one resource's level (:func:`resource_access_level`) is worked out from the shares
+directly.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Greatest, NullIf
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 
 from strongroom.accounts.models import User, UserGroup
 from strongroom.core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -54,12 +60,9 @@ from strongroom.vault.models import (
     Resource,
     ResourceGroup,
     Share,
+    Visibility,
 )
-from strongroom.vault.search import (
-    pg_matches_at_most,
-    pg_resource_ids_matching,
-    resources_matching_q,
-)
+from strongroom.vault.search import pg_matching_ids_at_most, resources_matching_q
 from strongroom.vault.validation import text_clean
 
 MAX_FILTER = 500
@@ -67,8 +70,11 @@ WALK_MIN_VISIBLE = 2_000
 """The unfiltered first page walks the name index (testing each row) only for users who see
 at least this many resources; below it, gathering and sorting what they see is cheaper."""
 PG_PROBE_MAX_MATCHES = 500
-"""PostgreSQL: a search that finds at most this many resources tests each match's shares
-(index probes); one that finds more tests the set of everything the user can see."""
+"""PostgreSQL: a search that finds at most this many resources reads them by ID and probes
+each one's visibility; one that finds more is joined with everything the user can see."""
+FewMatches = list[Any] | bool | None
+"""How a search is applied on PostgreSQL: the matches' IDs when they are few (probed one
+by one), False when they are many (the set form), None when not decided yet."""
 _RG_THROUGH = ResourceGroup.resources.through
 _UG_THROUGH = UserGroup.members.through
 
@@ -119,27 +125,13 @@ def _grantee_q(user: User) -> Q:
     )
 
 
-def _resource_level_expr(user: User) -> Case:
-    """The user's access level on each Resource row (NULL when none).
-
-    Direct shares and shares through resource groups are two separate subqueries (not one
-    with an OR) so that each can use its foreign-key index."""
-
-    def best(shares: QuerySet[Share]) -> Coalesce:
-        level = shares.filter(_grantee_q(user)).order_by("-level").values("level")[:1]
-        return Coalesce(Subquery(level, output_field=IntegerField()), Value(0))
-
-    direct = best(Share.objects.filter(resource_id=OuterRef("pk")))
-    via_groups = best(Share.objects.filter(resource_group__resources=OuterRef("pk")))
-    owns_a_group = Exists(
-        _RG_THROUGH.objects.filter(resource_id=OuterRef("pk"), resourcegroup__owner_id=user.pk)
-    )
-    return Case(
-        When(owner_id=user.pk, then=Value(int(AccessLevel.MANAGE))),
-        When(owns_a_group, then=Value(int(AccessLevel.MANAGE))),
-        default=NullIf(Greatest(direct, via_groups), Value(0)),
-        output_field=IntegerField(),
-    )
+def _resource_level_expr(user: User) -> Subquery:
+    """The user's access level on each Resource row (NULL when none), read from the
+    visibility table (``vault.visibility``: these rules, worked out ahead of time)."""
+    level = Visibility.objects.filter(user_id=user.pk, resource_id=OuterRef("pk")).values("level")[
+        :1
+    ]
+    return Subquery(level, output_field=IntegerField())
 
 
 def _resource_group_level_expr(user: User) -> Case:
@@ -156,64 +148,23 @@ def _resource_group_level_expr(user: User) -> Case:
 
 
 def _visible_resource_q(user: User) -> Q:
-    """Cheap, uncorrelated pre-filter: resources the user reaches in any way."""
-    user_shares = Share.objects.filter(_grantee_q(user))
-    direct = user_shares.filter(resource_id__isnull=False).values("resource_id")
-    via_shared_groups = _RG_THROUGH.objects.filter(
-        resourcegroup_id__in=user_shares.filter(resource_group_id__isnull=False).values(
-            "resource_group_id"
-        )
-    ).values("resource_id")
-    via_owned_groups = _RG_THROUGH.objects.filter(resourcegroup__owner_id=user.pk).values(
-        "resource_id"
-    )
-    return (
-        Q(owner_id=user.pk)
-        | Q(pk__in=direct)
-        | Q(pk__in=via_shared_groups)
-        | Q(pk__in=via_owned_groups)
-    )
+    """Resources the user can see, as a set: the user's rows of the visibility table
+    (``vault.visibility``), read from its (user, resource) index."""
+    return Q(pk__in=Visibility.objects.filter(user_id=user.pk).values("resource_id"))
 
 
 def _visible_resource_row_q(user: User) -> Q:
-    """The same rule as :func:`_visible_resource_q`, as a test of each row (correlated
-    EXISTS probes on the share and resource-group indexes). Used where rows are read in
-    (name, id) order and only a page is wanted: the database walks the name index and stops
-    after the page, instead of gathering every visible row and sorting it (a user who sees
-    22,500 resources through shares otherwise pays a sort of 22,500 rows per page)."""
-    shared_groups = Share.objects.filter(_grantee_q(user), resource_group_id__isnull=False)
-    return Q(
-        Q(owner_id=user.pk)
-        | Exists(Share.objects.filter(_grantee_q(user), resource_id=OuterRef("pk")))
-        | Exists(
-            _RG_THROUGH.objects.filter(
-                resource_id=OuterRef("pk"),
-                resourcegroup_id__in=shared_groups.values("resource_group_id"),
-            )
-        )
-        | Exists(
-            _RG_THROUGH.objects.filter(resource_id=OuterRef("pk"), resourcegroup__owner_id=user.pk)
-        )
-    )
+    """The same rule as :func:`_visible_resource_q`, as a test of each row (a probe of the
+    visibility table's (user, resource) index). Used where rows are read in (name, id) order
+    and only a page is wanted: the database walks the name index and stops after the page,
+    instead of gathering every visible row and sorting it."""
+    return Q(Exists(Visibility.objects.filter(user_id=user.pk, resource_id=OuterRef("pk"))))
 
 
 def _visible_resource_count(user: User) -> int:
-    """How many resources the user can see: the UNION of the resource IDs each way in
-    names (owned, shared directly, in a shared resource group, in an owned resource group:
-    :func:`_visible_resource_q`'s rule), each read from its own table's index, counted.
-    Testing every resource against the OR of the ways costs a lookup per resource."""
-    shared_groups = Share.objects.filter(_grantee_q(user), resource_group_id__isnull=False)
-    owned: QuerySet[Any, Any] = Resource.objects.filter(owner_id=user.pk).values_list("pk")
-    ways: list[QuerySet[Any, Any]] = [
-        Share.objects.filter(_grantee_q(user), resource_id__isnull=False).values_list(
-            "resource_id"
-        ),
-        _RG_THROUGH.objects.filter(
-            resourcegroup_id__in=shared_groups.values("resource_group_id")
-        ).values_list("resource_id"),
-        _RG_THROUGH.objects.filter(resourcegroup__owner_id=user.pk).values_list("resource_id"),
-    ]
-    return owned.order_by().union(*(way.order_by() for way in ways)).count()
+    """How many resources the user can see: their rows of the visibility table, counted
+    from its index."""
+    return Visibility.objects.filter(user_id=user.pk).count()
 
 
 # --------------------------------------------------------------------------- resources
@@ -227,7 +178,7 @@ def _resources_filtered(
     resource_group_id: Any = None,
     department: str | None = None,
     per_row: bool = False,
-    few_matches: bool | None = None,
+    few_matches: FewMatches = None,
 ) -> QuerySet[Resource]:
     """Resources the user can see, filtered and ordered, not yet annotated. ``per_row``
     tests visibility row by row (:func:`_visible_resource_row_q`): for reading one page in
@@ -240,8 +191,8 @@ def _resources_filtered(
     ``PG_PROBE_MAX_MATCHES`` it reads the matches from its indexes and probes each one's
     shares (3 times faster at 206 matches in bench/list_100k.py); above, the set form
     (hashed subplans), because probing row by row took seconds at 25,000 matches.
-    ``few_matches``: that choice made already (:func:`search_matches_few`), or None to make
-    it here (one query)."""
+    ``few_matches``: that choice made already (:func:`search_matches_few`: the matches'
+    IDs, or False for many), or None to make it here (one query)."""
     search, resource_type, department = (
         _filter_clean("search", search),
         _filter_clean("type", resource_type),
@@ -251,12 +202,14 @@ def _resources_filtered(
         return Resource.objects.none()
     if search and few_matches is None:
         few_matches = search_matches_few(search)
-    if search and few_matches and connection.vendor == "postgresql":
-        # A narrow search: its matches first (the trigram indexes), then each one's shares
-        # probed (the row form), instead of gathering everything the user can see.
-        qs = Resource.objects.filter(pk__in=pg_resource_ids_matching(search)).filter(
-            _visible_resource_row_q(user)
-        )
+    if search and isinstance(few_matches, list) and connection.vendor == "postgresql":
+        # A narrow search: its matches (read from the trigram indexes once per page), by
+        # primary key, each one's visibility probed (the row form).
+        # The IDs as one array parameter unnested, not a list of literals: given `id IN
+        # (206 literals)` the planner scanned every resource (or the name index) testing
+        # each against the list; an unnested array is a small set it reads by primary key.
+        matches = RawSQL("SELECT unnest(%s::uuid[])", (few_matches,))
+        qs = Resource.objects.filter(pk__in=matches).filter(_visible_resource_row_q(user))
     else:
         per_row = per_row or bool(search and connection.vendor == "sqlite")
         visible = _visible_resource_row_q(user) if per_row else _visible_resource_q(user)
@@ -277,12 +230,15 @@ def _resources_filtered(
     return qs.order_by("name", "id")
 
 
-def search_matches_few(search: str) -> bool:
-    """Whether a search is answered by probing each match's shares (PostgreSQL, at most
-    ``PG_PROBE_MAX_MATCHES`` matches; one query that reads at most that many from the
-    indexes) rather than with the set of everything visible. Only speed depends on it:
-    both forms give the same rows."""
-    return connection.vendor == "postgresql" and pg_matches_at_most(search, PG_PROBE_MAX_MATCHES)
+def search_matches_few(search: str) -> list[Any] | bool:
+    """The IDs a search finds when it is answered by probing each match's visibility
+    (PostgreSQL, at most ``PG_PROBE_MAX_MATCHES`` matches; one query that reads at most
+    that many from the indexes), else False: the set form, with everything visible. Only
+    speed depends on it: both forms give the same rows."""
+    if connection.vendor != "postgresql":
+        return False
+    ids = pg_matching_ids_at_most(search, PG_PROBE_MAX_MATCHES)
+    return False if ids is None else ids
 
 
 def _resources_annotate(qs: QuerySet[Resource], user: User) -> QuerySet[Resource]:
@@ -375,7 +331,7 @@ def resources_keyset_page(
     resource_group_id: Any = None,
     department: str | None = None,
     known_total: int | None = None,
-    few_matches: bool | None = None,
+    few_matches: FewMatches = None,
 ) -> ResourceKeysetPage:
     """A page of :func:`resources_visible` that starts after (or ends before) a key, and the
     total. Like :func:`resources_page`, the page's IDs are chosen first and only its rows are
@@ -464,7 +420,7 @@ class ResourceFilterChoices:
     """How many resources the user can see (with ``search``: how many of them it finds);
     pass it to :func:`resources_keyset_page` as ``known_total`` with the same search and no
     other filter."""
-    few_matches: bool | None = None
+    few_matches: FewMatches = None
     """With ``search``: :func:`search_matches_few`'s answer, for
     :func:`resources_keyset_page` with the same search."""
 
@@ -486,12 +442,15 @@ def resource_filter_choices(
     # which the page would otherwise count in a second pass over the same visible rows.
     clean = _filter_clean("search", search)
     few_matches = search_matches_few(clean) if clean else None
-    pairs = (
-        _resources_filtered(user=user, search=search, few_matches=few_matches)
-        .order_by()
-        .values_list("resource_type", "department")
-        .annotate(n=Count("*"))
-    )
+    pairs: QuerySet[Any, Any]
+    if clean:
+        pairs = _resources_filtered(user=user, search=search, few_matches=few_matches)
+    else:
+        # Without a search: the user's rows of the visibility table, which carry each
+        # resource's type and department, read from their (user, type, department) index
+        # alone (not a lookup of every visible resource).
+        pairs = Visibility.objects.filter(user_id=user.pk)
+    pairs = pairs.order_by().values_list("resource_type", "department").annotate(n=Count("*"))
     types: set[str] = set()
     departments: set[str] = set()
     total = 0

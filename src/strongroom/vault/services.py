@@ -32,7 +32,7 @@ from strongroom.core.progress import ProgressFactory, Ticker, no_progress
 from strongroom.core.secrets import SealedValueDamaged, seal_into, unseal
 from strongroom.core.settings_store import setting_get
 from strongroom.notifications.services import notification_post
-from strongroom.vault import selectors
+from strongroom.vault import selectors, visibility
 from strongroom.vault import validation as v
 from strongroom.vault.importers import (
     FORMATS,
@@ -137,6 +137,7 @@ def resource_create(
             client_ip=client_ip,
         )
         resource.save(force_insert=True)
+        visibility.refresh(resource_ids=[resource.pk])
         scope_changed(cause="resource.create", user_ids=[actor.pk])
     logger.info("resource %s created by user %s", resource.pk, actor.pk)
     return resource
@@ -189,6 +190,8 @@ def resource_update(
         for key in changed:
             setattr(locked, key, changes[key])
         locked.save(update_fields=[*changed, "updated_at"])
+        if {"resource_type", "department"} & set(changed):
+            visibility.refresh(resource_ids=[locked.pk])  # its rows' menu fields
         scope_changed(cause="resource.update", resource_ids=[locked.pk])
     logger.info("resource %s updated by user %s: %s", locked.pk, actor.pk, ",".join(changed))
     return locked
@@ -562,7 +565,9 @@ def resource_group_delete(
             details={"resources": group.resource_count},  # type: ignore[attr-defined]
         )
         scope_changed(cause="resource_group.delete", resource_group_ids=[group.pk])
+        held = visibility.resources_of_groups([group.pk])
         ResourceGroup.objects.filter(pk=group.pk).delete()
+        visibility.refresh(resource_ids=held)
     logger.info("resource group %s deleted by user %s", group.pk, actor.pk)
 
 
@@ -598,6 +603,7 @@ def resource_group_add_resource(
             details={"resource_id": str(resource.pk), "resource_name": resource.name},
         )
         group.resources.add(resource)
+        visibility.refresh(resource_ids=[resource.pk])
         scope_changed(
             cause="resource_group.add_resource",
             resource_ids=[resource.pk],
@@ -629,6 +635,7 @@ def resource_group_remove_resource(
             resource_group_ids=[group.pk],
         )
         group.resources.remove(resource)
+        visibility.refresh(resource_ids=[resource.pk])
 
 
 # --------------------------------------------------------------------------- sharing
@@ -730,6 +737,9 @@ def share_grant(
                 raise Conflict(
                     "this share was changed by someone else at the same moment; try again"
                 ) from exc
+        visibility.refresh(
+            resource_ids=[share.resource_id], resource_group_ids=[share.resource_group_id]
+        )
         scope_changed(
             cause="share.grant", user_ids=[share.user_id], user_group_ids=[share.user_group_id]
         )
@@ -794,6 +804,9 @@ def share_revoke(*, actor: User, share_id: Any, client_ip: str | None = None) ->
             cause="share.revoke", user_ids=[share.user_id], user_group_ids=[share.user_group_id]
         )
         Share.objects.filter(pk=share.pk).delete()
+        visibility.refresh(
+            resource_ids=[share.resource_id], resource_group_ids=[share.resource_group_id]
+        )
     logger.info("share %s revoked by user %s", share.pk, actor.pk)
 
 
@@ -933,6 +946,12 @@ def import_csv(
                 if (g, r) not in already
             ],
             batch_size=500,
+        )
+        visibility.refresh(
+            resource_ids=[
+                *(r.pk for r in plan.new_resources),
+                *(r for _, r in memberships),
+            ]
         )
         scope_changed(
             cause="vault.import",

@@ -14,7 +14,7 @@ from strongroom.accounts.permissions import Perm, require_perm
 from strongroom.audit.actions import AuditAction
 from strongroom.audit.services import audit_record
 from strongroom.core.errors import Conflict, NotFound, ValidationFailed
-from strongroom.core.events import scope_changed
+from strongroom.core.events import memberships_changed, scope_changed
 
 
 def user_group_create(
@@ -107,7 +107,9 @@ def user_group_delete(*, actor: User, group: UserGroup, client_ip: str | None = 
             },
         )
         scope_changed(cause="user_group.delete", user_group_ids=[group.pk])
+        members = list(group.members.values_list("pk", flat=True))
         group.delete()
+        memberships_changed(user_ids=members)
 
 
 def user_group_add_member(
@@ -129,6 +131,7 @@ def user_group_add_member(
             details={"user_id": str(user.pk), "username": user.username},
         )
         group.members.add(user)
+        memberships_changed(user_ids=[user.pk])
         scope_changed(cause="user_group.add_member", user_ids=[user.pk])
 
 
@@ -149,4 +152,5 @@ def user_group_remove_member(
             details={"user_id": str(user.pk), "username": user.username},
         )
         group.members.remove(user)
+        memberships_changed(user_ids=[user.pk])
         scope_changed(cause="user_group.remove_member", user_ids=[user.pk])
