@@ -1,0 +1,97 @@
+"""Red team against offline format 4 (attachments in the HTML copy): what `strongroom open
+--save-attachments` writes for names chosen by whoever may name an account or attach a
+file to it (another user of a shared account), and what it does with a folder the
+attacker can write (a synced folder). The verdict attacks on the format itself (moved,
+renamed, spliced, resized attachment segments) are rows of the shared table
+(tests/offline/hostile.py), through both readers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from strongroom.crypto import offline_cli
+from strongroom.crypto.offline import OfflineAttachment, OfflineEntry
+
+from .helpers import PASSPHRASE, build, cheap_keys
+from .test_cli_open import run
+
+PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def _copy(folder: Path, entries: list[OfflineEntry]) -> list[str]:
+    (folder / "copy.html").write_bytes(build(cheap_keys(), entries))
+    (folder / "pass.txt").write_text(PASSPHRASE + "\n", encoding="utf-8")
+    return [str(folder / "copy.html"), "--passphrase-file", str(folder / "pass.txt")]
+
+
+def test_an_entry_name_of_long_non_ascii_text_still_saves_its_attachments(tmp_path):
+    """Hole (fixed): the entry folder's name was cut at 120 characters, not bytes, so 120
+    emoji made a 471-byte name: over every file system's 255-byte limit, the save failed
+    with exit 1 and nothing saved, for every entry after it too. Any user who may rename a
+    shared account could stop every colleague saving the copy's attachments."""
+    name = "\U0001f510 vault " + "\u00e9\U0001f511" * 150
+    args = _copy(tmp_path, [OfflineEntry(name=name, username="u", password="p",
+                                         attachments=(OfflineAttachment("ca.pem", PEM),))])  # fmt: skip
+    out = tmp_path / "saved"
+    done = run(tmp_path, *args, "--save-attachments", str(out))
+    assert done.returncode == 0, done.stderr
+    (saved,) = out.iterdir()
+    assert len(saved.name.encode()) <= 240 and saved.name.startswith("1 \U0001f510 vault ")
+    assert (saved / "ca.pem").read_bytes() == PEM
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        # Hole (fixed): a device name that only appears once the name is cut to length.
+        ("con" + " " * 117 + "x", "_con"),
+        ("aux" + "." * 117 + "txt", "_aux"),
+        # Hole (fixed): Windows also reserves COM¹-³ and LPT¹-³, a device name followed by
+        # spaces before its extension, and CONIN$ / CONOUT$.
+        ("COM\u00b9", "_COM\u00b9"),
+        ("lpt\u00b3.log", "_lpt\u00b3.log"),
+        ("CON .txt", "_CON .txt"),
+        ("conout$", "_conout$"),
+        # Line and paragraph separators are line breaks to a terminal and a file manager.
+        ("ca\u2028.pem", "ca_.pem"),
+        # Whatever is cut, at most 240 bytes (room for the "_" above, under 255).
+        ("\U0001f510" * 100, "\U0001f510" * 60),
+        # Ordinary names stay as they are.
+        ("console.pem", "console.pem"),
+        ("COM10", "COM10"),
+    ],
+)
+def test_safe_file_name_leaves_no_device_name_and_no_name_too_long(name, safe):
+    assert offline_cli.safe_file_name(name) == safe
+    assert len(offline_cli.safe_file_name(name).encode()) <= 240
+
+
+def test_a_dangling_symbolic_link_planted_at_a_file_is_not_followed(tmp_path):
+    """Attack (fails; regression): the synced folder already holds the entry's folder with
+    a dangling link named like the attachment, pointing at a file the attacker wants made
+    (~/.ssh/authorized_keys, say). O_EXCL | O_NOFOLLOW refuse it; nothing is created."""
+    args = _copy(tmp_path, [OfflineEntry(name="Web", username="u", password="p",
+                                         attachments=(OfflineAttachment("ca.pem", PEM),))])  # fmt: skip
+    out = tmp_path / "saved"
+    (out / "1 Web").mkdir(parents=True)
+    target = tmp_path / "elsewhere" / "authorized_keys"
+    target.parent.mkdir()
+    (out / "1 Web" / "ca.pem").symlink_to(target)
+    done = run(tmp_path, *args, "--save-attachments", str(out))
+    assert done.returncode == 1 and "refusing to overwrite" in done.stderr
+    assert not target.exists()
+
+
+def test_names_that_become_one_safe_name_never_overwrite_each_other(tmp_path):
+    """Attack (fails; regression): two files of one account whose names differ only in
+    what safe_file_name replaces ("a:b", "a?b") would land on one name: the second is
+    refused, never written over the first."""
+    files = (OfflineAttachment("a:b", b"first"), OfflineAttachment("a?b", b"second"))
+    args = _copy(tmp_path, [OfflineEntry(name="X", username="u", password="p",
+                                         attachments=files)])  # fmt: skip
+    out = tmp_path / "saved"
+    done = run(tmp_path, *args, "--save-attachments", str(out))
+    assert done.returncode == 1 and "refusing to overwrite" in done.stderr
+    assert (out / "1 X" / "a_b").read_bytes() == b"first"
