@@ -7,6 +7,9 @@ renamed, spliced, resized attachment segments) are rows of the shared table
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,14 +29,19 @@ def _copy(folder: Path, entries: list[OfflineEntry]) -> list[str]:
     return [str(folder / "copy.html"), "--passphrase-file", str(folder / "pass.txt")]
 
 
+def _with_pem(name: str) -> OfflineEntry:
+    return OfflineEntry(
+        name=name, username="u", password="p", attachments=(OfflineAttachment("ca.pem", PEM),)
+    )
+
+
 def test_an_entry_name_of_long_non_ascii_text_still_saves_its_attachments(tmp_path):
     """Hole (fixed): the entry folder's name was cut at 120 characters, not bytes, so 120
     emoji made a 471-byte name: over every file system's 255-byte limit, the save failed
     with exit 1 and nothing saved, for every entry after it too. Any user who may rename a
     shared account could stop every colleague saving the copy's attachments."""
     name = "\U0001f510 vault " + "\u00e9\U0001f511" * 150
-    args = _copy(tmp_path, [OfflineEntry(name=name, username="u", password="p",
-                                         attachments=(OfflineAttachment("ca.pem", PEM),))])  # fmt: skip
+    args = _copy(tmp_path, [_with_pem(name)])
     out = tmp_path / "saved"
     done = run(tmp_path, *args, "--save-attachments", str(out))
     assert done.returncode == 0, done.stderr
@@ -72,8 +80,7 @@ def test_a_dangling_symbolic_link_planted_at_a_file_is_not_followed(tmp_path):
     """Attack (fails; regression): the synced folder already holds the entry's folder with
     a dangling link named like the attachment, pointing at a file the attacker wants made
     (~/.ssh/authorized_keys, say). O_EXCL | O_NOFOLLOW refuse it; nothing is created."""
-    args = _copy(tmp_path, [OfflineEntry(name="Web", username="u", password="p",
-                                         attachments=(OfflineAttachment("ca.pem", PEM),))])  # fmt: skip
+    args = _copy(tmp_path, [_with_pem("Web")])
     out = tmp_path / "saved"
     (out / "1 Web").mkdir(parents=True)
     target = tmp_path / "elsewhere" / "authorized_keys"
@@ -95,3 +102,55 @@ def test_names_that_become_one_safe_name_never_overwrite_each_other(tmp_path):
     done = run(tmp_path, *args, "--save-attachments", str(out))
     assert done.returncode == 1 and "refusing to overwrite" in done.stderr
     assert (out / "1 X" / "a_b").read_bytes() == b"first"
+
+
+# The attacker wins the race: run by a Python audit hook at the moment `strongroom open`
+# opens the first attachment to write it, after its checks of the entry's folder. It
+# swaps that folder for a symbolic link to a folder outside DIR, as another process
+# writing the synced folder could at any moment.
+_RACE = """
+import os, sys
+from pathlib import Path
+place, elsewhere = Path(sys.argv[1]), sys.argv[2]
+swapped = []
+def hook(event, args):
+    if event == "open" and not swapped and str(args[0]).endswith("ca.pem"):
+        swapped.append(1)
+        place.rename(place.with_name(place.name + " (moved)"))
+        place.symlink_to(elsewhere, target_is_directory=True)
+sys.addaudithook(hook)
+from strongroom.cli.main import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def test_an_entry_folder_swapped_for_a_link_after_its_check_is_not_followed(tmp_path):
+    """Hole (fixed): the entry's folder was checked (a real folder right inside DIR) and
+    then each file opened by its path, so a folder swapped for a symbolic link in between
+    (before any of the entry's files, or between two of them) sent the files outside DIR.
+    Now the files are opened relative to the folder's own descriptor: they land in the
+    folder that was checked, wherever it has been moved, and nothing outside."""
+    args = _copy(tmp_path, [_with_pem("Web")])
+    out = tmp_path / "saved"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _RACE,
+            str(out / "1 Web"),
+            str(elsewhere),
+            "open",
+            *args,
+            "--save-attachments",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+    )
+    assert list(elsewhere.iterdir()) == [], done.stderr
+    assert done.returncode == 0, done.stderr
+    assert (out / "1 Web (moved)" / "ca.pem").read_bytes() == PEM
