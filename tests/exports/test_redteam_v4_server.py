@@ -94,3 +94,34 @@ def test_the_web_form_refuses_hostile_caps_and_changes_nothing(value):
     assert response.status_code == 200  # the form again, with its error
     assert response.context["form"].errors.get("html_attachment_max_bytes")
     assert export_policy.policy_get().as_dict() == before
+
+
+def test_a_selection_naming_an_unseen_resource_gets_no_copy_and_none_of_its_files():
+    """Attack (fails): the reader, who may view one resource, asks for an HTML copy of a
+    selection naming it and a resource they cannot see (whose account has a file): refused
+    whole, no file built; asking for their own resource twice carries its file once."""
+    policy_set(kdf_iterations=TEST_ITERATIONS)
+    owner = user_make("password_admin")
+    reader = user_make("password_user")
+    shared, private = resource_make(owner, "shared"), resource_make(owner, "private")
+    for resource, data in ((shared, b"SHARED"), (private, b"PRIVATE")):
+        account = account_make(owner, resource, "svc")
+        attachments.attachment_upload(actor=owner, account_id=account.pk, name="f", data=data)
+    services.share_grant(actor=owner, resource_id=shared.pk, user_id=reader.pk, level="view")
+    api = api_for(reader)
+
+    refused = api.post(
+        "/exports/offline",
+        {"passphrase": PASSPHRASE, "resource_ids": [str(shared.pk), str(private.pk)]},
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "bulk_refused"
+    assert b"PRIVATE" not in refused.content
+    twice = api.post(
+        "/exports/offline",
+        {"passphrase": PASSPHRASE, "resource_ids": [str(shared.pk), str(shared.pk)]},
+    )
+    assert twice.status_code == 200, twice.content
+    opened = offline_file.offline_file_open(html=twice.content, passphrase=PASSPHRASE)
+    assert [(e.name, a.data) for e in opened.entries for a in e.attachments] == [
+        ("shared", b"SHARED")
+    ]
