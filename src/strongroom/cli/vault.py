@@ -178,16 +178,16 @@ def _attachments_save(everything: list[Any], entries: list[Any], folder: Path) -
     (another process writing a synced folder) changes nothing."""
     from strongroom.crypto import offline_cli
 
+    relative = _DIR_FD_SAFE and os.open in os.supports_dir_fd
     try:
         folder.mkdir(parents=True, exist_ok=True)
         root = folder.resolve(strict=True)
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY) if relative else None
     except OSError as exc:
         raise CommandError(f"cannot use {folder} for attachments: {exc.strerror}") from exc
     position = {id(entry): index for index, entry in enumerate(everything)}
     width = len(str(len(everything)))
     saved = 0
-    relative = _DIR_FD_SAFE and os.open in os.supports_dir_fd
-    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY) if relative else None
     try:
         for entry in entries:
             files = [item for item in entry.attachments if item.included]
