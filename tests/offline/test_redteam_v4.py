@@ -154,3 +154,36 @@ def test_an_entry_folder_swapped_for_a_link_after_its_check_is_not_followed(tmp_
     assert list(elsewhere.iterdir()) == [], done.stderr
     assert done.returncode == 0, done.stderr
     assert (out / "1 Web (moved)" / "ca.pem").read_bytes() == PEM
+
+
+@pytest.mark.browser
+def test_the_viewer_downloads_each_entrys_own_file_found_by_search(open_file, tmp_path):
+    """Attack (fails; regression): three entries in three different row segments each
+    carry a file of the same name with different bytes, and entries between them carry
+    others; the viewer finds a file's bytes by counting the carried files of the rows
+    before it. Opened from a search (the list filtered), each Download gives its own
+    entry's bytes, never a neighbour's."""
+    from playwright.sync_api import expect
+
+    def entry(i: int) -> OfflineEntry:
+        files: tuple[OfflineAttachment, ...] = ()
+        if i in (0, 41, 2100):
+            files = (OfflineAttachment("same.txt", f"bytes of {i}".encode()),)
+        elif i % 7 == 0:
+            files = (OfflineAttachment(f"other-{i}.bin", bytes([i % 256]) * (i + 1)),
+                     OfflineAttachment("big.iso", None, size=5_000_000))  # fmt: skip
+        return OfflineEntry(name=f"Entry {i:04d}", username="u", password="p", attachments=files)
+
+    path = tmp_path / "copy.html"
+    path.write_bytes(build(cheap_keys(), [entry(i) for i in range(2200)]))
+    page = open_file(path)
+    expect(page.locator("html")).to_have_attribute("data-ready", "1")
+    page.get_by_label("Passphrase").fill(PASSPHRASE)
+    page.get_by_role("button", name="Unlock").click()
+    expect(page.locator("html")).to_have_attribute("data-verdict", "ok")
+    for i in (2100, 41, 0):
+        page.get_by_role("searchbox").fill(f"Entry {i:04d}")
+        page.locator(".row", has_text=f"Entry {i:04d}").click()
+        with page.expect_download() as info:
+            page.locator("#detail-body .file").get_by_role("button", name="Download").click()
+        assert Path(info.value.path()).read_bytes() == f"bytes of {i}".encode()
