@@ -120,6 +120,20 @@ def v4_files(*files: list[str]) -> bytes:
     return v4_json(rows_v4(), list(files))
 
 
+def v4_disk_size(size: str) -> bytes:
+    """The listed-only disk.iso of the first row at this size."""
+    rows = rows_v4()
+    rows[0][-1][1] = ["disk.iso", size, None]
+    return v4_json(rows)
+
+
+def v4_many(count: int) -> bytes:
+    """The second row lists ``count`` files, none carried (the cap is 100 per row)."""
+    rows = rows_v4()
+    rows[1][-1] = [forge.attachment(f"f{i}.bin", None, 1) for i in range(count)]
+    return v4_json(rows)
+
+
 def make(version: int = 2, **changes: object) -> bytes:
     rows = {1: rows_v1, 2: rows_v2, 3: rows_v3, 4: rows_v4}[version]()
     spec = Spec(version=version, rows=rows)
@@ -747,6 +761,26 @@ ROWS += [
     Row("v4-name-256-characters", "damaged", lambda: v4_named("a" * 256)),
     Row("v4-name-256-bytes-of-utf8", "damaged", lambda: v4_named("é" * 128)),
     Row("v4-name-lone-surrogate", "damaged", lambda: v4_named("ca\ud800.pem")),
+    # red team 4: where a lax or normalising reader would differ from a strict one
+    Row("v4-name-line-separator-inside", "ok", lambda: v4_named("ca\u2028.pem")),
+    Row("v4-name-ideographic-space-last", "damaged", lambda: v4_named("ca.pem\u3000")),
+    Row("v4-name-mongolian-vowel-separator-first", "ok", lambda: v4_named("\u180eca.pem")),
+    Row(
+        "v4-attachment-segment-names-it-in-another-normal-form",
+        "damaged",  # the row lists "café.pem" (NFC), the segment says "cafe\u0301.pem"
+        lambda: v4_json(
+            [[*rows_v4()[0][:-1], [forge.attachment("caf\u00e9.pem", CERT)]], *rows_v4()[1:]],
+            [forge.file_segment(0, "cafe\u0301.pem", CERT), KEY2],
+        ),
+    ),
+    Row("v4-attachment-size-exactly-100-mib", "ok", lambda: v4_disk_size("104857600")),
+    Row(
+        "v4-attachment-position-with-plus",
+        "damaged",
+        lambda: v4_files(["+0", "ca.pem", CA0[2]], KEY2),
+    ),
+    Row("v4-100-attachments-on-one-row", "ok", lambda: v4_many(100)),
+    Row("v4-101-attachments-on-one-row", "damaged", lambda: v4_many(101)),
     Row(
         "v4-two-attachments-of-one-name",
         "damaged",

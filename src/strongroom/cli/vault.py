@@ -5,6 +5,7 @@ configuration)."""
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
 import os
 import sys
@@ -172,47 +173,88 @@ def _attachments_save(everything: list[Any], entries: list[Any], folder: Path) -
     """Write the carried attachments of ``entries`` under ``folder``: one folder per entry,
     ``<position> <entry name>``, holding its files under their names, both made safe for
     any file system (offline_cli.safe_file_name). Never overwrites, never follows a link,
-    never writes outside ``folder`` (checked on the resolved path too)."""
+    never writes outside ``folder``. Where the system can, every name is opened relative
+    to its parent's open descriptor: a folder swapped for a link after it was opened
+    (another process writing a synced folder) changes nothing."""
     from strongroom.crypto import offline_cli
 
+    relative = _DIR_FD_SAFE and os.open in os.supports_dir_fd
     try:
         folder.mkdir(parents=True, exist_ok=True)
         root = folder.resolve(strict=True)
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY) if relative else None
     except OSError as exc:
         raise CommandError(f"cannot use {folder} for attachments: {exc.strerror}") from exc
     position = {id(entry): index for index, entry in enumerate(everything)}
     width = len(str(len(everything)))
     saved = 0
-    for entry in entries:
-        files = [item for item in entry.attachments if item.included]
-        if not files:
-            continue
-        number = str(position[id(entry)] + 1).zfill(width)
-        place = root / offline_cli.safe_file_name(f"{number} {entry.name}")
+    try:
+        for entry in entries:
+            files = [item for item in entry.attachments if item.included]
+            if not files:
+                continue
+            number = str(position[id(entry)] + 1).zfill(width)
+            place = root / offline_cli.safe_file_name(f"{number} {entry.name}")
+            place_fd = _entry_folder(place, folder, root, root_fd)
+            try:
+                for item in files:
+                    name = offline_cli.safe_file_name(item.name)
+                    target = place / name
+                    try:
+                        handle = os.open(
+                            name if place_fd is not None else target,
+                            os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                            0o600,
+                            dir_fd=place_fd,
+                        )
+                    except FileExistsError as exc:
+                        raise CommandError(f"refusing to overwrite {target}") from exc
+                    except OSError as exc:
+                        raise CommandError(f"cannot write {target}: {exc.strerror}") from exc
+                    with os.fdopen(handle, "wb") as out:
+                        out.write(item.data)
+                    saved += 1
+            finally:
+                if place_fd is not None:
+                    os.close(place_fd)
+    finally:
+        if root_fd is not None:
+            os.close(root_fd)
+    return saved
+
+
+# Opening a folder without following a link (O_DIRECTORY | O_NOFOLLOW) and names relative
+# to it: every POSIX system; elsewhere (Windows) the paths are checked instead.
+_DIR_FD_SAFE = hasattr(os, "O_DIRECTORY") and hasattr(os, "O_NOFOLLOW")
+
+
+def _entry_folder(place: Path, folder: Path, root: Path, root_fd: int | None) -> int | None:
+    """Make the entry's folder if missing and return its open descriptor (None where the
+    system cannot: then it is checked by its path). A link planted in its place, to a
+    folder outside ``folder``, is refused."""
+    outside = CommandError(f"refusing to write outside {folder}: {place}")
+    if root_fd is None:
         try:
             place.mkdir(exist_ok=True)
         except OSError as exc:
             raise CommandError(f"cannot make {place}: {exc.strerror}") from exc
-        # The entry's folder must be a real folder right inside DIR: a symbolic link put
-        # there beforehand (to /etc, say) would carry the files elsewhere.
+        # A symbolic link put there beforehand (to /etc, say) would carry the files elsewhere.
         if place.is_symlink() or place.resolve() != root / place.name:
-            raise CommandError(f"refusing to write outside {folder}: {place}")
-        for item in files:
-            target = place / offline_cli.safe_file_name(item.name)
-            try:
-                handle = os.open(
-                    target,
-                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                    0o600,
-                )
-            except FileExistsError as exc:
-                raise CommandError(f"refusing to overwrite {target}") from exc
-            except OSError as exc:
-                raise CommandError(f"cannot write {target}: {exc.strerror}") from exc
-            with os.fdopen(handle, "wb") as out:
-                out.write(item.data)
-            saved += 1
-    return saved
+            raise outside
+        return None
+    try:
+        os.mkdir(place.name, dir_fd=root_fd)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise CommandError(f"cannot make {place}: {exc.strerror}") from exc
+    try:
+        return os.open(place.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=root_fd)
+    except OSError as exc:
+        # A link: ELOOP, or ENOTDIR (Linux, with O_DIRECTORY), or EMLINK (the BSDs).
+        if exc.errno in (errno.ELOOP, errno.EMLINK) or place.is_symlink():
+            raise outside from exc
+        raise CommandError(f"cannot make {place}: {exc.strerror}") from exc
 
 
 # --------------------------------------------------------------------------------------

@@ -207,20 +207,30 @@ def payload_table(
 
 # Characters no file system takes in a name, or that a shell or Windows treats specially.
 _UNSAFE_IN_NAME = re.compile(
-    r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]'
+    r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|\u061c\u200b-\u200f\u2028-\u202e\u2060\u2066-\u2069\ufeff]'
 )
-_WINDOWS_RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?")
+# Windows device names, with any extension, and with spaces before it ("CON .txt"); COM and
+# LPT take the superscript digits too.
+_WINDOWS_RESERVED = re.compile(
+    r"(?i)(con|prn|aux|nul|conin\$|conout\$|(com|lpt)[0-9\u00b9\u00b2\u00b3]) *(\..*)?"
+)
+# File systems count a name's bytes (ext4, APFS, NTFS in UTF-16 units: at most 255); 240
+# leaves room for the "_" a device name gets.
+_MAX_NAME_BYTES = 240
 
 
 def safe_file_name(name: str) -> str:
     """``name`` as a file name any system accepts as one name, never a path: separators,
     controls, direction marks and ``:*?"<>|`` become ``_``; leading dots and spaces and
     trailing dots and spaces go (no ``.``, ``..`` or hidden file); Windows device names
-    get a ``_`` in front; at most 120 characters; ``_`` if nothing is left."""
-    clean = _UNSAFE_IN_NAME.sub("_", name).strip(" .")
+    get a ``_`` in front (checked after cutting); at most 120 characters and 240 bytes of
+    UTF-8; ``_`` if nothing is left."""
+    clean = _UNSAFE_IN_NAME.sub("_", name).strip(" .")[:120]
+    while len(clean.encode("utf-8", "surrogatepass")) > _MAX_NAME_BYTES:
+        clean = clean[:-1]
+    clean = clean.rstrip(" .")
     if _WINDOWS_RESERVED.fullmatch(clean):
         clean = "_" + clean
-    clean = clean[:120].rstrip(" .")
     return clean or "_"
 
 
