@@ -61,7 +61,8 @@ class _Page(HTMLParser):
 
 def _pids(watcher: StreamWatcher) -> tuple[int, int]:
     match = watcher.wait_for_regex(
-        r"web server \(gunicorn\) pid (\d+), worker \(huey\) pid (\d+)", 120
+        r"web server \(gunicorn\) pid (\d+), worker \(huey\) pid (\d+)\n",
+        120,  # whole line
     )
     return int(match.group(1)), int(match.group(2))
 
@@ -81,7 +82,7 @@ def test_serve_starts_web_and_worker_serves_the_docs_locally_and_stops_on_sigter
     try:
         web_pid, worker_pid = _pids(out)
         assert f"Strongroom is starting on {base}/" in out.text
-        login = out.wait_for_regex(r"demo admin: admin / (\S+)", 30)
+        login = out.wait_for_regex(r"demo admin: admin / (\S+)\n", 30)  # to the line end
         stored = (inst.data_dir / "demo-admin.txt").read_text()
         assert f"admin\t{login.group(1)}\t" in stored
         wait_until_http_ok(f"{base}/healthz", proc)
