@@ -92,4 +92,5 @@ class AuditAction(StrEnum):
     USER_TOTP_RESET = "user.totp_reset"
     USER_UPDATE = "user.update"
     VAULT_IMPORT = "vault.import"
+    VISIBILITY_REBUILD = "visibility.rebuild"
     # enumify: end

@@ -44,6 +44,7 @@ from strongroom.cli.vault import (
     cmd_favourite,
     cmd_import,
     cmd_open,
+    cmd_visibility,
 )
 from strongroom.core.errors import AppError
 
@@ -193,6 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("resource", nargs="?", help="add/remove: the resource's ID or exact name")
     p.add_argument("--user", required=True, help="whose favourites (username)")
     p.set_defaults(func=cmd_favourite)
+
+    p = sub.add_parser(
+        "visibility",
+        help="check or rebuild the visibility table (who sees which resource in lists)",
+        description="Lists, counts, searches and exports read who may see which resource from "
+        "a table the services keep current (docs/architecture.md, 'The visibility table'). "
+        "check: compare it with the access rules, exit 1 if they differ; rebuild: rewrite it "
+        "from the rules (audited). Needed only after vault rows were written without the "
+        "services (hand edits, a bulk load).",
+    )
+    p.add_argument("visibility_command", choices=("check", "rebuild"), metavar="ACTION")
+    p.set_defaults(func=cmd_visibility)
 
     p = sub.add_parser(
         "attachment",

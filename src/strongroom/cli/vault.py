@@ -381,6 +381,30 @@ def cmd_favourite(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_visibility(args: argparse.Namespace) -> int:
+    from strongroom.vault import visibility
+
+    startup_gate()
+    if args.visibility_command == "check":
+        found = visibility.visibility_check()
+        if found.ok:
+            say(f"OK: the visibility table matches the access rules ({found.rows} rows)")
+            return EXIT_OK
+        say(
+            f"PROBLEM: the visibility table differs from the access rules: {found.missing} "
+            f"rows missing (someone would not see what they may), {found.extra} rows too many "
+            "(a list would show what its user may not open); run: strongroom visibility rebuild"
+        )
+        return EXIT_FAILED
+    before = visibility.visibility_rebuild(actor=None)
+    after = visibility.visibility_check()
+    say(
+        f"rebuilt the visibility table: {after.rows} rows (before: {before.missing} missing, "
+        f"{before.extra} too many); audited"
+    )
+    return EXIT_OK if after.ok else EXIT_FAILED
+
+
 def _attachment_of(user: Any, account_id: str, text: str) -> Any:
     """One of the account's attachments, by ID or exact name."""
     import uuid

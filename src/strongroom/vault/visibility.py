@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
@@ -200,3 +201,44 @@ def table_rows() -> set[Row]:
     return {
         (u, r, int(level), t, d) for u, r, level, t, d in Visibility.objects.values_list(*fields)
     }
+
+
+@dataclass(frozen=True)
+class Consistency:
+    """How the table compares with the rules: rows the rules give that the table lacks
+    (``missing``: someone would not see what they may) and rows the table holds that the
+    rules do not give (``extra``: a list would show what they may not open)."""
+
+    rows: int
+    missing: int
+    extra: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.extra
+
+
+def visibility_check() -> Consistency:
+    """Compare the whole table with the rules, without writing (``strongroom visibility
+    check``). Only code that writes vault rows without the services can make them differ."""
+    expected, held = expected_rows(), table_rows()
+    return Consistency(rows=len(held), missing=len(expected - held), extra=len(held - expected))
+
+
+def visibility_rebuild(*, actor: Any | None = None) -> Consistency:
+    """Rewrite the whole table from the rules (``strongroom visibility rebuild``), audited
+    with what it found before; returns that finding. The record and the rewrite commit
+    together."""
+    from strongroom.audit.actions import AuditAction
+    from strongroom.audit.services import audit_record
+
+    with transaction.atomic():
+        before = visibility_check()
+        rebuild()
+        audit_record(
+            actor=actor,
+            action=AuditAction.VISIBILITY_REBUILD,
+            object_type="visibility",
+            details={"rows": before.rows, "missing": before.missing, "extra": before.extra},
+        )
+    return before
