@@ -23,7 +23,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,18 +44,20 @@ def free_port() -> int:
 def _wait_listening(
     port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0
 ) -> None:
-    """Poll until the server accepts a TCP connection (fail fast if it exited)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Wait until the server accepts a TCP connection (fail fast if it exited)."""
+    from cli.helpers import wait_until  # here: this file also runs as the server's script
+
+    def accepting() -> bool:
         if proc.poll() is not None:
             out = log.read_text(errors="replace")[-2000:]
             raise AssertionError(f"WebDAV server exited with {proc.returncode}: {out}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
+                return True
         except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"WebDAV server on port {port} did not start within {timeout}s")
+            return False
+
+    wait_until(accepting, timeout=timeout, what=f"the WebDAV server on port {port}", interval=0.05)
 
 
 @dataclass
