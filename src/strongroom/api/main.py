@@ -9,13 +9,16 @@ Outages (database, Redis) and bugs get the same shape (see api/errors.py).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.docs import Swagger, _csrf_needed
 from ninja.parser import Parser
 
 from strongroom.api import errors, scopes
@@ -121,6 +124,26 @@ def _no_null_body(operation: dict[str, Any]) -> None:
         content["schema"] = rest[0] if len(rest) == 1 else {"anyOf": rest}
 
 
+class SwaggerPage(Swagger):
+    """The API's documentation page (/api/v1/docs) from ninja's own template and the
+    Swagger UI files it ships, served by this installation (never a CDN).
+
+    ninja is not in INSTALLED_APPS (as an app it would be imported, with pydantic, by every
+    process at start-up, the CLI's one-shot commands included: a quarter of their start-up
+    time); settings.py adds its template and static folders instead. ninja's own page
+    chooses between that template and a CDN copy by whether "ninja" is an installed app,
+    so this renders the template always."""
+
+    def render_page(self, request: HttpRequest, api: Any, **kwargs: Any) -> HttpResponse:
+        self.settings["url"] = self.get_openapi_url(api, kwargs)
+        context = {
+            "swagger_settings": json.dumps(self.settings, indent=1),
+            "api": api,
+            "add_csrf": _csrf_needed(api),
+        }
+        return render(request, self.template, context)
+
+
 api = StrongroomAPI(
     title="Strongroom API",
     version="1",
@@ -128,6 +151,7 @@ api = StrongroomAPI(
     auth=api_auth,
     urls_namespace="api-v1",
     parser=ObjectBodyParser(),
+    docs=SwaggerPage(),
 )
 
 

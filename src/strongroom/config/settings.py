@@ -7,6 +7,7 @@ secret key and the public base URL to be given explicitly.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 from pathlib import Path
@@ -65,7 +66,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
-    "ninja",
     "strongroom.core",
     "strongroom.accounts",
     "strongroom.audit",
@@ -105,10 +105,16 @@ MIDDLEWARE = [
 ROOT_URLCONF = "strongroom.config.urls"
 WSGI_APPLICATION = "strongroom.config.wsgi.application"
 
+# django-ninja is not an installed app: as one, every process (each one-shot CLI command too)
+# would import it and pydantic at start-up, a quarter of that start-up. The API's docs page
+# (api.main.SwaggerPage) uses its template and Swagger UI files, found here without importing
+# the package.
+_NINJA_DIR = Path(importlib.util.find_spec("ninja").origin).parent  # type: ignore[union-attr,arg-type]
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [_NINJA_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -174,6 +180,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
+STATICFILES_DIRS = [_NINJA_DIR / "static"]  # ninja/swagger-ui-bundle.js etc. (see TEMPLATES)
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing root before collectstatic
 STORAGES = {

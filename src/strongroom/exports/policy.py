@@ -31,7 +31,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from zxcvbn import zxcvbn
 
 from strongroom.accounts.models import Role, User, UserGroup
 from strongroom.core.errors import ErrorCode, PermissionDenied, Throttled, ValidationFailed
@@ -271,6 +270,10 @@ def passphrase_strength(
     text = unicodedata.normalize("NFC", passphrase)[:ZXCVBN_MAX_LENGTH]
     if not text:
         return PassphraseStrength(0, SCORE_LABELS[0], "", ())
+    # zxcvbn loads its word lists on import (tens of ms): only where a passphrase is rated,
+    # not in every process that loads this module (the CLI, the worker).
+    from zxcvbn import zxcvbn
+
     words = [w for w in (user_inputs or []) if w]
     result = zxcvbn(text, user_inputs=words, max_length=ZXCVBN_MAX_LENGTH)
     score = int(result["score"])

@@ -15,7 +15,6 @@ from typing import Any
 
 from django.db import transaction
 
-from strongroom.sync.copies import sync_copies_touch
 from strongroom.sync.selectors import sync_users_affected
 
 logger = logging.getLogger(__name__)
@@ -40,6 +39,11 @@ def scope_changed(
         return
 
     def touch() -> None:
+        # Imported here, not at the top: this module is loaded at start-up (SyncConfig.ready)
+        # and copies.py brings the whole offline-file build (exports, kdbx, zxcvbn), which a
+        # process that never changes a scope (most CLI commands) need not load.
+        from strongroom.sync.copies import sync_copies_touch
+
         sync_copies_touch(user_ids=affected, cause=cause)
 
     transaction.on_commit(touch)
