@@ -71,6 +71,10 @@ ENV = {
     "STRONGROOM_LOG_LEVEL": "INFO",
     "STRONGROOM_SYNC_LEASE_SECONDS": "3",
     "STRONGROOM_SYNC_SWEEP_SECONDS": "1",
+    # An upload the target fails (Dropbox resets one) is retried after a 1-2 s backoff, not
+    # the default 15-30 s: the backoff is not what this test is about (test_sync_providers.py
+    # tests it), and the survivor otherwise sat idle waiting for it.
+    "STRONGROOM_SYNC_BACKOFF_BASE_SECONDS": "2",
 }
 
 RESULTS = """

@@ -71,7 +71,7 @@ def kill_target(request: pytest.FixtureRequest) -> Any:
 
     def slow_uploads(n: int) -> None:
         api.fault("/2/files/upload", "reset", reset_after=2048)
-        api.fault("/2/files/upload", "delay", delay=3.0, times=n)
+        api.fault("/2/files/upload", "delay", delay=0.5, times=n)
 
     return KillTarget(
         provider="dropbox",
