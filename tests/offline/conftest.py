@@ -56,11 +56,69 @@ def offline_browser(chromium: Any) -> Any:
     return chromium
 
 
+class _Watched:
+    """A browser context and page whose every request, dialog, console message and page
+    error is charged to the current :class:`Watch` (``watch``, swapped per file when the
+    page is reused)."""
+
+    def __init__(
+        self, browser: Any, device: str, *, clipboard: bool, clock: bool, javascript: bool
+    ) -> None:
+        self.watch = Watch(device=device)
+        self.context = browser.new_context(
+            locale="en-GB", java_script_enabled=javascript, **DEVICES[device]
+        )
+        self.context.set_default_timeout(15_000)
+        if clipboard:
+            self.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        self.context.route("**/*", self._on_route)
+        self.context.add_init_script(_CSP_LISTENER)
+        self.page = self.context.new_page()
+        self.page.on("request", lambda request: self.watch.requests.append(request.url))
+        self.page.on("dialog", self._on_dialog)
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda error: self.watch.problems.append(f"page error: {error}"))
+        if clock:
+            self.page.clock.install()
+
+    def _on_route(self, route: Any) -> None:
+        if route.request.url != self.watch.url:
+            self.watch.problems.append(f"network request attempted: {route.request.url}")
+            route.abort()
+        else:
+            route.continue_()
+
+    def _on_dialog(self, dialog: Any) -> None:
+        self.watch.problems.append(f"JavaScript dialog ({dialog.type}): {dialog.message!r}")
+        dialog.dismiss()
+
+    def _on_console(self, message: Any) -> None:
+        if message.type in {"error", "warning"}:
+            self.watch.problems.append(f"console {message.type}: {message.text}")
+
+    def open(self, path: Path) -> Any:
+        self.watch = Watch(device=self.watch.device, url=path.resolve().as_uri())
+        self.page._strongroom_watch = self.watch
+        self.page.goto(self.watch.url)
+        return self.page
+
+    def problems(self) -> list[str]:
+        """What the current file's page did that it must not (read once, after the test)."""
+        watch = self.watch
+        if not self.page.is_closed():
+            for report in self.page.evaluate("window.__cspViolations || []"):
+                watch.problems.append(f"CSP violation: {report}")
+        extra = [url for url in watch.requests if url != watch.url]
+        if extra:
+            watch.problems.append(f"requests other than the file: {extra}")
+        return [f"[{watch.device}] {p}" for p in watch.problems]
+
+
 @pytest.fixture
 def open_file(offline_browser: Any) -> Iterator[Callable[..., Any]]:
     """``open_file(path, device="desktop", clipboard=False, clock=False, javascript=True)``
     opens an offline file from disk in a fresh context and returns the page."""
-    opened: list[tuple[Any, Any, Watch]] = []
+    opened: list[_Watched] = []
 
     def make(
         path: Path,
@@ -70,58 +128,40 @@ def open_file(offline_browser: Any) -> Iterator[Callable[..., Any]]:
         clock: bool = False,
         javascript: bool = True,
     ) -> Any:
-        context = offline_browser.new_context(
-            locale="en-GB", java_script_enabled=javascript, **DEVICES[device]
+        watched = _Watched(
+            offline_browser, device, clipboard=clipboard, clock=clock, javascript=javascript
         )
-        context.set_default_timeout(15_000)
-        if clipboard:
-            context.grant_permissions(["clipboard-read", "clipboard-write"])
-        watch = Watch(device=device, url=path.resolve().as_uri())
-
-        def on_request(request: Any) -> None:
-            watch.requests.append(request.url)
-
-        def on_route(route: Any) -> None:
-            if route.request.url != watch.url:
-                watch.problems.append(f"network request attempted: {route.request.url}")
-                route.abort()
-            else:
-                route.continue_()
-
-        def on_dialog(dialog: Any) -> None:
-            watch.problems.append(f"JavaScript dialog ({dialog.type}): {dialog.message!r}")
-            dialog.dismiss()
-
-        def on_console(message: Any) -> None:
-            if message.type in {"error", "warning"}:
-                watch.problems.append(f"console {message.type}: {message.text}")
-
-        context.route("**/*", on_route)
-        context.add_init_script(_CSP_LISTENER)
-        page = context.new_page()
-        page.on("request", on_request)
-        page.on("dialog", on_dialog)
-        page.on("console", on_console)
-        page.on("pageerror", lambda error: watch.problems.append(f"page error: {error}"))
-        if clock:
-            page.clock.install()
-        page.goto(watch.url)
-        page._strongroom_watch = watch
-        opened.append((context, page, watch))
-        return page
+        opened.append(watched)
+        return watched.open(path)
 
     yield make
 
     problems: list[str] = []
-    for context, page, watch in opened:
-        if not page.is_closed():
-            for report in page.evaluate("window.__cspViolations || []"):
-                watch.problems.append(f"CSP violation: {report}")
-        extra = [url for url in watch.requests if url != watch.url]
-        if extra:
-            watch.problems.append(f"requests other than the file: {extra}")
-        problems += [f"[{watch.device}] {p}" for p in watch.problems]
-        context.close()
+    for watched in opened:
+        problems += watched.problems()
+        watched.context.close()
+    if problems:
+        pytest.fail("browser problems:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def _reused_page(offline_browser: Any) -> Iterator[_Watched]:
+    watched = _Watched(offline_browser, "desktop", clipboard=False, clock=False, javascript=True)
+    yield watched
+    watched.context.close()
+
+
+@pytest.fixture
+def open_file_reusing_the_page(_reused_page: _Watched) -> Iterator[Callable[[Path], Any]]:
+    """Like ``open_file`` (desktop, watched the same way), but every test of the module
+    navigates one page, instead of starting a browser context and a renderer process per
+    file: for tables of many files (tests/offline/test_hostile_table.py). A file's verdict
+    cannot depend on the one before: each is a new document load, and the viewer keeps
+    nothing (no storage, no cookies: the CSP and the network watch see to it)."""
+
+    yield _reused_page.open
+
+    problems = _reused_page.problems()
     if problems:
         pytest.fail("browser problems:\n" + "\n".join(problems), pytrace=False)
 

@@ -79,9 +79,9 @@ def lambda_any():
 
 @pytest.mark.browser
 @pytest.mark.parametrize("name", NAMES)
-def test_viewer(open_file, hostile_files, name):
+def test_viewer(open_file_reusing_the_page, hostile_files, name):
     row = ROWS_BY_NAME[name]
-    page = open_file(hostile_files[name])
+    page = open_file_reusing_the_page(hostile_files[name])
     verdict = viewer_verdict(page, row.passphrase)
     assert verdict == row.verdict, page.locator("#unlock-error").get_attribute("title")
     if verdict in {"ok", "ok_v1"}:
