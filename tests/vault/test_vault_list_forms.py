@@ -31,7 +31,7 @@ from factories import (
 from strongroom.accounts import services as people
 from strongroom.accounts.models import UserGroup
 from strongroom.vault import selectors, services
-from strongroom.vault.models import AccessLevel, Resource
+from strongroom.vault.models import AccessLevel, Resource, ResourceGroup
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db_specific]
 
@@ -48,6 +48,15 @@ def search_form(request, monkeypatch) -> str:
     """PostgreSQL: a search tested match by match, or against the set of what is visible."""
     monkeypatch.setattr(selectors, "PG_PROBE_MAX_MATCHES", 10**9 if request.param == "probe" else 0)
     return request.param
+
+
+@pytest.fixture(params=["exact", "capped"])
+def count_cap(request, monkeypatch) -> int:
+    """A search counted exactly, or only up to 2 (so that a search finding more says "2+"
+    and reads its pages by walking the name index, testing each resource)."""
+    cap = 10**9 if request.param == "exact" else 2
+    monkeypatch.setattr(selectors, "SEARCH_COUNT_MAX", cap)
+    return cap
 
 
 @pytest.fixture
@@ -243,9 +252,14 @@ def test_the_menus_count_everything_even_when_the_menus_are_full(world):
 
 
 @pytest.mark.parametrize("text", ["kilo", "ilo-1", "zulu", "ZULU-1", "h1.", "lo", "nothing-here"])
-def test_every_search_form_finds_exactly_what_each_person_may_see(world, search_form, text):
+def test_every_search_form_finds_exactly_what_each_person_may_see(
+    world, search_form, count_cap, text
+):
     """On PostgreSQL both forms run (on SQLite the threshold is not used: the same answers
-    are still checked). Usernames count as matches ('zulu' is only in accounts)."""
+    are still checked). Usernames count as matches ('zulu' is only in accounts). With the
+    count capped, a search that finds more than the cap says so (``total_capped``, the cap as
+    its total) and its pages walk the name index testing each resource: the same rows, page
+    by page, forwards and back, through the keyset pages and the API's offsets."""
     owner_matches = {
         "kilo": set(world["sees"]["owner"]),
         "ilo-1": {f"kilo-{i}" for i in range(10, 20)},
@@ -257,10 +271,34 @@ def test_every_search_form_finds_exactly_what_each_person_may_see(world, search_
     }[text]
     for who, user in world["people"].items():
         expected = sorted(owner_matches & set(world["sees"][who]))
+        total, capped = min(len(expected), count_cap), len(expected) > count_cap
         page = selectors.resources_keyset_page(user=user, limit=50, search=text)
         assert [r.name for r in page.items] == expected, (who, text, search_form)
-        assert page.total == len(expected), (who, text)
+        assert (page.total, page.total_capped) == (total, capped), (who, text)
         choices = selectors.resource_filter_choices(user=user, search=text)
-        assert choices.total == len(expected), (who, text)
-        listed, total = _all_pages(user, limit=2, search=text)
-        assert (listed, total) == (expected, len(expected)), (who, text)
+        assert (choices.total, choices.total_capped) == (total, capped), (who, text)
+        # The page reuses the menus' count (the web page's path): same rows, same total.
+        again = selectors.resources_keyset_page(
+            user=user, limit=50, search=text, search_count=choices.search_count
+        )
+        assert [r.name for r in again.items] == expected, (who, text)
+        assert (again.total, again.total_capped) == (total, capped), (who, text)
+        listed, all_total = _all_pages(user, limit=2, search=text)
+        assert (listed, all_total) == (expected, total), (who, text)
+        by_offset: list[str] = []
+        while True:
+            offset_page = selectors.resources_page(
+                user=user, limit=2, offset=len(by_offset), search=text
+            )
+            assert (offset_page.total, offset_page.total_capped) == (total, capped), who
+            by_offset += [r.name for r in offset_page.items]
+            if not offset_page.has_more:
+                break
+        assert by_offset == expected, (who, text)
+        # With another filter too (counted in the page's own form).
+        in_group = sorted(set(expected) & {"kilo-10", "kilo-11"})
+        if who in ("owner", "rg-reader", "rg-team-reader"):
+            group = ResourceGroup.objects.get(name="site")
+            listed, all_total = _all_pages(user, limit=1, search=text, resource_group_id=group.pk)
+            assert listed == in_group, (who, text)
+            assert all_total == min(len(in_group), count_cap), (who, text)

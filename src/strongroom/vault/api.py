@@ -79,7 +79,7 @@ class ResourceFilters(Schema):
 
 @router.get("/resources", response=ResourceListOut, summary="List the resources you can see")
 def resources_list(request: HttpRequest, filters: Query[ResourceFilters]) -> dict[str, Any]:
-    items, total = selectors.resources_page(
+    page = selectors.resources_page(
         user=_actor(request),
         limit=filters.limit,
         offset=filters.offset,
@@ -88,7 +88,18 @@ def resources_list(request: HttpRequest, filters: Query[ResourceFilters]) -> dic
         department=filters.department or None,
         resource_group_id=filters.group,
     )
-    return {"items": items, "total": total, "limit": filters.limit, "offset": filters.offset}
+    return _resource_list(page, limit=filters.limit, offset=filters.offset)
+
+
+def _resource_list(page: selectors.ResourcePage, *, limit: int, offset: int) -> dict[str, Any]:
+    return {
+        "items": page.items,
+        "total": page.total,
+        "total_capped": page.total_capped,
+        "has_more": page.has_more,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 @router.post("/resources", response={201: ResourceOut}, summary="Create a resource")
@@ -489,10 +500,10 @@ class PageParams(Schema):
 def resource_groups_resources(
     request: HttpRequest, group_id: UUID, page: Query[PageParams]
 ) -> dict[str, Any]:
-    items, total = selectors.resources_page(
+    found = selectors.resources_page(
         user=_actor(request), resource_group_id=group_id, limit=page.limit, offset=page.offset
     )
-    return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+    return _resource_list(found, limit=page.limit, offset=page.offset)
 
 
 @router.post("/resource-groups/{group_id}/resources", response={204: None})

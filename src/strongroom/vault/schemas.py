@@ -11,6 +11,7 @@ from ninja import Schema
 from pydantic import Field
 
 from strongroom.vault.models import AccessLevel
+from strongroom.vault.selectors import SEARCH_COUNT_MAX
 
 
 def _level_name(level: Any) -> str | None:
@@ -71,7 +72,16 @@ class ResourceOut(Schema):
 
 class ResourceListOut(Schema):
     items: list[ResourceOut]
-    total: int
+    total: int = Field(
+        description=f"How many resources the list holds. With `search`, counted up to "
+        f"{SEARCH_COUNT_MAX:,}: when `total_capped` is true the search finds more, and `total` "
+        f"is {SEARCH_COUNT_MAX:,} (a lower bound); page on while `has_more` is true."
+    )
+    total_capped: bool = Field(
+        description=f"The search finds more than {SEARCH_COUNT_MAX:,} resources: `total` is "
+        "a lower bound, not the count."
+    )
+    has_more: bool = Field(description="More resources follow this page (at a higher offset).")
     limit: int
     offset: int
 

@@ -62,7 +62,15 @@ from strongroom.vault.models import (
     Share,
     Visibility,
 )
-from strongroom.vault.search import pg_matching_ids_at_most, resources_matching_q
+from strongroom.vault.search import (
+    MIN_INDEXED_LENGTH,
+    SQLITE_VISIBLE_MATCHES,
+    fts_phrase,
+    pg_matching_ids_at_most,
+    pg_resource_ids_matching,
+    resources_matching_q,
+    resources_matching_row_q,
+)
 from strongroom.vault.validation import text_clean
 
 MAX_FILTER = 500
@@ -72,6 +80,10 @@ at least this many resources; below it, gathering and sorting what they see is c
 PG_PROBE_MAX_MATCHES = 500
 """PostgreSQL: a search that finds at most this many resources reads them by ID and probes
 each one's visibility; one that finds more is joined with everything the user can see."""
+SEARCH_COUNT_MAX = 1_000
+"""A search counts what it finds up to this many; beyond, lists say "1,000+" (``total_capped``).
+An exact count of a broad search reads every match (25,000 for bench/list_100k.py's 'user3'),
+where a page needs the first 50 in name order."""
 FewMatches = list[Any] | bool | None
 """How a search is applied on PostgreSQL: the matches' IDs when they are few (probed one
 by one), False when they are many (the set form), None when not decided yet."""
@@ -179,10 +191,16 @@ def _resources_filtered(
     department: str | None = None,
     per_row: bool = False,
     few_matches: FewMatches = None,
+    walk: bool = False,
 ) -> QuerySet[Resource]:
     """Resources the user can see, filtered and ordered, not yet annotated. ``per_row``
     tests visibility row by row (:func:`_visible_resource_row_q`): for reading one page in
     order; counting is cheaper with the default set form.
+
+    ``walk`` (with ``search``; see :func:`_search_walks`): the search too is tested row by
+    row (:func:`search.resources_matching_row_q`), so that the database reads the name
+    index in list order and stops after the page. For searches that find much of the vault:
+    the first page of 'user3' (22,500 visible matches) tests about 56 resources.
 
     A search on SQLite always tests row by row: its index gives the candidates, and probing
     each one's shares costs what the matches cost, where SQLite's set form first gathers
@@ -200,9 +218,12 @@ def _resources_filtered(
     )
     if not _is_active(user):
         return Resource.objects.none()
-    if search and few_matches is None:
+    row_match = resources_matching_row_q(search) if search and walk else None
+    if search and few_matches is None and row_match is None:
         few_matches = search_matches_few(search)
-    if search and isinstance(few_matches, list) and connection.vendor == "postgresql":
+    if row_match is not None:
+        qs = Resource.objects.filter(row_match).filter(_visible_resource_row_q(user))
+    elif search and isinstance(few_matches, list) and connection.vendor == "postgresql":
         # A narrow search: its matches (read from the trigram indexes once per page), by
         # primary key, each one's visibility probed (the row form).
         # The IDs as one array parameter unnested, not a list of literals: given `id IN
@@ -239,6 +260,96 @@ def search_matches_few(search: str) -> list[Any] | bool:
         return False
     ids = pg_matching_ids_at_most(search, PG_PROBE_MAX_MATCHES)
     return False if ids is None else ids
+
+
+@dataclass(frozen=True)
+class SearchCount:
+    """What a search finds among the resources the user can see, counted up to
+    ``SEARCH_COUNT_MAX`` (:func:`search_count`), and how its pages are read."""
+
+    total: int
+    """How many visible resources it finds; ``SEARCH_COUNT_MAX`` when ``capped``."""
+    capped: bool
+    """It finds more than ``SEARCH_COUNT_MAX``: ``total`` is a lower bound."""
+    walk: bool
+    """Pages walk the name index testing each row (``_resources_filtered(walk=True)``)."""
+    few_matches: FewMatches
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    """(type, department) of every match counted (for the menus), when not capped."""
+    first_ids: list[Any] | None = None
+    """The first visible matches' IDs in list order (up to ``SEARCH_COUNT_MAX + 1``), when
+    the count read them in that order: the first page needs no query of its own."""
+
+
+def _sqlite_visible_matches(user: User, search: str, limit: int) -> list[tuple[str, str]]:
+    """SQLite, three characters or more: (type, department) of up to ``limit`` visible
+    resources the search finds, read from the FTS5 index in its own order and stopping
+    there. The joins are written in the order they must run (``CROSS JOIN`` fixes SQLite's
+    join order): each match's content row, then its (user, resource) visibility row; as a
+    filter on the resources instead, SQLite first built the list of every match (25,000
+    content rows for 'user3': 207 ms, against 7 ms this way)."""
+    user_id = Visibility._meta.get_field("user").get_db_prep_value(user.pk, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(SQLITE_VISIBLE_MATCHES, [fts_phrase(search), user_id, limit])
+        return [(resource_type, department) for _, resource_type, department in cursor]
+
+
+def search_count(*, user: User, search: str) -> SearchCount:
+    """Count what ``search`` finds among the resources the user can see, up to
+    ``SEARCH_COUNT_MAX``, reading no more than that many matches (plus one, to know there
+    are more), and choose how its pages are read. One query (two on PostgreSQL, where
+    :func:`search_matches_few` reads the matches' IDs first when they are few).
+
+    - A text of one or two characters (no trigram index), or on PostgreSQL one that finds
+      more than ``PG_PROBE_MAX_MATCHES``: the name index is walked testing each resource's
+      visibility and match, up to ``SEARCH_COUNT_MAX + 1`` visible matches; they are also
+      the first page. A search that finds much of the vault stops early (about 1,100
+      resources tested for 'user3'); one that finds little reads the name index through.
+    - PostgreSQL, at most ``PG_PROBE_MAX_MATCHES`` matches: their visibility rows.
+    - SQLite, three characters or more: the FTS5 index's matches, in its order, each one's
+      visibility probed (:func:`_sqlite_visible_matches`); when that finds more than
+      ``SEARCH_COUNT_MAX``, pages walk the name index too (where the text is ASCII:
+      :func:`search.resources_matching_row_q`).
+    """
+    clean = _filter_clean("search", search)
+    if not clean or not _is_active(user):
+        return SearchCount(0, False, False, None)
+    postgres = connection.vendor == "postgresql"
+    few = search_matches_few(clean)
+    row_match = resources_matching_row_q(clean)
+    over = SEARCH_COUNT_MAX + 1
+    first_ids: list[Any] | None = None
+    pairs: list[tuple[str, str]]
+    if row_match is not None and (len(clean) < MIN_INDEXED_LENGTH or (postgres and not few)):
+        rows = list(
+            Resource.objects.filter(row_match)
+            .filter(_visible_resource_row_q(user))
+            .order_by("name", "id")
+            .values_list("pk", "resource_type", "department")[:over]
+        )
+        first_ids = [pk for pk, _, _ in rows]
+        pairs = [(resource_type, department) for _, resource_type, department in rows]
+        walk = True
+    elif postgres:
+        visible = Visibility.objects.filter(user_id=user.pk)
+        if isinstance(few, list):
+            visible = visible.filter(resource_id__in=RawSQL("SELECT unnest(%s::uuid[])", (few,)))
+        else:
+            visible = visible.filter(resource_id__in=pg_resource_ids_matching(clean))
+        pairs = list(visible.values_list("resource_type", "department")[:over])
+        walk = False
+    else:
+        pairs = _sqlite_visible_matches(user, clean, over)
+        walk = row_match is not None and len(pairs) > SEARCH_COUNT_MAX
+    capped = len(pairs) > SEARCH_COUNT_MAX
+    return SearchCount(
+        total=min(len(pairs), SEARCH_COUNT_MAX),
+        capped=capped,
+        walk=walk,
+        few_matches=few,
+        pairs=[] if capped else pairs,
+        first_ids=first_ids,
+    )
 
 
 def _resources_annotate(qs: QuerySet[Resource], user: User) -> QuerySet[Resource]:
@@ -280,6 +391,63 @@ def resources_visible(
     return _resources_annotate(qs, user)
 
 
+def _searched(
+    *,
+    user: User,
+    search: str,
+    resource_type: str | None,
+    resource_group_id: Any,
+    department: str | None,
+    count: SearchCount | None = None,
+    few_matches: FewMatches = None,
+) -> tuple[QuerySet[Resource], SearchCount]:
+    """The list with a search: its rows (in the form :func:`search_count` chose) and its
+    count, up to ``SEARCH_COUNT_MAX``. ``count``: :func:`search_count`'s answer for the same
+    search with no other filter (the web page has it from the menus)."""
+    clean = _filter_clean("search", search) or ""
+    filtered = bool(resource_type or resource_group_id or department)
+    if not filtered:
+        count = count or search_count(user=user, search=clean)
+    else:
+        # Other filters narrow the matches further: counted in the page's own form.
+        few = few_matches if few_matches is not None else search_matches_few(clean)
+        row_form = resources_matching_row_q(clean) is not None
+        short = len(clean) < MIN_INDEXED_LENGTH
+        walk = row_form and (short or (connection.vendor == "postgresql" and not few))
+        qs = _resources_filtered(
+            user=user,
+            search=clean,
+            resource_type=resource_type,
+            resource_group_id=resource_group_id,
+            department=department,
+            few_matches=few,
+            walk=walk,
+        )
+        n = qs.order_by().values("pk")[: SEARCH_COUNT_MAX + 1].count()
+        capped = n > SEARCH_COUNT_MAX
+        count = SearchCount(min(n, SEARCH_COUNT_MAX), capped, walk or (capped and row_form), few)
+    qs = _resources_filtered(
+        user=user,
+        search=clean,
+        resource_type=resource_type,
+        resource_group_id=resource_group_id,
+        department=department,
+        few_matches=count.few_matches,
+        walk=count.walk,
+    )
+    return qs, count
+
+
+@dataclass(frozen=True)
+class ResourcePage:
+    items: list[Resource]
+    total: int
+    total_capped: bool = False
+    """With a search that finds more than ``SEARCH_COUNT_MAX``: ``total`` is that cap."""
+    has_more: bool = False
+    """Rows follow this page."""
+
+
 def resources_page(
     *,
     user: User,
@@ -289,23 +457,41 @@ def resources_page(
     resource_type: str | None = None,
     resource_group_id: Any = None,
     department: str | None = None,
-) -> tuple[list[Resource], int]:
-    """One page of :func:`resources_visible` and the total. Two queries whatever the size of
-    the vault: the page's IDs are chosen first, so the per-row access level is worked out
-    for the page only (not for every row skipped by the offset)."""
-    qs = _resources_filtered(
-        user=user,
-        search=search,
-        resource_type=resource_type,
-        resource_group_id=resource_group_id,
-        department=department,
-    )
-    total = qs.count()
-    page_ids = qs.values("pk")[offset : offset + limit]
+) -> ResourcePage:
+    """One page of :func:`resources_visible` and the total (with a search, counted up to
+    ``SEARCH_COUNT_MAX``: :func:`search_count`). Two queries whatever the size of the vault:
+    the page's IDs are chosen first, so the per-row access level is worked out for the page
+    only (not for every row skipped by the offset)."""
+    capped = False
+    first_ids: list[Any] | None = None
+    clean = _filter_clean("search", search)
+    if clean and _is_active(user):
+        qs, count = _searched(
+            user=user,
+            search=clean,
+            resource_type=resource_type,
+            resource_group_id=resource_group_id,
+            department=department,
+        )
+        total, capped, first_ids = count.total, count.capped, count.first_ids
+    else:
+        qs = _resources_filtered(
+            user=user,
+            search=search,
+            resource_type=resource_type,
+            resource_group_id=resource_group_id,
+            department=department,
+        )
+        total = qs.count()
+    page_ids: Any
+    if first_ids is not None and (not capped or offset + limit < len(first_ids)):
+        page_ids = first_ids[offset : offset + limit + 1]
+    else:
+        page_ids = qs.values("pk")[offset : offset + limit + 1]
     items = list(
         _resources_annotate(Resource.objects.filter(pk__in=page_ids), user).order_by("name", "id")
     )
-    return items, total
+    return ResourcePage(items[:limit], total, capped, len(items) > limit)
 
 
 ResourceKey = tuple[str, uuid.UUID]
@@ -318,6 +504,8 @@ class ResourceKeysetPage:
     total: int
     next_key: ResourceKey | None  # pass as ``after`` for the next page; None on the last
     prev_key: ResourceKey | None  # pass as ``before`` for the previous page; None on the first
+    total_capped: bool = False
+    """With a search that finds more than ``SEARCH_COUNT_MAX``: ``total`` is that cap."""
 
 
 def resources_keyset_page(
@@ -332,6 +520,7 @@ def resources_keyset_page(
     department: str | None = None,
     known_total: int | None = None,
     few_matches: FewMatches = None,
+    search_count: SearchCount | None = None,
 ) -> ResourceKeysetPage:
     """A page of :func:`resources_visible` that starts after (or ends before) a key, and the
     total. Like :func:`resources_page`, the page's IDs are chosen first and only its rows are
@@ -342,24 +531,43 @@ def resources_keyset_page(
 
     ``known_total``: the number of resources these filters give, when the caller has it
     already (:func:`resource_filter_choices` counts them while reading the menus); saves
-    the count query. ``few_matches``: :attr:`ResourceFilterChoices.few_matches` for the
-    same search (saves the query that decides how to apply the access rules to it)."""
-    qs = _resources_filtered(
-        user=user,
-        search=search,
-        resource_type=resource_type,
-        resource_group_id=resource_group_id,
-        department=department,
-        few_matches=few_matches,
-    )
-    unfiltered = not (search or resource_type or department or resource_group_id)
-    if known_total is not None:
-        total = known_total
-    elif not unfiltered or not _is_active(user):
-        total = qs.count()
+    the count query. Not used with a search, which is counted up to ``SEARCH_COUNT_MAX``
+    (:func:`search_count`; ``total_capped`` says when there are more): ``search_count`` is
+    :attr:`ResourceFilterChoices.search_count` for the same search and no other filter
+    (saves the count and, on the first page, the query that finds its rows);
+    ``few_matches``, :attr:`ResourceFilterChoices.few_matches` for the same search (saves the
+    query that decides how to apply the access rules to it)."""
+    clean = _filter_clean("search", search)
+    capped = False
+    first_ids: list[Any] | None = None
+    if clean and _is_active(user):
+        qs, count = _searched(
+            user=user,
+            search=clean,
+            resource_type=resource_type,
+            resource_group_id=resource_group_id,
+            department=department,
+            count=search_count,
+            few_matches=few_matches,
+        )
+        total, capped, first_ids = count.total, count.capped, count.first_ids
     else:
-        total = _visible_resource_count(user)
-    if total == 0:
+        qs = _resources_filtered(
+            user=user,
+            search=search,
+            resource_type=resource_type,
+            resource_group_id=resource_group_id,
+            department=department,
+            few_matches=few_matches,
+        )
+        if known_total is not None:
+            total = known_total
+        elif search or resource_type or department or resource_group_id or not _is_active(user):
+            total = qs.count()
+        else:
+            total = _visible_resource_count(user)
+    unfiltered = not (search or resource_type or department or resource_group_id)
+    if total == 0 and not capped:
         # Nothing to show: no page query (the walk below would test every resource to
         # find out, bench/list_100k.py's 'nobody').
         return ResourceKeysetPage([], 0, None, None)
@@ -380,7 +588,7 @@ def resources_keyset_page(
             per_row=True,
         )
 
-    def annotated(ids: QuerySet[Resource, Any]) -> list[Resource]:
+    def annotated(ids: Any) -> list[Resource]:
         rows = _resources_annotate(Resource.objects.filter(pk__in=ids), user)
         return list(rows.order_by("name", "id"))
 
@@ -395,13 +603,18 @@ def resources_keyset_page(
         if len(rows) > limit:
             rows = rows[1:]
             return ResourceKeysetPage(
-                rows, total, (rows[-1].name, rows[-1].pk), (rows[0].name, rows[0].pk)
+                rows, total, (rows[-1].name, rows[-1].pk), (rows[0].name, rows[0].pk), capped
             )
         after = None  # back at the start: a full first page
+    page_ids: Any
     if after is not None:
         name, pk = after
-        qs = qs.filter(Q(name__gt=name) | Q(name=name, pk__gt=pk))
-    rows = annotated(qs.values("pk")[: limit + 1])
+        page_ids = qs.filter(Q(name__gt=name) | Q(name=name, pk__gt=pk)).values("pk")[: limit + 1]
+    elif first_ids is not None and (not capped or limit < len(first_ids)):
+        page_ids = first_ids[: limit + 1]  # the search's count read them in list order
+    else:
+        page_ids = qs.values("pk")[: limit + 1]
+    rows = annotated(page_ids)
     more = len(rows) > limit
     rows = rows[:limit]
     return ResourceKeysetPage(
@@ -409,6 +622,7 @@ def resources_keyset_page(
         total,
         (rows[-1].name, rows[-1].pk) if more else None,
         (rows[0].name, rows[0].pk) if after is not None and rows else None,
+        capped,
     )
 
 
@@ -417,12 +631,17 @@ class ResourceFilterChoices:
     types: list[str]
     departments: list[str]
     total: int = 0
-    """How many resources the user can see (with ``search``: how many of them it finds);
-    pass it to :func:`resources_keyset_page` as ``known_total`` with the same search and no
-    other filter."""
+    """How many resources the user can see (with ``search``: how many of them it finds, up
+    to ``SEARCH_COUNT_MAX``); without a search, pass it to :func:`resources_keyset_page` as
+    ``known_total`` when no other filter applies."""
     few_matches: FewMatches = None
     """With ``search``: :func:`search_matches_few`'s answer, for
     :func:`resources_keyset_page` with the same search."""
+    total_capped: bool = False
+    """With ``search``: it finds more than ``SEARCH_COUNT_MAX`` (``total`` is that cap)."""
+    search_count: SearchCount | None = None
+    """With ``search``: :func:`search_count`'s answer, for :func:`resources_keyset_page`
+    with the same search and no other filter."""
 
 
 def resource_filter_choices(
@@ -433,28 +652,37 @@ def resource_filter_choices(
     (type, department) pairs, and the number of resources (``total``).
 
     With ``search``, among the resources the search finds (the menus offer what can narrow
-    the results): read from the search's index and its candidates, where the whole visible
-    set costs a read of every resource the user can see (22,500 rows, most of a search
-    page's time in bench/list_100k.py)."""
+    the results), read with its count (:func:`search_count`, up to ``SEARCH_COUNT_MAX``),
+    where the whole visible set costs a read of every resource the user can see (22,500
+    rows, most of a search page's time in bench/list_100k.py). A search that finds more
+    than that offers every visible resource's values instead, as the list without a search
+    does (a value that the search does not find then gives an empty list)."""
     if not _is_active(user):
         return ResourceFilterChoices([], [], 0)
-    # Counted per (type, department) pair in the same read: the sum is the list's total,
-    # which the page would otherwise count in a second pass over the same visible rows.
     clean = _filter_clean("search", search)
-    few_matches = search_matches_few(clean) if clean else None
-    pairs: QuerySet[Any, Any]
-    if clean:
-        pairs = _resources_filtered(user=user, search=search, few_matches=few_matches)
+    count = search_count(user=user, search=clean) if clean else None
+    counted: list[tuple[str, str, int]]
+    if count is not None and not count.capped:
+        tally: dict[tuple[str, str], int] = {}
+        for pair in count.pairs:
+            tally[pair] = tally.get(pair, 0) + 1
+        counted = [(t, d, n) for (t, d), n in tally.items()]
     else:
-        # Without a search: the user's rows of the visibility table, which carry each
-        # resource's type and department, read from their (user, type, department) index
-        # alone (not a lookup of every visible resource).
-        pairs = Visibility.objects.filter(user_id=user.pk)
-    pairs = pairs.order_by().values_list("resource_type", "department").annotate(n=Count("*"))
+        # Without a search (or beyond the count): the user's rows of the visibility table,
+        # which carry each resource's type and department, read from their (user, type,
+        # department) index alone (not a lookup of every visible resource). Counted per
+        # pair in the same read: the sum is the list's total, which the page would
+        # otherwise count in a second pass over the same visible rows.
+        counted = list(
+            Visibility.objects.filter(user_id=user.pk)
+            .order_by()
+            .values_list("resource_type", "department")
+            .annotate(n=Count("*"))
+        )
     types: set[str] = set()
     departments: set[str] = set()
     total = 0
-    for seen, (resource_type, department, n) in enumerate(pairs):
+    for seen, (resource_type, department, n) in enumerate(counted):
         total += n
         if seen >= limit:
             continue  # the menus are full; the rest only counts
@@ -462,11 +690,15 @@ def resource_filter_choices(
             types.add(resource_type)
         if department:
             departments.add(department)
+    if count is not None:
+        total = count.total
     return ResourceFilterChoices(
         sorted(types, key=str.casefold),
         sorted(departments, key=str.casefold),
         total,
-        few_matches,
+        count.few_matches if count is not None else None,
+        count.capped if count is not None else False,
+        count,
     )
 
 

@@ -113,6 +113,7 @@ def resource_list(request: HttpRequest) -> HttpResponse:
             resource_group_id=filters["group"] or None,
             known_total=choices.total if only_search else None,
             few_matches=choices.few_matches,
+            search_count=choices.search_count if only_search else None,
         )
     except NotFound as exc:
         group_error = exc.message
@@ -131,6 +132,8 @@ def resource_list(request: HttpRequest) -> HttpResponse:
         {
             "resources": page.items,
             "total": page.total,
+            # A search counts up to selectors.SEARCH_COUNT_MAX: "1,000+ matches" beyond.
+            "total_capped": f"{page.total:,}+" if page.total_capped else "",
             "filters": filters,
             "filtered": any(filters.values()),
             "group_error": group_error,
