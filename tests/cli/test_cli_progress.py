@@ -18,7 +18,7 @@ from cli.helpers import LOGIN_PASSWORD, Installation, make_installation
 from factories import TEST_ITERATIONS
 
 PASSPHRASE = "plum orbit quietly seventy lantern"
-ROWS = 3000
+ROWS = 1000
 
 SEED = f"""
 from strongroom.accounts import services as people
