@@ -110,3 +110,16 @@ def test_keyset_page_total_counts_every_way_in_once_and_nothing_else():
     assert [r.name for r in page.items] == visible[:3]
     assert selectors.resources_keyset_page(user=boss, limit=3).total == 6
     assert owned.pk in {r.pk for r in selectors.resources_visible(user=reader)}
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own page cache")
+def test_sqlite_connections_have_a_32_mib_page_cache() -> None:
+    """Walks of the name index (first pages, broad and two-character searches, filters) read
+    thousands of resource rows in random table order; SQLite's default 2 MB cache evicted
+    pages the same query read again (settings.py, docs/architecture.md "Search")."""
+    # A new connection, as every request opens one (CONN_MAX_AGE 0).
+    fresh = connection.get_new_connection(connection.get_connection_params())
+    try:
+        assert fresh.execute("PRAGMA cache_size").fetchone()[0] == -32768
+    finally:
+        fresh.close()
