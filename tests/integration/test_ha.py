@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -178,7 +179,11 @@ def _request(url: str, *, token: str, body: dict | None = None, key: str = "") -
             return response.status, response.headers.get("X-Served-By", ""), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("X-Served-By", ""), exc.read()[:300]
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:
+        # No whole HTTP answer: refused, reset, or cut mid-body (IncompleteRead, when the
+        # node is killed while it sends; an HTTPException, not an OSError). Kept as status 0,
+        # so the test judges it like any other failure (only requests in flight at the kill
+        # may fail), where before it ended the load thread and starved the test of load.
         return 0, "", repr(exc).encode()
 
 
