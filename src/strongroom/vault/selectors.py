@@ -438,6 +438,41 @@ def _searched(
     return qs, count
 
 
+def _listed(
+    *,
+    user: User,
+    search: str | None,
+    resource_type: str | None,
+    resource_group_id: Any,
+    department: str | None,
+    few_matches: FewMatches = None,
+    search_count: SearchCount | None = None,
+) -> tuple[QuerySet[Resource], SearchCount | None]:
+    """The rows of a list page, filtered and ordered: with a search, :func:`_searched`'s
+    rows and count (up to ``SEARCH_COUNT_MAX``); without one, the rows and None (the
+    caller counts them, exactly)."""
+    clean = _filter_clean("search", search)
+    if clean and _is_active(user):
+        return _searched(
+            user=user,
+            search=clean,
+            resource_type=resource_type,
+            resource_group_id=resource_group_id,
+            department=department,
+            count=search_count,
+            few_matches=few_matches,
+        )
+    qs = _resources_filtered(
+        user=user,
+        search=search,
+        resource_type=resource_type,
+        resource_group_id=resource_group_id,
+        department=department,
+        few_matches=few_matches,
+    )
+    return qs, None
+
+
 @dataclass(frozen=True)
 class ResourcePage:
     items: list[Resource]
@@ -464,24 +499,16 @@ def resources_page(
     only (not for every row skipped by the offset)."""
     capped = False
     first_ids: list[Any] | None = None
-    clean = _filter_clean("search", search)
-    if clean and _is_active(user):
-        qs, count = _searched(
-            user=user,
-            search=clean,
-            resource_type=resource_type,
-            resource_group_id=resource_group_id,
-            department=department,
-        )
+    qs, count = _listed(
+        user=user,
+        search=search,
+        resource_type=resource_type,
+        resource_group_id=resource_group_id,
+        department=department,
+    )
+    if count is not None:
         total, capped, first_ids = count.total, count.capped, count.first_ids
     else:
-        qs = _resources_filtered(
-            user=user,
-            search=search,
-            resource_type=resource_type,
-            resource_group_id=resource_group_id,
-            department=department,
-        )
         total = qs.count()
     page_ids: Any
     if first_ids is not None and (not capped or offset + limit < len(first_ids)):
@@ -537,35 +564,25 @@ def resources_keyset_page(
     (saves the count and, on the first page, the query that finds its rows);
     ``few_matches``, :attr:`ResourceFilterChoices.few_matches` for the same search (saves the
     query that decides how to apply the access rules to it)."""
-    clean = _filter_clean("search", search)
     capped = False
     first_ids: list[Any] | None = None
-    if clean and _is_active(user):
-        qs, count = _searched(
-            user=user,
-            search=clean,
-            resource_type=resource_type,
-            resource_group_id=resource_group_id,
-            department=department,
-            count=search_count,
-            few_matches=few_matches,
-        )
+    qs, count = _listed(
+        user=user,
+        search=search,
+        resource_type=resource_type,
+        resource_group_id=resource_group_id,
+        department=department,
+        few_matches=few_matches,
+        search_count=search_count,
+    )
+    if count is not None:
         total, capped, first_ids = count.total, count.capped, count.first_ids
+    elif known_total is not None:
+        total = known_total
+    elif search or resource_type or department or resource_group_id or not _is_active(user):
+        total = qs.count()
     else:
-        qs = _resources_filtered(
-            user=user,
-            search=search,
-            resource_type=resource_type,
-            resource_group_id=resource_group_id,
-            department=department,
-            few_matches=few_matches,
-        )
-        if known_total is not None:
-            total = known_total
-        elif search or resource_type or department or resource_group_id or not _is_active(user):
-            total = qs.count()
-        else:
-            total = _visible_resource_count(user)
+        total = _visible_resource_count(user)
     unfiltered = not (search or resource_type or department or resource_group_id)
     if total == 0 and not capped:
         # Nothing to show: no page query (the walk below would test every resource to
